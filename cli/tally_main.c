@@ -1,0 +1,49 @@
+/*
+ * tally — the command-line front door. It only dispatches: each subcommand
+ * lives with the layer it belongs to.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "tally_config.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"generate", tally_cmd_generate, "write deterministic, realistic events as NDJSON"},
+    {"produce", tally_cmd_produce, "validate NDJSON events and publish them to Kafka"},
+    {"migrate", tally_cmd_migrate, "apply the PostgreSQL schema migrations"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: tally <command> [options]\n\n"
+            "Tally meters AI usage per tenant: events in through Kafka, reports out over HTTP.\n\n"
+            "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'tally <command> --help' for a command's options.\n\n%s",
+            tally_config_env_help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        puts("tally 0.1.0");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tally: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

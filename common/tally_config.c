@@ -1,0 +1,32 @@
+#include "tally_config.h"
+
+#include <stdlib.h>
+
+static const char *env_or(const char *name, const char *dflt) {
+    const char *v = getenv(name);
+    return (v && *v) ? v : dflt;
+}
+
+void tally_config_from_env(tally_config *cfg) {
+    cfg->kafka_brokers = env_or("TALLY_KAFKA_BROKERS", "127.0.0.1:9092");
+    cfg->pg_url = env_or("TALLY_PG_URL", "postgresql://127.0.0.1:5432/tally");
+    cfg->mongo_url = env_or("TALLY_MONGO_URL", "mongodb://127.0.0.1:27017/tally");
+    cfg->http_addr = env_or("TALLY_HTTP_ADDR", "127.0.0.1:8080");
+    cfg->admin_key = env_or("TALLY_ADMIN_KEY", NULL);
+    cfg->topic_events = env_or("TALLY_TOPIC_EVENTS", "tally.events");
+    cfg->topic_dlq = env_or("TALLY_TOPIC_DLQ", "tally.dlq");
+    cfg->topic_alerts = env_or("TALLY_TOPIC_ALERTS", "tally.alerts");
+    cfg->log_level = env_or("TALLY_LOG_LEVEL", "info");
+}
+
+const char tally_config_env_help[] =
+    "Environment:\n"
+    "  TALLY_KAFKA_BROKERS  bootstrap servers          (default 127.0.0.1:9092)\n"
+    "  TALLY_PG_URL         libpq connection string    (default postgresql://127.0.0.1:5432/tally)\n"
+    "  TALLY_MONGO_URL      MongoDB URI, names the db  (default mongodb://127.0.0.1:27017/tally)\n"
+    "  TALLY_HTTP_ADDR      report service address     (default 127.0.0.1:8080)\n"
+    "  TALLY_ADMIN_KEY      admin API key              (default none: admin routes refuse)\n"
+    "  TALLY_TOPIC_EVENTS   events topic               (default tally.events)\n"
+    "  TALLY_TOPIC_DLQ      dead-letter topic          (default tally.dlq)\n"
+    "  TALLY_TOPIC_ALERTS   alerts topic               (default tally.alerts)\n"
+    "  TALLY_LOG_LEVEL      debug|info|warn|error      (default info)\n";

@@ -1,0 +1,21 @@
+#include "tally_err.h"
+
+#include <stdio.h>
+
+tally_code tally_err_set(tally_err *err, tally_code code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+void tally_err_clear(tally_err *err) {
+    if (err) {
+        err->code = TALLY_OK;
+        err->msg[0] = '\0';
+    }
+}

@@ -1,0 +1,135 @@
+/*
+ * event — decoding one CloudEvents 1.0 event (CONTRACT.md §1): the size
+ * limit, the JSON parse, the envelope; event_types.c then checks `data`.
+ *
+ * Cost: one json_loadb, then one json_object_get per field of the contract.
+ * Nothing is allocated besides jansson's tree; every string handed out is
+ * borrowed from that tree, which the event owns until tally_event_free().
+ */
+#include "event.h"
+
+#include <string.h>
+
+#include "event_fields.h"
+
+static const char *const TYPE_NAMES[TALLY_EV__COUNT] = {
+    [TALLY_EV_TENANT_UPSERTED] = "tenant.upserted",
+    [TALLY_EV_USER_UPSERTED] = "user.upserted",
+    [TALLY_EV_PLAN_UPSERTED] = "plan.upserted",
+    [TALLY_EV_SUBSCRIPTION_UPSERTED] = "subscription.upserted",
+    [TALLY_EV_MODEL_PRICED] = "model.priced",
+    [TALLY_EV_FX_RATE_SET] = "fx.rate_set",
+    [TALLY_EV_BUDGET_SET] = "budget.set",
+    [TALLY_EV_INTERACTION_RECORDED] = "interaction.recorded",
+    [TALLY_EV_FEEDBACK_RECORDED] = "feedback.recorded",
+};
+
+const char *tally_event_type_name(tally_event_type t) {
+    return (unsigned)t < TALLY_EV__COUNT ? TYPE_NAMES[t] : NULL;
+}
+
+bool tally_event_type_parse(const char *name, tally_event_type *out) {
+    if (!name) return false;
+    for (unsigned i = 0; i < TALLY_EV__COUNT; i++) {
+        if (strcmp(name, TYPE_NAMES[i]) == 0) {
+            if (out) *out = (tally_event_type)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *tally_event_key(const tally_event *ev) {
+    return ev && ev->subject ? ev->subject : "_global";
+}
+
+void tally_event_free(tally_event *ev) {
+    if (!ev) return;
+    json_decref(ev->root);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* jansson's message may quote the offending bytes (invalid UTF-8, control
+ * characters): keep it to printable ASCII, so the reason fits on one line
+ * of a DLQ header. */
+static void ascii_only(char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7E) *s = '?';
+}
+
+static bool parse(const char *buf, size_t len, tally_event *ev, tally_err *err) {
+    if (len > TALLY_EVENT_MAX_BYTES) {
+        tally_err_set(err, TALLY_EINVAL, "event: %zu bytes is over the %d-byte limit", len,
+                      TALLY_EVENT_MAX_BYTES);
+        return false;
+    }
+    json_error_t jerr;
+    /* DECODE_ANY: a scalar parses, so the message below can say what is wrong
+     * with it. REJECT_DUPLICATES: {"tenant_id":"a","tenant_id":"b"} is
+     * ambiguous, and readers of the stored JSON might pick the other one. */
+    ev->root =
+        json_loadb(buf ? buf : "", buf ? len : 0, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (!ev->root) {
+        ascii_only(jerr.text);
+        tally_err_set(err, TALLY_EINVAL, "event: invalid JSON at line %d, column %d (byte %d): %s",
+                      jerr.line, jerr.column, jerr.position, jerr.text);
+        return false;
+    }
+    if (!json_is_object(ev->root)) {
+        tally_err_set(err, TALLY_EINVAL, "event: must be a JSON object");
+        return false;
+    }
+    return true;
+}
+
+static bool read_specversion(const tally_fields *f) {
+    const json_t *v = tf_get(f, "specversion");
+    if (!v) return tf_missing(f, "specversion");
+    if (json_is_string(v) && strcmp(json_string_value(v), "1.0") == 0) return true;
+    if (!json_is_string(v)) return tf_fail(f, "specversion", "must be \"1.0\"");
+    char got[64];
+    tf_quote(json_string_value(v), json_string_length(v), got);
+    return tf_fail(f, "specversion", "must be \"1.0\" (got \"%s\")", got);
+}
+
+static bool read_type(const tally_fields *f, tally_event_type *out) {
+    const json_t *v = tf_get(f, "type");
+    if (!v) return tf_missing(f, "type");
+    if (!json_is_string(v)) return tf_fail(f, "type", "must be a string");
+    if (tally_event_type_parse(json_string_value(v), out)) return true;
+    char got[64];
+    tf_quote(json_string_value(v), json_string_length(v), got);
+    return tf_fail(f, "type", "unknown event type \"%s\"", got);
+}
+
+static bool read_envelope(tally_event *ev, tally_err *err) {
+    const tally_fields f = {ev->root, "", err};
+    const char *datacontenttype;
+    if (!read_specversion(&f) || !tf_id(&f, "id", TF_REQUIRED, &ev->id) ||
+        !read_type(&f, &ev->type) || !tf_time(&f, "time", TF_REQUIRED, NULL, &ev->time) ||
+        !tf_string(&f, "source", TF_OPTIONAL, &ev->source) ||
+        !tf_id(&f, "subject", TF_OPTIONAL, &ev->subject) ||
+        !tf_string(&f, "datacontenttype", TF_OPTIONAL, &datacontenttype))
+        return false;
+    ev->time_text = json_string_value(json_object_get(ev->root, "time"));
+    if (!ev->subject &&
+        (ev->type == TALLY_EV_INTERACTION_RECORDED || ev->type == TALLY_EV_FEEDBACK_RECORDED))
+        return tf_fail(&f, "subject", "is required for %s", TYPE_NAMES[ev->type]);
+    ev->data = tf_get(&f, "data");
+    if (!ev->data) return tf_missing(&f, "data");
+    if (!json_is_object(ev->data)) return tf_fail(&f, "data", "must be an object");
+    return true;
+}
+
+tally_code tally_event_decode(const char *buf, size_t len, tally_event *ev, tally_err *err) {
+    if (!ev) return tally_err_set(err, TALLY_EINVAL, "event: no event to fill");
+    memset(ev, 0, sizeof *ev);
+    tally_err_clear(err);
+    if (parse(buf, len, ev, err) && read_envelope(ev, err) && tally_event_decode_data(ev, err))
+        return TALLY_OK;
+    json_decref(ev->root);
+    memset(ev, 0, sizeof *ev);
+    if (err && err->code == TALLY_OK) /* every failing path writes err; keep the promise anyway */
+        tally_err_set(err, TALLY_EINVAL, "event: rejected");
+    return TALLY_EINVAL;
+}

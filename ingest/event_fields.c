@@ -1,0 +1,275 @@
+/*
+ * event_fields — the rules of CONTRACT.md §1 for one field at a time (see
+ * event_fields.h). Only the error paths format text; the success paths do a
+ * json_object_get and a few comparisons, so decoding stays close to the cost
+ * of parsing.
+ */
+#include "event_fields.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_SAFE_INTEGER ((json_int_t)1 << 53)
+
+const json_t *tf_get(const tally_fields *f, const char *key) {
+    const json_t *v = json_object_get(f->obj, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+bool tf_fail(const tally_fields *f, const char *key, const char *fmt, ...) {
+    if (!f->err) return false;
+    char rule[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rule, sizeof rule, fmt, ap);
+    va_end(ap);
+    tally_err_set(f->err, TALLY_EINVAL, "%s%s: %s", f->prefix, key, rule);
+    return false;
+}
+
+bool tf_missing(const tally_fields *f, const char *key) { return tf_fail(f, key, "is required"); }
+
+/* Bytes in the UTF-8 sequence led by c, or 0 when c cannot lead one. */
+static size_t utf8_len(unsigned char c) {
+    if (c < 0x80) return 1;
+    if (c < 0xC2) return 0;
+    if (c < 0xE0) return 2;
+    if (c < 0xF0) return 3;
+    if (c < 0xF5) return 4;
+    return 0;
+}
+
+/* A C0 control, DEL, or (as the two bytes C2 80..C2 9F) a C1 control. */
+static bool is_control(const unsigned char *p, size_t avail) {
+    if (p[0] < 0x20 || p[0] == 0x7F) return true;
+    return p[0] == 0xC2 && avail >= 2 && p[1] >= 0x80 && p[1] <= 0x9F;
+}
+
+void tf_quote(const char *s, size_t len, char out[64]) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t n = utf8_len(p[i]);
+        bool bad = n == 0 || i + n > len || is_control(p + i, len - i);
+        for (size_t k = 1; !bad && k < n; k++)
+            if ((p[i + k] & 0xC0) != 0x80) bad = true;
+        if (bad) n = 1;
+        size_t need = bad ? 1 : (p[i] == '"' || p[i] == '\\') ? 2 : n;
+        if (o + need > 56) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (bad) {
+            out[o++] = '?';
+        } else {
+            if (need == 2 && n == 1) out[o++] = '\\';
+            memcpy(out + o, p + i, n);
+            o += n;
+        }
+        i += n;
+    }
+    out[o] = '\0';
+}
+
+const char *tf_id_problem(const char *s, size_t len) {
+    if (len == 0) return "must not be empty";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t chars = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (is_control(p + i, len - i)) return "must not contain control characters";
+        chars += (p[i] & 0xC0) != 0x80;
+    }
+    if (chars > TALLY_ID_MAX_LEN) return "must be at most 128 characters long";
+    return NULL;
+}
+
+bool tf_id(const tally_fields *f, const char *key, bool required, const char **out) {
+    const json_t *v = tf_get(f, key);
+    if (!v) {
+        *out = NULL;
+        return required ? tf_missing(f, key) : true;
+    }
+    if (!json_is_string(v))
+        return tf_fail(f, key, "must be a string of 1-128 printable characters");
+    const char *problem = tf_id_problem(json_string_value(v), json_string_length(v));
+    if (problem) return tf_fail(f, key, "%s", problem);
+    *out = json_string_value(v);
+    return true;
+}
+
+bool tf_string(const tally_fields *f, const char *key, bool required, const char **out) {
+    const json_t *v = tf_get(f, key);
+    if (!v) {
+        *out = NULL;
+        return required ? tf_missing(f, key) : true;
+    }
+    if (!json_is_string(v)) return tf_fail(f, key, "must be a string");
+    *out = json_string_value(v);
+    return true;
+}
+
+bool tf_enum(const tally_fields *f, const char *key, const char *const *values, const char *def,
+             const char **out) {
+    const json_t *v = tf_get(f, key);
+    if (!v) {
+        *out = def;
+        return def ? true : tf_missing(f, key);
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        for (const char *const *e = values; *e; e++) {
+            if (strcmp(s, *e) == 0) {
+                *out = *e;
+                return true;
+            }
+        }
+    }
+    char list[160], got[64];
+    size_t n = 0;
+    list[0] = '\0';
+    for (const char *const *e = values; *e && n < sizeof list; e++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s\"%s\"", e == values ? "" : ", ", *e);
+    if (!json_is_string(v)) return tf_fail(f, key, "must be one of %s", list);
+    tf_quote(json_string_value(v), json_string_length(v), got);
+    return tf_fail(f, key, "must be one of %s (got \"%s\")", list, got);
+}
+
+bool tf_count(const tally_fields *f, const char *key, bool required, tally_opt_i64 *out) {
+    const json_t *v = tf_get(f, key);
+    out->set = false;
+    out->v = 0;
+    if (!v) return required ? tf_missing(f, key) : true;
+    json_int_t i = json_is_integer(v) ? json_integer_value(v) : -1;
+    if (i < 0 || i >= MAX_SAFE_INTEGER)
+        return tf_fail(f, key, "must be a non-negative integer below 2^53");
+    out->set = true;
+    out->v = (int64_t)i;
+    return true;
+}
+
+/* Write d (finite, >= 0) with 15 significant digits and no exponent, as
+ * PostgreSQL's numeric and humans read it. False when that takes more than
+ * TALLY_DECIMAL_MAX_CHARS characters (1e-39, 1e40 and beyond). */
+static bool format_plain(double d, char out[48]) {
+    char tmp[40];
+    snprintf(tmp, sizeof tmp, "%.15g", d == 0 ? 0.0 : d); /* -0 prints as 0 */
+    const char *e = strchr(tmp, 'e');
+    if (!e) {
+        if (strlen(tmp) > TALLY_DECIMAL_MAX_CHARS) return false;
+        memcpy(out, tmp, strlen(tmp) + 1);
+        return true;
+    }
+    /* tmp is d0[.d1d2...]e±X: the digits, then the exponent of d0. */
+    char digits[24];
+    size_t nd = 0;
+    for (const char *p = tmp; p < e && nd < sizeof digits; p++)
+        if (*p >= '0' && *p <= '9') digits[nd++] = *p;
+    long exp = strtol(e + 1, NULL, 10);
+    size_t o = 0;
+    if (exp < 0) {
+        size_t zeros = (size_t)(-exp - 1);
+        if (2 + zeros + nd > TALLY_DECIMAL_MAX_CHARS) return false;
+        out[o++] = '0';
+        out[o++] = '.';
+        memset(out + o, '0', zeros);
+        o += zeros;
+        memcpy(out + o, digits, nd);
+        o += nd;
+    } else if ((size_t)exp + 1 >= nd) {
+        size_t zeros = (size_t)exp + 1 - nd;
+        if (nd + zeros > TALLY_DECIMAL_MAX_CHARS) return false;
+        memcpy(out, digits, nd);
+        o = nd;
+        memset(out + o, '0', zeros);
+        o += zeros;
+    } else { /* not produced by %g's exponent form, kept for completeness */
+        size_t ip = (size_t)exp + 1;
+        memcpy(out, digits, ip);
+        out[ip] = '.';
+        memcpy(out + ip + 1, digits + ip, nd - ip);
+        o = nd + 1;
+    }
+    out[o] = '\0';
+    return true;
+}
+
+/* A decimal string: -?digits[.digits], at most TALLY_DECIMAL_MAX_CHARS long. */
+static bool decimal_string(const tally_fields *f, const char *key, const char *s, size_t n,
+                           bool positive, tally_decimal *out) {
+    size_t i = s[0] == '-', int_digits = 0, frac_digits = 0;
+    bool nonzero = false, point = false;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, int_digits++) nonzero |= s[i] != '0';
+    if (i < n && s[i] == '.') {
+        point = true;
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, frac_digits++) nonzero |= s[i] != '0';
+    }
+    if (i != n || int_digits == 0 || (point && frac_digits == 0))
+        return tf_fail(f, key, "must be a decimal: a number, or a string of digits like \"0.15\"");
+    if (n > TALLY_DECIMAL_MAX_CHARS)
+        return tf_fail(f, key, "must be a decimal of at most %d characters",
+                       TALLY_DECIMAL_MAX_CHARS);
+    if (s[0] == '-' && nonzero) return tf_fail(f, key, "must not be negative");
+    if (positive && !nonzero) return tf_fail(f, key, "must be greater than 0");
+    if (s[0] == '-') { /* "-0.00" is zero: drop the sign */
+        s++;
+        n--;
+    }
+    memcpy(out->text, s, n);
+    out->text[n] = '\0';
+    out->set = true;
+    return true;
+}
+
+bool tf_decimal(const tally_fields *f, const char *key, bool required, bool positive,
+                tally_decimal *out) {
+    const json_t *v = tf_get(f, key);
+    out->set = false;
+    out->text[0] = '\0';
+    if (!v) return required ? tf_missing(f, key) : true;
+    if (json_is_string(v))
+        return decimal_string(f, key, json_string_value(v), json_string_length(v), positive, out);
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0) return tf_fail(f, key, "must not be negative");
+        if (positive && i == 0) return tf_fail(f, key, "must be greater than 0");
+        snprintf(out->text, sizeof out->text, "%lld", (long long)i);
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d < 0) return tf_fail(f, key, "must not be negative");
+        if (positive && !(d > 0)) return tf_fail(f, key, "must be greater than 0");
+        if (!format_plain(d, out->text))
+            return tf_fail(f, key, "is out of range: more than %d digits without an exponent",
+                           TALLY_DECIMAL_MAX_CHARS);
+    } else {
+        return tf_fail(f, key, "must be a decimal: a number, or a string of digits like \"0.15\"");
+    }
+    out->set = true;
+    return true;
+}
+
+bool tf_time(const tally_fields *f, const char *key, bool required, bool *has, tally_usec *out) {
+    const json_t *v = tf_get(f, key);
+    if (has) *has = v != NULL;
+    if (!v) return required ? tf_missing(f, key) : true;
+    if (json_is_string(v) && tally_time_parse_rfc3339(json_string_value(v), out)) return true;
+    if (!json_is_string(v)) return tf_fail(f, key, "must be an RFC 3339 time (a string)");
+    char got[64];
+    tf_quote(json_string_value(v), json_string_length(v), got);
+    return tf_fail(f, key, "must be an RFC 3339 time like \"2026-03-14T12:00:00Z\" (got \"%s\")",
+                   got);
+}
+
+bool tf_bool(const tally_fields *f, const char *key, int *out) {
+    const json_t *v = tf_get(f, key);
+    if (!v) return true;
+    if (!json_is_boolean(v)) return tf_fail(f, key, "must be true or false");
+    *out = json_is_true(v);
+    return true;
+}
+
+bool tf_object(const tally_fields *f, const char *key) {
+    const json_t *v = tf_get(f, key);
+    return !v || json_is_object(v) || tf_fail(f, key, "must be an object");
+}

@@ -1,0 +1,98 @@
+#include "kafka_util.h"
+
+#include <stdio.h>
+
+tally_code tally_kafka_conf_apply(rd_kafka_conf_t *conf, const tally_kafka_setting *s, size_t n,
+                                  tally_err *err) {
+    char errstr[512];
+    for (size_t i = 0; i < n; i++)
+        if (rd_kafka_conf_set(conf, s[i].name, s[i].value, errstr, sizeof errstr) !=
+            RD_KAFKA_CONF_OK)
+            return tally_err_set(err, TALLY_EINVAL, "kafka setting %s=%s: %s", s[i].name,
+                                 s[i].value, errstr);
+    return TALLY_OK;
+}
+
+rd_kafka_t *tally_kafka_consumer_new(const char *brokers, const char *group,
+                                     const tally_kafka_setting *extra, size_t n_extra,
+                                     void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                          rd_kafka_topic_partition_list_t *,
+                                                          void *),
+                                     void *opaque, tally_err *err) {
+    const tally_kafka_setting base[] = {
+        {"bootstrap.servers", brokers},
+        {"group.id", group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"enable.partition.eof", "false"},
+        {"fetch.message.max.bytes", "8388608"},
+        {"max.poll.interval.ms", "600000"},
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "1000"},
+        {"queued.max.messages.kbytes", "65536"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (tally_kafka_conf_apply(conf, base, sizeof base / sizeof base[0], err) != TALLY_OK ||
+        (extra && tally_kafka_conf_apply(conf, extra, n_extra, err) != TALLY_OK)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    if (rebalance_cb) rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        tally_err_set(err, TALLY_EINVAL, "kafka consumer: %s", errstr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    tally_kafka_deliveries *d = opaque;
+    if (!d) return;
+    if (m->err) {
+        d->failed++;
+        snprintf(d->last_error, sizeof d->last_error, "%s", rd_kafka_err2str(m->err));
+    } else {
+        d->delivered++;
+    }
+}
+
+rd_kafka_t *tally_kafka_producer_new(const char *brokers, tally_kafka_deliveries *d,
+                                     tally_err *err) {
+    const tally_kafka_setting s[] = {
+        {"bootstrap.servers", brokers},
+        {"enable.idempotence", "true"},
+        {"linger.ms", "5"},
+        {"message.max.bytes", "8388608"},
+        {"message.timeout.ms", "30000"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (tally_kafka_conf_apply(conf, s, sizeof s / sizeof s[0], err) != TALLY_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, d);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        tally_err_set(err, TALLY_EINVAL, "kafka producer: %s", errstr);
+    }
+    return rk;
+}
+
+tally_code tally_kafka_subscribe(rd_kafka_t *rk, const char *topic, tally_err *err) {
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) return tally_err_set(err, TALLY_ESTORE, "subscribe %s: %s", topic, rd_kafka_err2str(e));
+    return TALLY_OK;
+}

@@ -1,0 +1,22 @@
+# Writes a C file holding every schemas/postgres/NNN_name.sql as a string, so
+# that the binaries carry their schema with them (no path to find at run time).
+# Called as: cmake -DSRC_DIR=... -DOUT=... -P embed_migrations.cmake
+file(GLOB files "${SRC_DIR}/[0-9][0-9][0-9]_*.sql")
+list(SORT files)
+set(body "/* Generated from schemas/postgres/ by relational/embed_migrations.cmake. */\n")
+string(APPEND body "#include \"migrations.h\"\n\n")
+set(table "const tally_migration tally_migrations[] = {\n")
+set(i 0)
+foreach(f IN LISTS files)
+  get_filename_component(name "${f}" NAME_WE)
+  string(SUBSTRING "${name}" 0 3 version)
+  math(EXPR version "${version} + 0")
+  file(READ "${f}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "static const char sql_${i}[] = {${hex} 0x00};\n")
+  string(APPEND table "    {${version}, \"${name}\", sql_${i}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND table "};\nconst int tally_migrations_count = ${i};\n")
+file(WRITE "${OUT}.tmp" "${body}\n${table}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different "${OUT}.tmp" "${OUT}")

@@ -8,5 +8,6 @@
 int tally_cmd_generate(int argc, char **argv); /* ingest/generate_cmd.c */
 int tally_cmd_produce(int argc, char **argv);  /* ingest/produce_cmd.c */
 int tally_cmd_migrate(int argc, char **argv);  /* relational/migrate_cmd.c */
+int tally_cmd_report(int argc, char **argv);   /* analytics/report_cmd.c */
 
 #endif

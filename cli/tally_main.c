@@ -18,6 +18,7 @@ static const command commands[] = {
     {"generate", tally_cmd_generate, "write deterministic, realistic events as NDJSON"},
     {"produce", tally_cmd_produce, "validate NDJSON events and publish them to Kafka"},
     {"migrate", tally_cmd_migrate, "apply the PostgreSQL schema migrations"},
+    {"report", tally_cmd_report, "pull a usage report from a Tally API"},
 };
 
 static void usage(FILE *out) {

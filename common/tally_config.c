@@ -1,5 +1,6 @@
 #include "tally_config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static const char *env_or(const char *name, const char *dflt) {
@@ -30,3 +31,15 @@ const char tally_config_env_help[] =
     "  TALLY_TOPIC_DLQ      dead-letter topic          (default tally.dlq)\n"
     "  TALLY_TOPIC_ALERTS   alerts topic               (default tally.alerts)\n"
     "  TALLY_LOG_LEVEL      debug|info|warn|error      (default info)\n";
+
+bool tally_parse_flag_int(const char *prog, const char *flag, const char *s, long long min,
+                          long long *out) {
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < min) {
+        fprintf(stderr, "%s: %s: expected an integer >= %lld, got '%s'\n", prog, flag, min, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}

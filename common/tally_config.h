@@ -20,6 +20,12 @@ typedef struct {
 
 void tally_config_from_env(tally_config *cfg);
 
+/* Parse a command-line integer flag value >= min; on a bad one print
+ * "<prog>: <flag>: expected an integer >= <min>, got '<s>'" and return false. */
+#include <stdbool.h>
+bool tally_parse_flag_int(const char *prog, const char *flag, const char *s, long long min,
+                          long long *out);
+
 /* The help text block that lists the variables and their defaults. */
 extern const char tally_config_env_help[];
 

@@ -14,6 +14,8 @@ typedef enum {
     TALLY_ESTORE,    /* a store (PostgreSQL, MongoDB, Kafka) failed: retry later */
     TALLY_ENOMEM,
     TALLY_EIO,
+    TALLY_ENOTFOUND, /* no such thing (or not yours to see): HTTP 404 */
+    TALLY_EAUTH,     /* no or a bad credential: HTTP 401 */
 } tally_code;
 
 typedef struct {

@@ -9,8 +9,9 @@
  *
  * Ownership: the event owns `root` (the parsed JSON); every `const char *`
  * and `data` below is borrowed from it and lives until tally_event_free().
- * Optional strings are NULL when absent (or JSON null). Enum fields and
- * defaults (status, role, kind, timezone...) point at static strings.
+ * Optional strings are NULL when absent (or JSON null). Enum values
+ * (status, role, kind...) and defaults (e.g. the timezone) point at static
+ * strings instead, which live forever.
  *
  * Ids (the event id, subject and every *_id field) are 1-128 characters
  * (Unicode code points) with no control character (C0, DEL, C1). Messages

@@ -184,12 +184,8 @@ static bool format_plain(double d, char out[48]) {
         o = nd;
         memset(out + o, '0', zeros);
         o += zeros;
-    } else { /* not produced by %g's exponent form, kept for completeness */
-        size_t ip = (size_t)exp + 1;
-        memcpy(out, digits, ip);
-        out[ip] = '.';
-        memcpy(out + ip + 1, digits + ip, nd - ip);
-        o = nd + 1;
+    } else {
+        return false; /* %g writes d.ddde+X only when X >= 15 >= the digits it has */
     }
     out[o] = '\0';
     return true;

@@ -45,17 +45,6 @@ static void usage(FILE *out) {
             tally_config_env_help);
 }
 
-static int parse_int(const char *flag, const char *s, long long min, long long *out) {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min) {
-        fprintf(stderr, "tally-ingest: %s: expected an integer >= %lld, got '%s'\n", flag, min, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 int main(int argc, char **argv) {
     tally_config cfg;
     tally_config_from_env(&cfg);
@@ -88,23 +77,23 @@ int main(int argc, char **argv) {
         case O_PG: opt.pg_url = optarg; break;
         case O_MONGO: opt.mongo_url = optarg; break;
         case O_BATCH:
-            if (parse_int("--batch-size", optarg, 1, &v)) return 2;
+            if (!tally_parse_flag_int("tally-ingest", "--batch-size", optarg, 1, &v)) return 2;
             opt.batch_size = (int)(v > 100000 ? 100000 : v);
             break;
         case O_BATCH_MS:
-            if (parse_int("--batch-ms", optarg, 1, &v)) return 2;
+            if (!tally_parse_flag_int("tally-ingest", "--batch-ms", optarg, 1, &v)) return 2;
             opt.batch_ms = (int)v;
             break;
         case O_DRAIN:
-            if (parse_int("--drain-timeout", optarg, 0, &v)) return 2;
+            if (!tally_parse_flag_int("tally-ingest", "--drain-timeout", optarg, 0, &v)) return 2;
             opt.drain_timeout_ms = (int)v;
             break;
         case O_STATS:
-            if (parse_int("--stats-interval", optarg, 0, &v)) return 2;
+            if (!tally_parse_flag_int("tally-ingest", "--stats-interval", optarg, 0, &v)) return 2;
             opt.stats_interval_s = (int)v;
             break;
         case O_MAX:
-            if (parse_int("--max-events", optarg, 0, &v)) return 2;
+            if (!tally_parse_flag_int("tally-ingest", "--max-events", optarg, 0, &v)) return 2;
             opt.max_events = v;
             break;
         case O_LOG: log_level = optarg; break;

@@ -66,4 +66,22 @@ tally_code tally_pg_upsert_feedback(tally_pg *pg, const tally_feedback *f, const
 /* Whether PostgreSQL knows this IANA zone name (cached after the first call). */
 bool tally_pg_timezone_known(tally_pg *pg, const char *zone);
 
+/* ---- API keys (relational/api_keys.c) -----------------------------------
+ * Tenant keys of the HTTP report service, kept only as the SHA-256 hex of the
+ * key (schemas/postgres/004_api_keys.sql), and a zone conversion it needs. */
+
+/* Store a new key: key_hash is 64 lower-case hex digits. */
+tally_code tally_pg_api_key_insert(tally_pg *pg, const char *key_hash, const char *tenant_id,
+                                   tally_err *err);
+
+/* The tenant a key hash belongs to, copied into tenant_id (len bytes; 513
+ * holds any id): TALLY_OK, or TALLY_ENOTFOUND when no key has that hash. */
+tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *tenant_id,
+                                   size_t len, tally_err *err);
+
+/* The instant of the local midnight that starts `date` (YYYY-MM-DD) in the
+ * IANA `zone`. TALLY_EINVAL when PostgreSQL refuses the date or the zone. */
+tally_code tally_pg_local_midnight(tally_pg *pg, const char *date, const char *zone,
+                                   tally_usec *out, tally_err *err);
+
 #endif

@@ -710,6 +710,11 @@ static void messages_quote_input_safely(void **state) {
     strcat(members, "\"");
     assert_int_equal(decode_str(interaction_with(members), &ev, &err), TALLY_EINVAL);
     assert_non_null(strstr(err.msg, "\xc3\xa9...\""));
+    strcpy(members, "\"kind\":\"");
+    for (int i = 0; i < 20; i++) strcat(members, "\xf0\x9f\xa4\x96"); /* U+1F916, 4 bytes */
+    strcat(members, "\"");
+    assert_int_equal(decode_str(interaction_with(members), &ev, &err), TALLY_EINVAL);
+    assert_non_null(strstr(err.msg, "\xf0\x9f\xa4\x96...\""));
 }
 
 static void time_rules(void **state) {

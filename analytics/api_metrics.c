@@ -1,0 +1,136 @@
+/*
+ * api_metrics — the request series of /metrics: a counter of requests by
+ * route and status and a latency histogram by route. The route label is the
+ * route's path template (or "unmatched"), never the request path, so the
+ * number of series stays fixed whatever clients send.
+ *
+ * One mutex guards the numbers: an observation is a few additions, far
+ * cheaper than the request it records.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+/* Upper bounds of the latency buckets, in seconds (+Inf is implied). */
+static const double BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                 0.25,  0.5,    1,     2.5,  5,     10};
+#define N_BUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
+#define STATUS_SLOTS 24 /* distinct statuses kept per route; the rest count as 0 */
+
+typedef struct {
+    int status[STATUS_SLOTS];
+    unsigned long long count[STATUS_SLOTS];
+    size_t n_status;
+    unsigned long long bucket[N_BUCKETS + 1]; /* per bucket, not cumulative; last = +Inf */
+    unsigned long long total;
+    double sum;
+} route_series;
+
+struct api_metrics {
+    pthread_mutex_t mu;
+    const char *const *labels;
+    size_t n;
+    route_series *series;
+};
+
+api_metrics *api_metrics_new(const char *const *labels, size_t n) {
+    api_metrics *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->series = calloc(n, sizeof *m->series);
+    if (!m->series || pthread_mutex_init(&m->mu, NULL)) {
+        free(m->series);
+        free(m);
+        return NULL;
+    }
+    m->labels = labels;
+    m->n = n;
+    return m;
+}
+
+void api_metrics_free(api_metrics *m) {
+    if (!m) return;
+    pthread_mutex_destroy(&m->mu);
+    free(m->series);
+    free(m);
+}
+
+void api_metrics_observe(api_metrics *m, size_t label, int status, double seconds) {
+    if (label >= m->n) return;
+    pthread_mutex_lock(&m->mu);
+    route_series *s = &m->series[label];
+    size_t i = 0;
+    while (i < s->n_status && s->status[i] != status) i++;
+    if (i == s->n_status) {
+        if (s->n_status < STATUS_SLOTS) {
+            s->status[s->n_status++] = status;
+        } else {
+            i = STATUS_SLOTS - 1;
+            s->status[i] = 0;
+        }
+    }
+    s->count[i]++;
+    size_t b = 0;
+    while (b < N_BUCKETS && seconds > BUCKETS[b]) b++;
+    s->bucket[b]++;
+    s->total++;
+    s->sum += seconds;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void api_prom_label(tally_buf *out, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') tally_buf_putc(out, '\\');
+        if (*v == '\n') {
+            tally_buf_puts(out, "\\n");
+            continue;
+        }
+        tally_buf_putc(out, *v);
+    }
+}
+
+static void render_counts(api_metrics *m, tally_buf *out) {
+    tally_buf_puts(out, "# HELP tally_api_requests_total HTTP requests answered, by route and"
+                        " status.\n# TYPE tally_api_requests_total counter\n");
+    for (size_t r = 0; r < m->n; r++) {
+        const route_series *s = &m->series[r];
+        for (size_t i = 0; i < s->n_status; i++) {
+            tally_buf_puts(out, "tally_api_requests_total{route=\"");
+            api_prom_label(out, m->labels[r]);
+            tally_buf_printf(out, "\",status=\"%d\"} %llu\n", s->status[i], s->count[i]);
+        }
+    }
+}
+
+static void render_histograms(api_metrics *m, tally_buf *out) {
+    tally_buf_puts(out, "# HELP tally_api_request_duration_seconds Time from the request's"
+                        " headers to its answer, by route.\n"
+                        "# TYPE tally_api_request_duration_seconds histogram\n");
+    for (size_t r = 0; r < m->n; r++) {
+        const route_series *s = &m->series[r];
+        unsigned long long cum = 0;
+        for (size_t b = 0; b <= N_BUCKETS; b++) {
+            cum += s->bucket[b];
+            tally_buf_puts(out, "tally_api_request_duration_seconds_bucket{route=\"");
+            api_prom_label(out, m->labels[r]);
+            if (b < N_BUCKETS)
+                tally_buf_printf(out, "\",le=\"%g\"} %llu\n", BUCKETS[b], cum);
+            else
+                tally_buf_printf(out, "\",le=\"+Inf\"} %llu\n", cum);
+        }
+        tally_buf_puts(out, "tally_api_request_duration_seconds_sum{route=\"");
+        api_prom_label(out, m->labels[r]);
+        tally_buf_printf(out, "\"} %.6f\n", s->sum);
+        tally_buf_puts(out, "tally_api_request_duration_seconds_count{route=\"");
+        api_prom_label(out, m->labels[r]);
+        tally_buf_printf(out, "\"} %llu\n", s->total);
+    }
+}
+
+void api_metrics_render(api_metrics *m, tally_buf *out) {
+    pthread_mutex_lock(&m->mu);
+    render_counts(m, out);
+    render_histograms(m, out);
+    pthread_mutex_unlock(&m->mu);
+}

@@ -1,0 +1,252 @@
+/*
+ * api_params — what a request may carry, before any of it goes near a store:
+ * query parameters decoded by hand (libmicrohttpd is told not to decode, so
+ * that "%00" or a bad escape is seen and refused rather than silently cut),
+ * text rules for ids and values, and the two time forms of from/to.
+ *
+ * Every value must be valid UTF-8 without control characters and at most
+ * API_VALUE_MAX bytes; a name not in the route's list, a name given twice
+ * or more than API_PARAMS_MAX parameters are refused too. The stores get
+ * only values that passed, and only as bound parameters.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "tally_time.h"
+
+#define API_VALUE_MAX 2048 /* bytes of one decoded value */
+#define API_NAME_SHOWN 64  /* bytes of an unknown name quoted back */
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+size_t api_url_decode(const char *in, size_t len, char *out, bool plus_is_space) {
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] != '%') {
+            out[o++] = plus_is_space && in[i] == '+' ? ' ' : in[i];
+            continue;
+        }
+        if (i + 2 >= len) return (size_t)-1;
+        int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+        if (hi < 0 || lo < 0) return (size_t)-1;
+        out[o++] = (char)(hi << 4 | lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* ---- text rules ------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at p (n bytes left) and its code point,
+ * or 0 when it is not one (overlong forms, surrogates, > U+10FFFF). */
+static size_t utf8_next(const unsigned char *p, size_t n, unsigned *cp) {
+    unsigned c = p[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if ((c & 0xE0) == 0xC0) {
+        len = 2, min = 0x80, c &= 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3, min = 0x800, c &= 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+        len = 4, min = 0x10000, c &= 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        c = c << 6 | (p[i] & 0x3F);
+    }
+    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+    *cp = c;
+    return len;
+}
+
+static bool is_control(unsigned cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
+
+/* Characters in s, or -1 when it breaks the text rules (*why set). */
+static long text_chars(const char *s, size_t len, const char **why) {
+    const unsigned char *p = (const unsigned char *)s;
+    long chars = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned cp;
+        size_t n = utf8_next(p + i, len - i, &cp);
+        if (n == 0) {
+            *why = "must be valid UTF-8";
+            return -1;
+        }
+        if (is_control(cp)) {
+            *why = "must not contain control characters";
+            return -1;
+        }
+        i += n;
+        chars++;
+    }
+    return chars;
+}
+
+const char *api_text_problem(const char *s, size_t len) {
+    const char *why = NULL;
+    return text_chars(s, len, &why) < 0 ? why : NULL;
+}
+
+const char *api_id_problem(const char *s, size_t len) {
+    const char *why = NULL;
+    long chars = text_chars(s, len, &why);
+    if (chars < 0) return why;
+    if (chars == 0) return "must not be empty";
+    if (chars > API_ID_CHARS_MAX) return "must be at most 128 characters long";
+    return NULL;
+}
+
+void api_sanitize(const char *in, size_t len, char *out, size_t out_len, bool for_log) {
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0;
+    if (out_len < 4) {
+        if (out_len) out[0] = '\0';
+        return;
+    }
+    for (size_t i = 0; i < len;) {
+        unsigned cp;
+        size_t n = utf8_next(p + i, len - i, &cp);
+        bool bad = n == 0 || is_control(cp);
+        size_t need = bad ? 1 : (for_log && (cp == '"' || cp == '\\') ? 2 : n);
+        if (bad) n = 1;
+        if (o + need + 3 >= out_len) { /* keep room for "..." and the NUL */
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (bad) {
+            out[o++] = '?';
+        } else {
+            if (need == 2 && n == 1) out[o++] = '\\';
+            memcpy(out + o, p + i, n);
+            o += n;
+        }
+        i += n;
+    }
+    out[o] = '\0';
+}
+
+/* ---- query parameters ---------------------------------------------------- */
+
+typedef struct {
+    const char *const *allowed;
+    api_params *out;
+    char *msg;
+    size_t msg_len;
+    bool failed;
+} collect_state;
+
+static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_len, const char *value, size_t value_len) {
+    (void)kind;
+    collect_state *st = cls;
+    char shown[API_NAME_SHOWN + 8];
+    api_sanitize(key, key_len, shown, sizeof shown, false);
+    if (st->out->n == API_PARAMS_MAX) {
+        snprintf(st->msg, st->msg_len, "too many query parameters (at most %d)", API_PARAMS_MAX);
+        goto fail;
+    }
+    /* Names are short and plain; decode to compare them with the list. */
+    char name[API_NAME_SHOWN + 1];
+    size_t nlen = key_len <= API_NAME_SHOWN ? api_url_decode(key, key_len, name, true) : 0;
+    const char *const *a = st->allowed;
+    if (nlen != (size_t)-1 && nlen == strlen(name))
+        for (; a && *a && strcmp(*a, name); a++) {}
+    if (nlen == (size_t)-1 || nlen != strlen(name) || nlen == 0 || !a || !*a) {
+        snprintf(st->msg, st->msg_len, "unknown query parameter \"%s\"", shown);
+        goto fail;
+    }
+    if (api_param(st->out, name)) {
+        snprintf(st->msg, st->msg_len, "%s: given more than once", name);
+        goto fail;
+    }
+    if (!value) value = "", value_len = 0;
+    if (value_len > 3 * API_VALUE_MAX) {
+        snprintf(st->msg, st->msg_len, "%s: too long (at most %d bytes)", name, API_VALUE_MAX);
+        goto fail;
+    }
+    char *v = malloc(value_len + 1);
+    size_t vlen = v ? api_url_decode(value, value_len, v, true) : (size_t)-1;
+    const char *why = NULL;
+    if (vlen == (size_t)-1) why = "malformed percent-encoding";
+    else if (vlen == 0) why = "must not be empty";
+    else if (vlen > API_VALUE_MAX) why = "too long (at most 2048 bytes)";
+    else why = api_text_problem(v, vlen);
+    if (why) {
+        free(v);
+        snprintf(st->msg, st->msg_len, "%s: %s", name, why);
+        goto fail;
+    }
+    api_param *p = &st->out->item[st->out->n];
+    p->name = strdup(name);
+    p->value = v;
+    if (!p->name) {
+        free(v);
+        snprintf(st->msg, st->msg_len, "out of memory");
+        goto fail;
+    }
+    st->out->n++;
+    return MHD_YES;
+fail:
+    st->failed = true;
+    return MHD_NO;
+}
+
+bool api_params_collect(struct MHD_Connection *c, const char *const *allowed, api_params *out,
+                        char *msg, size_t msg_len) {
+    collect_state st = {allowed, out, msg, msg_len, false};
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_one, &st);
+    return !st.failed;
+}
+
+const char *api_param(const api_params *p, const char *name) {
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->item[i].name, name)) return p->item[i].value;
+    return NULL;
+}
+
+void api_params_free(api_params *p) {
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->item[i].name);
+        free(p->item[i].value);
+    }
+    p->n = 0;
+}
+
+/* ---- from / to ------------------------------------------------------------ */
+
+static bool is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static bool parse_date(const char *s) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-') return false;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return false;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    if (y < 1 || m < 1 || m > 12 || d < 1) return false;
+    return d <= days[m - 1] + (m == 2 && is_leap(y));
+}
+
+api_time_kind api_time_parse(const char *s, int64_t *instant) {
+    if (parse_date(s)) return API_TIME_DATE;
+    tally_usec t;
+    if (strlen(s) <= 64 && tally_time_parse_rfc3339(s, &t)) {
+        *instant = t;
+        return API_TIME_INSTANT;
+    }
+    return API_TIME_BAD;
+}

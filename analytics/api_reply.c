@@ -1,0 +1,90 @@
+/*
+ * api_reply — every response of tally-api goes out through here: JSON
+ * unless CSV or Prometheus text was asked for, never cached, with the status
+ * remembered for the request log and the metrics.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "tally_log.h"
+
+void api_reply(api_request *r, int status, const char *content_type, char *body, size_t len) {
+    if (r->status) { /* a handler answered twice: keep the first answer */
+        free(body);
+        return;
+    }
+    struct MHD_Response *res = MHD_create_response_from_buffer(
+        body ? len : 0, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!res) {
+        free(body);
+        r->status = 500;
+        r->mhd = MHD_NO; /* MHD closes the connection */
+        return;
+    }
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(res, "X-Content-Type-Options", "nosniff");
+    if (r->extra_header) MHD_add_response_header(res, r->extra_header, r->extra_value);
+    if (atomic_load(&r->api->draining))
+        MHD_add_response_header(res, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->status = status;
+    r->mhd = MHD_queue_response(r->conn, (unsigned)status, res);
+    MHD_destroy_response(res);
+}
+
+void api_reply_json(api_request *r, int status, json_t *doc) {
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    json_decref(doc);
+    if (!text) {
+        api_reply(r, 500, "application/json", strdup("{\"error\":\"cannot encode the answer\"}"),
+                  36);
+        return;
+    }
+    size_t len = strlen(text);
+    /* one line per document: curl and shells print it nicely */
+    char *body = realloc(text, len + 2);
+    if (body) {
+        body[len++] = '\n';
+        body[len] = '\0';
+    } else {
+        body = text;
+    }
+    api_reply(r, status, "application/json", body, len);
+}
+
+void api_reply_error(api_request *r, int status, const char *fmt, ...) {
+    char raw[1024], safe[320];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof raw) n = (int)sizeof raw - 1;
+    api_sanitize(raw, (size_t)n, safe, sizeof safe, false);
+    json_t *doc = json_object();
+    if (doc) json_object_set_new(doc, "error", json_string(safe));
+    api_reply_json(r, status, doc);
+}
+
+void api_reply_no_tenant(api_request *r) { api_reply_error(r, 404, "tenant not found"); }
+
+void api_reply_failure(api_request *r, const tally_err *err) {
+    char why[600];
+    api_sanitize(err->msg, strlen(err->msg), why, sizeof why, true);
+    switch (err->code) {
+    case TALLY_EINVAL: api_reply_error(r, 400, "%s", err->msg); return;
+    case TALLY_ENOTFOUND: api_reply_no_tenant(r); return;
+    case TALLY_EAUTH: api_reply_error(r, 401, "%s", err->msg); return;
+    case TALLY_ESTORE:
+        tally_warn("store unavailable", "path=\"%s\" error=\"%s\"", r->log_path, why);
+        api_reply_error(r, 503, "a store is unavailable, try again later");
+        return;
+    default:
+        tally_error("request failed", "path=\"%s\" error=\"%s\"", r->log_path, why);
+        api_reply_error(r, 500, "internal error");
+        return;
+    }
+}

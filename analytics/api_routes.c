@@ -1,0 +1,74 @@
+/*
+ * api_routes — the route table and the matcher. Paths are matched segment by
+ * segment on the raw request path (still percent-encoded, so an encoded '/'
+ * inside an id stays inside its segment); a "{name}" segment of a template
+ * matches any one non-empty segment, which the server then decodes and
+ * checks as an id. docs/openapi.yaml describes exactly these routes; a test
+ * holds the two against each other.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+static const char *const NO_PARAMS[] = {NULL};
+static const char *const USAGE_PARAMS[] = {"from", "to", "granularity", "group_by", "format",
+                                           NULL};
+static const char *const INTERACTIONS_PARAMS[] = {"from",  "to",     "user_id", "conversation_id",
+                                                  "limit", "cursor", NULL};
+
+const api_route tally_api_routes[] = {
+    {"GET", "/healthz", API_AUTH_NONE, NO_PARAMS, api_handle_healthz},
+    {"GET", "/metrics", API_AUTH_NONE, NO_PARAMS, api_handle_metrics},
+    {"POST", "/v1/admin/keys", API_AUTH_ADMIN, NO_PARAMS, api_handle_create_key},
+    {"GET", "/v1/tenants/{tenant_id}/usage", API_AUTH_TENANT, USAGE_PARAMS, api_handle_usage},
+    {"GET", "/v1/tenants/{tenant_id}/interactions", API_AUTH_TENANT, INTERACTIONS_PARAMS,
+     api_handle_interactions},
+};
+const size_t tally_api_routes_count = sizeof tally_api_routes / sizeof tally_api_routes[0];
+
+size_t api_route_index(const api_route *route) { return (size_t)(route - tally_api_routes); }
+
+/* Whether path matches template; the raw segment of a {variable} in *var. */
+static bool path_matches(const char *tmpl, const char *path, const char **var, size_t *var_len) {
+    *var = NULL;
+    *var_len = 0;
+    while (*tmpl && *path) {
+        if (*tmpl != '/' || *path != '/') return false;
+        tmpl++, path++;
+        size_t tl = strcspn(tmpl, "/"), pl = strcspn(path, "/");
+        if (tmpl[0] == '{') {
+            if (pl == 0) return false;
+            *var = path;
+            *var_len = pl;
+        } else if (tl != pl || memcmp(tmpl, path, tl)) {
+            return false;
+        }
+        tmpl += tl, path += pl;
+    }
+    return !*tmpl && !*path;
+}
+
+api_match api_route_match(const char *method, const char *path, const api_route **route,
+                          const char **var, size_t *var_len, char *allow, size_t allow_len) {
+    bool path_seen = false;
+    if (allow_len) allow[0] = '\0';
+    for (size_t i = 0; i < tally_api_routes_count; i++) {
+        const api_route *r = &tally_api_routes[i];
+        const char *v;
+        size_t vl;
+        if (!path_matches(r->path, path, &v, &vl)) continue;
+        if (!strcmp(r->method, method)) {
+            *route = r;
+            *var = v;
+            *var_len = vl;
+            return API_MATCH_OK;
+        }
+        if (allow_len) {
+            size_t used = strlen(allow);
+            snprintf(allow + used, allow_len - used, "%s%s", path_seen ? ", " : "", r->method);
+        }
+        path_seen = true;
+    }
+    return path_seen ? API_MATCH_NO_METHOD : API_MATCH_NO_PATH;
+}

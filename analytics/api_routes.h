@@ -1,0 +1,50 @@
+/*
+ * api_routes — the route table of tally-api: every method and path the
+ * service answers, the authentication each needs and the query parameters
+ * each takes. The table is public so that a test can hold it against
+ * docs/openapi.yaml (the paths are written as OpenAPI path templates).
+ */
+#ifndef TALLY_API_ROUTES_H
+#define TALLY_API_ROUTES_H
+
+#include <stddef.h>
+
+typedef enum {
+    API_AUTH_NONE,   /* anyone */
+    API_AUTH_ADMIN,  /* the admin key (TALLY_ADMIN_KEY) only */
+    API_AUTH_TENANT, /* the admin key, or the key of the tenant in the path */
+} api_auth_kind;
+
+typedef struct api_request api_request;
+
+/* A handler answers through the api_reply* functions exactly once. */
+typedef void (*api_handler)(api_request *r);
+
+typedef struct {
+    const char *method;
+    const char *path;          /* OpenAPI template, e.g. /v1/tenants/{tenant_id}/usage */
+    api_auth_kind auth;
+    const char *const *params; /* query parameters taken, NULL-terminated */
+    api_handler handler;
+} api_route;
+
+extern const api_route tally_api_routes[];
+extern const size_t tally_api_routes_count;
+
+typedef enum {
+    API_MATCH_OK,
+    API_MATCH_NO_PATH,    /* 404: no route has this path */
+    API_MATCH_NO_METHOD,  /* 405: the path exists, not with this method */
+} api_match;
+
+/* Match a raw (still percent-encoded) request path. On API_MATCH_OK *route is
+ * the route and, when its template has a {variable}, *var/*var_len is that
+ * raw segment inside `path`. On API_MATCH_NO_METHOD, `allow` gets the methods
+ * the path does take ("GET" or "GET, POST"). */
+api_match api_route_match(const char *method, const char *path, const api_route **route,
+                          const char **var, size_t *var_len, char *allow, size_t allow_len);
+
+/* The route's index in tally_api_routes (metrics are kept per route). */
+size_t api_route_index(const api_route *route);
+
+#endif

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# End to end ingest: tally-ingest from Kafka into PostgreSQL + the history
+# store, beside the store's own insert ceiling (docs/benchmarks.md, "Ingest").
+#
+#   bench/ingest.sh                   1 000 000 interactions (FerretDB: ~10 min a side)
+#   N=200000 bench/ingest.sh          a quicker run
+#   ORDER="ceiling ingest" bench/ingest.sh   which side runs first (default ingest first)
+#   KEEP=1 bench/ingest.sh            leave the bench databases for a look afterwards
+#   BUILD=build bench/ingest.sh       use build/ as it is, without rebuilding
+#
+# Needs the local stack (scripts/stack up). Steps:
+#  1. `tally generate --seed 1 --events N --feedback 0` into a file under $TMPDIR
+#     (N interactions plus the generator's entity events);
+#  2. a fresh topic (6 partitions) and DLQ topic, a fresh PostgreSQL database
+#     bench_ingest (migrated with `tally migrate`, not timed) and fresh history
+#     databases bench_ingest and bench_ceiling; the file published with
+#     `tally produce` (timed, for information);
+#  3. ingest: `tally-ingest --max-events <lines> --stats-interval 5` in a fresh
+#     consumer group, under /usr/bin/time: wall time from process start to
+#     exit (connecting, joining the group, creating the indexes included), CPU
+#     user+sys, peak RSS;
+#  4. ceiling: bench/bench_mongo_ceiling inserting the same interactions as the
+#     same documents, unordered bulks of 2000, same indexes, no Kafka, no
+#     validation, only the insert phase timed.
+# Beside each side: CPU used by FerretDB and by the PostgreSQL server under it
+# (every backend, so other users of that server count too) and the whole
+# machine's busy CPU, which shows where a 2-core machine's time went.
+# Targets: ingest >= 70% of the ceiling; peak RSS < 100 MB.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+N=${N:-1000000}
+ORDER=${ORDER:-ingest ceiling}
+bench_command N ORDER KEEP BUILD
+bench_build
+bench_stack_env
+bench_tmpdir
+if [ ! -x /usr/bin/time ]; then
+  echo "installing /usr/bin/time (Debian package 'time')" >&2
+  { apt-get install -y -qq time || sudo -n apt-get install -y -qq time; } >/dev/null 2>&1 ||
+    bench_die "/usr/bin/time is missing and could not be installed (apt-get install time)"
+fi
+bench_header "ingest: tally-ingest end to end vs the history store's insert ceiling"
+
+mongo_base=$(sed 's#^\(mongodb://[^/?]*\).*#\1#' <<<"$TALLY_MONGO_URL")
+pg_base=$(sed 's#^\(postgres[a-z]*://[^/?]*\).*#\1#' <<<"$TALLY_PG_URL")
+PG_BENCH="$pg_base/bench_ingest"
+MONGO_INGEST="$mongo_base/bench_ingest"
+MONGO_CEILING="$mongo_base/bench_ceiling"
+TOPIC="bench.ingest.events.$$"
+DLQ="bench.ingest.dlq.$$"
+GROUP="bench-ingest-$$"
+psql_admin() { psql "$pg_base/postgres" -X -q -v ON_ERROR_STOP=1 "$@"; }
+drop_stores() {
+  psql_admin -c "DROP DATABASE IF EXISTS bench_ingest WITH (FORCE)" >/dev/null 2>&1 || true
+  "$BUILD/bench/bench_mongo_ceiling" --drop-database "$MONGO_INGEST" 2>/dev/null || true
+  "$BUILD/bench/bench_mongo_ceiling" --drop-database "$MONGO_CEILING" 2>/dev/null || true
+}
+
+# -- CPU of the store's processes ---------------------------------------------
+ferret_pid=$(head -n1 "$ROOT/.stack/ferretdb.pid" 2>/dev/null || true)
+pg_pid=$(head -n1 "$ROOT/.stack/postgres.pid" 2>/dev/null || true)
+ferret_cpu() { proc_cpu_s "${ferret_pid:-0}"; }
+# The PostgreSQL server: the postmaster, its exited children (cutime, cstime)
+# and its live children.
+pg_cpu() {
+  local tck total child
+  tck=$(getconf CLK_TCK)
+  [ -r "/proc/${pg_pid:-0}/stat" ] || {
+    echo 0
+    return
+  }
+  total=$(sed 's/^.*) //' "/proc/$pg_pid/stat" | awk -v t="$tck" '{printf "%.2f", ($12 + $13 + $14 + $15) / t}')
+  for child in $(pgrep -P "$pg_pid" || true); do
+    total=$(awk -v a="$total" -v b="$(proc_cpu_s "$child")" 'BEGIN {printf "%.2f", a + b}')
+  done
+  echo "$total"
+}
+snap() { echo "$(now_s) $(machine_busy_s) $(ferret_cpu) $(pg_cpu)"; }
+# side NAME BEFORE AFTER: the store-side CPU line of a phase.
+side_cpu() {
+  awk -v n="$1" -v b="$2" -v a="$3" -v ncpu="$(nproc)" 'BEGIN {
+    split(b, x, " "); split(a, y, " ")
+    w = y[1] - x[1]
+    printf "%-8s store CPU: FerretDB %.1f s, PostgreSQL %.1f s; machine busy %.1f of %.1f core-s (%.0f%%)\n",
+      n, y[3] - x[3], y[4] - x[4], y[2] - x[2], w * ncpu, 100 * (y[2] - x[2]) / (w * ncpu)
+  }'
+}
+
+# -- 1. events -----------------------------------------------------------------
+file="$BENCH_TMP/events.ndjson"
+"$BUILD/cli/tally" generate --seed 1 --events "$N" --feedback 0 >"$file"
+lines=$(wc -l <"$file")
+interactions=$(grep -c '"type":"interaction.recorded"' "$file" || true)
+echo "input:    tally generate --seed 1 --events $N --feedback 0  ->  $lines lines" \
+  "($interactions interactions, $((lines - interactions)) entity events), $(du -m "$file" | cut -f1) MB"
+
+# -- 2. fresh topic and stores ---------------------------------------------------
+group_delete() {
+  java -Djava.awt.headless=true -Dlog4j.configuration="file:$ROOT/.stack/kafka/tools-log4j.properties" \
+    -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+    --bootstrap-server "$TALLY_KAFKA_BROKERS" --delete --group "$GROUP" >/dev/null 2>&1 || true
+}
+BENCH_CLEANUP+=("group_delete" "topic_delete $TOPIC" "topic_delete $DLQ")
+[ -n "${KEEP:-}" ] || BENCH_CLEANUP+=("drop_stores")
+drop_stores
+topic_create "$TOPIC" 6
+topic_create "$DLQ" 1
+psql_admin -c "CREATE DATABASE bench_ingest" >/dev/null
+TALLY_PG_URL="$PG_BENCH" "$BUILD/cli/tally" migrate >/dev/null
+t0=$(now_s)
+"$BUILD/cli/tally" produce --quiet -t "$TOPIC" "$file"
+echo "produce:  $lines events into $TOPIC (6 partitions) in" \
+  "$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN {printf "%.1f s", b - a}') (not part of the ingest time)"
+echo "stores:   PostgreSQL $PG_BENCH (fresh, migrated), history $MONGO_INGEST and $MONGO_CEILING (fresh)"
+echo
+
+# -- 3. ingest -------------------------------------------------------------------
+run_ingest() {
+  echo "ingest:   TALLY_TOPIC_EVENTS=$TOPIC TALLY_TOPIC_DLQ=$DLQ TALLY_PG_URL=$PG_BENCH" \
+    "TALLY_MONGO_URL=$MONGO_INGEST $BUILD/ingest/tally-ingest -g $GROUP --max-events $lines --stats-interval 5"
+  echo "          load $(bench_loadavg) before"
+  local before after rc=0
+  before=$(snap)
+  TALLY_TOPIC_EVENTS="$TOPIC" TALLY_TOPIC_DLQ="$DLQ" TALLY_PG_URL="$PG_BENCH" \
+    TALLY_MONGO_URL="$MONGO_INGEST" \
+    /usr/bin/time -f '%e %U %S %M' -o "$BENCH_TMP/time.ingest" \
+    "$BUILD/ingest/tally-ingest" -g "$GROUP" --max-events "$lines" --stats-interval 5 \
+    2>&1 | tee "$BENCH_TMP/ingest.log" | sed -n 's/^/          | /p' || rc=$?
+  after=$(snap)
+  echo "          load $(bench_loadavg) after"
+  local last
+  last=$(grep 'progress' "$BENCH_TMP/ingest.log" | tail -n1)
+  read -r wall user sys rss <"$BENCH_TMP/time.ingest" || bench_die "tally-ingest did not run"
+  local stored events
+  stored=$(sed -n 's/.*interactions=\([0-9]*\).*/\1/p' <<<"$last")
+  events=$(sed -n 's/.*[^a-z_]events=\([0-9]*\).*/\1/p' <<<"$last")
+  awk -v ev="${events:-0}" -v st="${stored:-0}" -v w="$wall" -v u="$user" -v s="$sys" -v m="$rss" 'BEGIN {
+    printf "RESULT ingest  %9.0f events/s  %9.0f interactions/s  %8.1f s wall  %7.1f s CPU (%.1f s per million events)  peak RSS %.1f MB  events=%d interactions=%d\n",
+      ev / w, st / w, w, u + s, (u + s) / (ev > 0 ? ev : 1) * 1e6, m / 1024, ev, st
+  }' | tee -a "$BENCH_TMP/results"
+  side_cpu ingest "$before" "$after"
+  [ "$rc" = 0 ] && [ "${events:-0}" = "$lines" ] ||
+    echo "WARNING: tally-ingest exit $rc, events=${events:-?} of $lines"
+  echo
+}
+
+# -- 4. ceiling ------------------------------------------------------------------
+run_ceiling() {
+  echo "ceiling:  $BUILD/bench/bench_mongo_ceiling $MONGO_CEILING FILE"
+  echo "          load $(bench_loadavg) before"
+  local before after rc=0
+  before=$(snap)
+  /usr/bin/time -f '%e %U %S %M' -o "$BENCH_TMP/time.ceiling" \
+    "$BUILD/bench/bench_mongo_ceiling" "$MONGO_CEILING" "$file" \
+    >"$BENCH_TMP/ceiling.out" 2> >(sed 's/^/          | /' >&2) || rc=$?
+  after=$(snap)
+  sed 's/^/          | /' "$BENCH_TMP/ceiling.out"
+  echo "          load $(bench_loadavg) after"
+  local res
+  res=$(grep '^RESULT' "$BENCH_TMP/ceiling.out" || true)
+  [ -n "$res" ] || bench_die "bench_mongo_ceiling failed (exit $rc)"
+  read -r wall user sys rss <"$BENCH_TMP/time.ceiling"
+  awk -v r="$res" -v u="$user" -v s="$sys" -v m="$rss" 'BEGIN {
+    n = split(r, f, " "); for (i = 2; i <= n; i++) { split(f[i], kv, "="); v[kv[1]] = kv[2] }
+    printf "RESULT ceiling %9.0f docs/s (insert phase %.1f s, %d inserted, %d write errors)  process CPU %.1f s  peak RSS %.1f MB\n",
+      v["rate"], v["insert_s"], v["inserted"], v["write_errors"], u + s, m / 1024
+  }' | tee -a "$BENCH_TMP/results"
+  side_cpu ceiling "$before" "$after"
+  echo
+}
+
+for side in $ORDER; do
+  case "$side" in
+    ingest) run_ingest ;;
+    ceiling) run_ceiling ;;
+    *) bench_die "ORDER: unknown side '$side'" ;;
+  esac
+done
+echo "load:     $(bench_loadavg) at end"
+echo
+
+awk '/^RESULT ingest/ {ing = $5; rss = $0; sub(/.*peak RSS /, "", rss); sub(/ MB.*/, "", rss)}
+     /^RESULT ceiling/ {cei = $3}
+END {
+  if (ing == "" || cei == "") { print "summary: a side is missing"; exit 1 }
+  printf "summary: ingest %.0f interactions/s, ceiling %.0f docs/s: ingest = %.0f%% of the ceiling\n", ing, cei, 100 * ing / cei
+  printf "target (ingest >= 70%% of the ceiling): %s\n", (ing >= 0.7 * cei) ? "MET" : "NOT MET"
+  printf "target (peak RSS < 100 MB): %s (%.1f MB)\n", (rss + 0 < 100) ? "MET" : "NOT MET", rss
+}' "$BENCH_TMP/results"

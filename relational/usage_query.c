@@ -1,0 +1,243 @@
+/*
+ * The usage report in SQL. Cost and time saved are computed here, at query
+ * time, from the rollups' token sums × the price and FX versions known now,
+ * so a price published late re-prices the past with no reprocessing.
+ *
+ * Price versions become ranges [effective_from, next effective_from) with
+ * lead(); a rollup bucket takes the tenant's own range that covers it, else
+ * the global one, else no price (cost 0). FX ranges likewise; no rate makes
+ * cost_brl NULL, never 0. Buckets are 15 minutes, so a version takes effect
+ * at the bucket its effective_from falls in (exact for versions on quarter
+ * hours, which every whole-hour or whole-day effective_from is).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_internal.h"
+#include "tally_buf.h"
+#include "tally_usage.h"
+
+const char *const tally_metric_names[TALLY_M__COUNT] = {
+    "requests",      "errors",  "input_tokens",       "cached_tokens", "output_tokens",
+    "audio_seconds", "cost_usd", "cost_brl", "time_saved_minutes", "likes",         "dislikes"};
+
+/* Rollup columns of the group dimensions; agent and channel store '' for absent. */
+static const char *const group_column[TALLY_GROUP__COUNT] = {"model_id", "user_id", "agent_id",
+                                                             "kind", "channel"};
+
+tally_code tally_usage_tenant(tally_pg *pg, const char *tenant_id, bool *known, char *zone,
+                              size_t zone_len, tally_err *err) {
+    tally_code rc = pg_ensure_connected(pg, err);
+    if (rc != TALLY_OK) return rc;
+    const char *p[] = {tenant_id};
+    PGresult *res = PQexecParams(
+        pg->conn,
+        "SELECT timezone FROM tenants WHERE tenant_id = $1"
+        " UNION ALL SELECT NULL WHERE EXISTS"
+        " (SELECT 1 FROM agg_interactions WHERE tenant_id = $1) LIMIT 1",
+        1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "tenant", err);
+    *known = PQntuples(res) > 0;
+    snprintf(zone, zone_len, "%s",
+             *known && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : TALLY_DEFAULT_TIMEZONE);
+    PQclear(res);
+    return TALLY_OK;
+}
+
+static const char *trunc_unit(tally_granularity g) {
+    switch (g) {
+    case TALLY_GRAN_DAY: return "day";
+    case TALLY_GRAN_WEEK: return "week";
+    case TALLY_GRAN_MONTH: return "month";
+    default: return NULL;
+    }
+}
+
+/* SQL for one end: $1 is the zone; the end's own value is parameter $n. */
+static void bound_sql(tally_buf *sql, const tally_bound *b, int n, bool is_to) {
+    switch (b->kind) {
+    case TALLY_BOUND_DATE: tally_buf_printf(sql, "($%d::date::timestamp AT TIME ZONE $1)", n); break;
+    case TALLY_BOUND_INSTANT: tally_buf_printf(sql, "$%d::timestamptz", n); break;
+    default:
+        tally_buf_printf(sql,
+                         "((date_trunc('month', now() AT TIME ZONE $1)%s) AT TIME ZONE $1)"
+                         " /* $%d unused */",
+                         is_to ? " + interval '1 month'" : "", n);
+    }
+}
+
+tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound *from,
+                              const tally_bound *to, tally_granularity g, tally_window *w,
+                              tally_err *err) {
+    tally_code rc = pg_ensure_connected(pg, err);
+    if (rc != TALLY_OK) return rc;
+    char from_val[40] = "", to_val[40] = "";
+    if (from->kind == TALLY_BOUND_DATE) snprintf(from_val, sizeof from_val, "%s", from->date);
+    if (from->kind == TALLY_BOUND_INSTANT) tally_time_format_utc(from->instant, from_val, sizeof from_val);
+    if (to->kind == TALLY_BOUND_DATE) snprintf(to_val, sizeof to_val, "%s", to->date);
+    if (to->kind == TALLY_BOUND_INSTANT) tally_time_format_utc(to->instant, to_val, sizeof to_val);
+
+    tally_buf sql = {0};
+    tally_buf_puts(&sql, "SELECT (extract(epoch FROM f) * 1000000)::bigint,"
+                         " (extract(epoch FROM t) * 1000000)::bigint,"
+                         " tally_rfc3339(f, $1), tally_rfc3339(t, $1), ");
+    const char *unit = trunc_unit(g);
+    if (unit)
+        /* Periods that intersect [f, t): from the one f falls in to the one
+         * just before t. Windows too long to list are cut short by LIMIT. */
+        tally_buf_printf(&sql,
+                         "CASE WHEN f < t THEN (SELECT count(*) FROM (SELECT generate_series("
+                         "date_trunc('%s', f AT TIME ZONE $1), (t AT TIME ZONE $1) - interval"
+                         " '1 microsecond', interval '1 %s') LIMIT 100000) s) ELSE 0 END",
+                         unit, unit);
+    else
+        tally_buf_puts(&sql, "CASE WHEN f < t THEN 1 ELSE 0 END");
+    tally_buf_puts(&sql, " FROM (SELECT ");
+    bound_sql(&sql, from, 2, false);
+    tally_buf_puts(&sql, " AS f, ");
+    bound_sql(&sql, to, 3, true);
+    tally_buf_puts(&sql, " AS t) w");
+    const char *params[] = {zone, from_val[0] ? from_val : NULL, to_val[0] ? to_val : NULL};
+    PGresult *res = PQexecParams(pg->conn, sql.data, 3, NULL, params, NULL, NULL, 0);
+    tally_buf_free(&sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = pg_result_error(pg, res, "window", err);
+        if (rc == TALLY_EINVAL)
+            tally_err_set(err, TALLY_EINVAL, "from/to: not a valid date in zone %s", zone);
+        return rc;
+    }
+    w->from = atoll(PQgetvalue(res, 0, 0));
+    w->to = atoll(PQgetvalue(res, 0, 1));
+    snprintf(w->from_text, sizeof w->from_text, "%s", PQgetvalue(res, 0, 2));
+    snprintf(w->to_text, sizeof w->to_text, "%s", PQgetvalue(res, 0, 3));
+    w->periods = atoll(PQgetvalue(res, 0, 4));
+    PQclear(res);
+    return TALLY_OK;
+}
+
+/* The period a bucket belongs to, as an SQL expression over column `b`. */
+static void period_sql(tally_buf *sql, tally_granularity g) {
+    const char *unit = trunc_unit(g);
+    if (unit)
+        tally_buf_printf(sql, "(date_trunc('%s', b AT TIME ZONE $4) AT TIME ZONE $4)", unit);
+    else
+        tally_buf_puts(sql, "$2::timestamptz");
+}
+
+static void group_list(tally_buf *sql, const tally_usage_query *q, const char *prefix) {
+    for (int i = 0; i < q->n_groups; i++)
+        tally_buf_printf(sql, "%s, %s%s", "", prefix, group_column[q->groups[i]]);
+}
+
+static void build_sql(tally_buf *sql, const tally_usage_query *q) {
+    /* $1 tenant, $2 from, $3 to, $4 zone. */
+    tally_buf_puts(sql,
+        "WITH r AS ("
+        "  SELECT u.bucket AS b, u.*, coalesce(fb.likes, 0) AS likes,"
+        "    coalesce(fb.dislikes, 0) AS dislikes"
+        "  FROM usage_rollup u LEFT JOIN ("
+        "    SELECT i.bucket, i.model_id, i.user_id, i.agent_id, i.kind, i.channel,"
+        "      count(*) FILTER (WHERE f.rating = 'like') AS likes,"
+        "      count(*) FILTER (WHERE f.rating = 'dislike') AS dislikes"
+        "    FROM agg_interactions i JOIN feedback f ON f.interaction_id = i.interaction_id"
+        "      AND f.tenant_id = i.tenant_id"
+        "    WHERE i.tenant_id = $1 AND i.bucket >= $2 AND i.bucket < $3"
+        "    GROUP BY 1, 2, 3, 4, 5, 6"
+        "  ) fb USING (bucket, model_id, user_id, agent_id, kind, channel)"
+        "  WHERE u.tenant_id = $1 AND u.bucket >= $2 AND u.bucket < $3"
+        "), tp AS ("
+        "  SELECT model_id, effective_from AS f, lead(effective_from) OVER w AS t,"
+        "    input_usd_per_1m AS pi, cached_input_usd_per_1m AS pc, output_usd_per_1m AS po,"
+        "    minutes_saved_per_100_output_tokens AS ms"
+        "  FROM model_prices WHERE tenant_key = $1"
+        "  WINDOW w AS (PARTITION BY model_id ORDER BY effective_from)"
+        "), gp AS ("
+        "  SELECT model_id, effective_from AS f, lead(effective_from) OVER w AS t,"
+        "    input_usd_per_1m AS pi, cached_input_usd_per_1m AS pc, output_usd_per_1m AS po,"
+        "    minutes_saved_per_100_output_tokens AS ms"
+        "  FROM model_prices WHERE tenant_key = ''"
+        "  WINDOW w AS (PARTITION BY model_id ORDER BY effective_from)"
+        "), fx AS ("
+        "  SELECT effective_from AS f, lead(effective_from) OVER (ORDER BY effective_from) AS t,"
+        "    per_usd FROM fx_rates WHERE currency = 'BRL'"
+        "), priced AS ("
+        "  SELECT r.*, ");
+    period_sql(sql, q->granularity);
+    tally_buf_puts(sql,
+        " AS period,"
+        "    CASE WHEN tp.model_id IS NOT NULL THEN"
+        "      ((r.priced_input_tokens - r.priced_cached_tokens) * tp.pi"
+        "       + r.priced_cached_tokens * tp.pc + r.priced_output_tokens * tp.po) / 1000000"
+        "    WHEN gp.model_id IS NOT NULL THEN"
+        "      ((r.priced_input_tokens - r.priced_cached_tokens) * gp.pi"
+        "       + r.priced_cached_tokens * gp.pc + r.priced_output_tokens * gp.po) / 1000000"
+        "    ELSE 0 END + r.supplied_cost_usd AS cost,"
+        "    coalesce(tp.ms, gp.ms, 0) * r.unsaved_output_tokens / 100 + r.supplied_time_saved"
+        "      AS saved,"
+        "    fx.per_usd"
+        "  FROM r"
+        "  LEFT JOIN tp ON tp.model_id = r.model_id AND r.b >= tp.f AND (tp.t IS NULL OR r.b < tp.t)"
+        "  LEFT JOIN gp ON gp.model_id = r.model_id AND r.b >= gp.f AND (gp.t IS NULL OR r.b < gp.t)"
+        "  LEFT JOIN fx ON r.b >= fx.f AND (fx.t IS NULL OR r.b < fx.t)"
+        ") SELECT GROUPING(period) = 1, tally_rfc3339(period, $4)");
+    for (int i = 0; i < q->n_groups; i++) {
+        const char *col = group_column[q->groups[i]];
+        if (q->groups[i] == TALLY_GROUP_AGENT || q->groups[i] == TALLY_GROUP_CHANNEL)
+            tally_buf_printf(sql, ", nullif(%s, '')", col);
+        else
+            tally_buf_printf(sql, ", %s", col);
+    }
+    tally_buf_puts(sql,
+        ", sum(requests), sum(errors), sum(input_tokens), sum(cached_tokens),"
+        " sum(output_tokens), sum(audio_seconds), sum(cost),"
+        " CASE WHEN bool_and(per_usd IS NOT NULL) THEN sum(cost * per_usd) END,"
+        " sum(saved), sum(likes), sum(dislikes)"
+        " FROM priced GROUP BY GROUPING SETS ((period");
+    group_list(sql, q, "");
+    tally_buf_puts(sql, "), ()) ORDER BY GROUPING(period), period");
+    /* Byte order (COLLATE "C") so that the order does not depend on the
+     * server's locale; NULL groups sort last. */
+    for (int i = 0; i < q->n_groups; i++)
+        tally_buf_printf(sql, ", nullif(%s, '') COLLATE \"C\" NULLS LAST",
+                         group_column[q->groups[i]]);
+}
+
+tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
+                            void (*fn)(const tally_usage_row *row, void *arg), void *arg,
+                            tally_err *err) {
+    tally_code rc = pg_ensure_connected(pg, err);
+    if (rc != TALLY_OK) return rc;
+    tally_buf sql = {0};
+    build_sql(&sql, q);
+    char from[40], to[40];
+    tally_time_format_utc(q->window->from, from, sizeof from);
+    tally_time_format_utc(q->window->to, to, sizeof to);
+    const char *params[] = {q->tenant_id, from, to, q->zone};
+    PGresult *res = PQexecParams(pg->conn, sql.data, 4, NULL, params, NULL, NULL, 0);
+    tally_buf_free(&sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "usage", err);
+    int rows = PQntuples(res), base = 2 + q->n_groups;
+    bool saw_total = false;
+    for (int r = 0; r < rows; r++) {
+        tally_usage_row row = {0};
+        row.is_total = PQgetvalue(res, r, 0)[0] == 't';
+        saw_total |= row.is_total;
+        row.period_start = PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1);
+        for (int g = 0; g < q->n_groups; g++)
+            row.group[g] = PQgetisnull(res, r, 2 + g) ? NULL : PQgetvalue(res, r, 2 + g);
+        for (int m = 0; m < TALLY_M__COUNT; m++)
+            row.metric[m] = PQgetisnull(res, r, base + m) ? NULL : PQgetvalue(res, r, base + m);
+        fn(&row, arg);
+    }
+    PQclear(res);
+    if (!saw_total) {
+        /* No usage at all: GROUPING SETS yields no row for (); totals are zeros. */
+        tally_usage_row total = {.is_total = true};
+        static const char *const zeros[TALLY_M__COUNT] = {"0", "0", "0", "0", "0", "0",
+                                                          "0", "0", "0", "0", "0"};
+        for (int m = 0; m < TALLY_M__COUNT; m++) total.metric[m] = zeros[m];
+        fn(&total, arg);
+    }
+    return TALLY_OK;
+}

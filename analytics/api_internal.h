@@ -66,8 +66,11 @@ void api_lag_render(api_lag *l, api_pool *pool, tally_buf *out);
 
 /* ---- the server and one request ------------------------------------------ */
 
+#define API_LABELS_MAX 16
+
 struct tally_api {
     tally_api_options opt;       /* strings borrowed from the caller */
+    const char *labels[API_LABELS_MAX]; /* metrics/log labels: route paths, "unmatched" */
     api_pool *pool;
     tally_docs *docs;
     api_metrics *metrics;
@@ -107,7 +110,7 @@ struct api_request {
     api_params params;
     api_who who;
     char who_tenant[API_ID_BYTES_MAX + 1]; /* the tenant of a tenant key */
-    const char *extra_header, *extra_value; /* one more response header, static strings */
+    const char *extra_header, *extra_value; /* one more response header (read by api_reply) */
     int status;              /* of the queued response; 0 until then */
     enum MHD_Result mhd;     /* what MHD_queue_response said */
 };
@@ -118,6 +121,8 @@ struct api_request {
 void api_reply(api_request *r, int status, const char *content_type, char *body, size_t len);
 /* Queue doc (stolen) as application/json. */
 void api_reply_json(api_request *r, int status, json_t *doc);
+/* Queue JSON text (malloc'd, taken over; NULL: a 500). */
+void api_reply_json_text(api_request *r, int status, char *text);
 /* Queue {"error": "<message>"}; the message is made safe (valid UTF-8, no
  * control characters, cut at 300 bytes) whatever input it quotes. */
 void api_reply_error(api_request *r, int status, const char *fmt, ...)
@@ -136,7 +141,7 @@ void api_reply_failure(api_request *r, const tally_err *err);
  * parameter) on the first problem. */
 bool api_params_collect(struct MHD_Connection *c, const char *const *allowed, api_params *out,
                         char *msg, size_t msg_len);
-const char *api_param(const api_params *p, const char *name);
+const char *api_param_get(const api_params *p, const char *name);
 void api_params_free(api_params *p);
 
 /* Percent-decode in[0..len) into out (len + 1 bytes); '+' is a space when
@@ -161,9 +166,10 @@ api_time_kind api_time_parse(const char *s, int64_t *instant);
 
 /* ---- api_auth.c: keys ---------------------------------------------------- */
 
-/* Who is calling (Authorization: Bearer), held against r->route->auth and
- * the tenant in the path. false when a response (401/403/404/503) has been
- * queued instead. */
+/* Who is calling (Authorization: Bearer), held against r->route->auth: sets
+ * r->who (and r->who_tenant). false when a response (401/403/503) has been
+ * queued instead. Whether a tenant key may read the path's tenant is the
+ * dispatcher's check, once the id is decoded. */
 bool api_authenticate(api_request *r);
 /* SHA-256 of s as 64 lower-case hex digits and a NUL. */
 void api_sha256_hex(const char *s, size_t len, char out[65]);

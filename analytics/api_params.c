@@ -154,6 +154,7 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
                                    size_t key_len, const char *value, size_t value_len) {
     (void)kind;
     collect_state *st = cls;
+    if (key_len == 0 && (!value || value_len == 0)) return MHD_YES; /* "a=1&&b=2", "?&a=1" */
     char shown[API_NAME_SHOWN + 8];
     api_sanitize(key, key_len, shown, sizeof shown, false);
     if (st->out->n == API_PARAMS_MAX) {
@@ -161,16 +162,17 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
         goto fail;
     }
     /* Names are short and plain; decode to compare them with the list. */
-    char name[API_NAME_SHOWN + 1];
-    size_t nlen = key_len <= API_NAME_SHOWN ? api_url_decode(key, key_len, name, true) : 0;
-    const char *const *a = st->allowed;
-    if (nlen != (size_t)-1 && nlen == strlen(name))
-        for (; a && *a && strcmp(*a, name); a++) {}
-    if (nlen == (size_t)-1 || nlen != strlen(name) || nlen == 0 || !a || !*a) {
+    char name[API_NAME_SHOWN + 1] = "";
+    size_t nlen =
+        key_len <= API_NAME_SHOWN ? api_url_decode(key, key_len, name, true) : (size_t)-1;
+    bool known = false;
+    if (nlen != (size_t)-1 && nlen == strlen(name)) /* decoded, and no NUL inside */
+        for (const char *const *a = st->allowed; a && *a && !known; a++) known = !strcmp(*a, name);
+    if (!known) {
         snprintf(st->msg, st->msg_len, "unknown query parameter \"%s\"", shown);
         goto fail;
     }
-    if (api_param(st->out, name)) {
+    if (api_param_get(st->out, name)) {
         snprintf(st->msg, st->msg_len, "%s: given more than once", name);
         goto fail;
     }
@@ -213,7 +215,7 @@ bool api_params_collect(struct MHD_Connection *c, const char *const *allowed, ap
     return !st.failed;
 }
 
-const char *api_param(const api_params *p, const char *name) {
+const char *api_param_get(const api_params *p, const char *name) {
     for (size_t i = 0; i < p->n; i++)
         if (!strcmp(p->item[i].name, name)) return p->item[i].value;
     return NULL;

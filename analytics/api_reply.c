@@ -10,14 +10,16 @@
 
 #include "api_internal.h"
 #include "tally_log.h"
+#include "tally_time.h"
 
 void api_reply(api_request *r, int status, const char *content_type, char *body, size_t len) {
     if (r->status) { /* a handler answered twice: keep the first answer */
         free(body);
         return;
     }
-    struct MHD_Response *res = MHD_create_response_from_buffer(
-        body ? len : 0, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *res =
+        body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!res) {
         free(body);
         r->status = 500;
@@ -33,14 +35,25 @@ void api_reply(api_request *r, int status, const char *content_type, char *body,
     r->status = status;
     r->mhd = MHD_queue_response(r->conn, (unsigned)status, res);
     MHD_destroy_response(res);
+    /* Counted when queued, not when sent: a client that got its answer
+     * finds it counted on its next scrape. */
+    double secs = (double)(tally_time_monotonic_us() - r->start_us) / 1e6;
+    size_t label = r->route ? api_route_index(r->route) : tally_api_routes_count;
+    api_metrics_observe(r->api->metrics, label, status, secs);
 }
 
+/* 15 significant digits: a decimal that came in as text (a cost, say) goes
+ * out as the same text, not as the binary double's 17-digit expansion. */
 void api_reply_json(api_request *r, int status, json_t *doc) {
-    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(doc);
+    api_reply_json_text(r, status, text);
+}
+
+void api_reply_json_text(api_request *r, int status, char *text) {
     if (!text) {
-        api_reply(r, 500, "application/json", strdup("{\"error\":\"cannot encode the answer\"}"),
-                  36);
+        char *e = strdup("{\"error\":\"cannot encode the answer\"}\n");
+        api_reply(r, 500, "application/json", e, e ? strlen(e) : 0);
         return;
     }
     size_t len = strlen(text);

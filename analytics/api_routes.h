@@ -38,7 +38,7 @@ typedef enum {
 } api_match;
 
 /* Match a raw (still percent-encoded) request path. On API_MATCH_OK *route is
- * the route and, when its template has a {variable}, *var/*var_len is that
+ * the route and, when its template has a {variable}, *var and *var_len give that
  * raw segment inside `path`. On API_MATCH_NO_METHOD, `allow` gets the methods
  * the path does take ("GET" or "GET, POST"). */
 api_match api_route_match(const char *method, const char *path, const api_route **route,

@@ -116,24 +116,30 @@ static char *build_url(CURL *curl, const report_opts *o) {
     return url;
 }
 
-/* The first line of a non-JSON error body, at most 200 bytes, printable. */
-static void print_plain_error(const char *body, long status, const char *url) {
-    char line[201];
+/* The first line of text s, at most cap - 1 bytes (not cutting a UTF-8
+ * sequence), with control characters as '?': the API's words are printed
+ * on a terminal and must not drive it. */
+static void first_line(const char *s, char *out, size_t cap) {
+    const char *src = s ? s : "";
     size_t n = 0;
-    for (const char *p = body ? body : ""; *p && *p != '\n' && *p != '\r' && n < 200; p++)
-        line[n++] = ((unsigned char)*p < 0x20 || *p == 0x7f) ? '?' : *p;
-    line[n] = '\0';
-    fprintf(stderr, "tally report: HTTP %ld from %s%s%s\n", status, url, n ? ": " : "", line);
+    while (src[n] && src[n] != '\n' && src[n] != '\r' && n + 1 < cap) {
+        unsigned char c = (unsigned char)src[n];
+        out[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--; /* never half a character */
+    out[n] = '\0';
 }
 
 static void report_http_error(const body_buf *b, long status, const char *url) {
     json_t *doc = b->data ? json_loads(b->data, 0, NULL) : NULL;
     const char *msg = json_string_value(json_object_get(doc, "error"));
-    if (msg) {
-        fprintf(stderr, "tally report: %s (HTTP %ld from %s)\n", msg, status, url);
-    } else {
-        print_plain_error(b->data, status, url);
-    }
+    char line[301];
+    first_line(msg ? msg : b->data, line, sizeof line);
+    if (msg)
+        fprintf(stderr, "tally report: %s (HTTP %ld from %s)\n", line, status, url);
+    else
+        fprintf(stderr, "tally report: HTTP %ld from %s%s%s\n", status, url, *line ? ": " : "",
+                line);
     if (status == 401 || status == 403)
         fprintf(stderr, "tally report: check the key (--key or TALLY_API_KEY)\n");
     json_decref(doc);

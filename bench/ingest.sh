@@ -7,6 +7,7 @@
 #   ORDER="ceiling ingest" bench/ingest.sh   which side runs first (default ingest first)
 #   KEEP=1 bench/ingest.sh            leave the bench databases for a look afterwards
 #   BUILD=build bench/ingest.sh       use build/ as it is, without rebuilding
+#   INGEST_ARGS="--batch-size 500" bench/ingest.sh   extra tally-ingest flags
 #
 # Needs the local stack (scripts/stack up). Steps:
 #  1. `tally generate --seed 1 --events N --feedback 0` into a file under $TMPDIR
@@ -31,7 +32,7 @@ set -euo pipefail
 
 N=${N:-1000000}
 ORDER=${ORDER:-ingest ceiling}
-bench_command N ORDER KEEP BUILD
+bench_command N ORDER INGEST_ARGS KEEP BUILD
 bench_build
 bench_stack_env
 bench_tmpdir
@@ -58,32 +59,43 @@ drop_stores() {
 }
 
 # -- CPU of the store's processes ---------------------------------------------
-ferret_pid=$(head -n1 "$ROOT/.stack/ferretdb.pid" 2>/dev/null || true)
-pg_pid=$(head -n1 "$ROOT/.stack/postgres.pid" 2>/dev/null || true)
-ferret_cpu() { proc_cpu_s "${ferret_pid:-0}"; }
+# The pids are read again at every snapshot: a server restarted by someone
+# else during a phase makes its CPU figure meaningless, and side_cpu says so.
+ferret_pid() { head -n1 "$ROOT/.stack/ferretdb.pid" 2>/dev/null || echo 0; }
+pg_pid() { head -n1 "$ROOT/.stack/postgres.pid" 2>/dev/null || echo 0; }
 # The PostgreSQL server: the postmaster, its exited children (cutime, cstime)
 # and its live children.
 pg_cpu() {
-  local tck total child
+  local pid=$1 tck total child
   tck=$(getconf CLK_TCK)
-  [ -r "/proc/${pg_pid:-0}/stat" ] || {
+  [ -r "/proc/$pid/stat" ] || {
     echo 0
     return
   }
-  total=$(sed 's/^.*) //' "/proc/$pg_pid/stat" | awk -v t="$tck" '{printf "%.2f", ($12 + $13 + $14 + $15) / t}')
-  for child in $(pgrep -P "$pg_pid" || true); do
+  total=$(sed 's/^.*) //' "/proc/$pid/stat" | awk -v t="$tck" '{printf "%.2f", ($12 + $13 + $14 + $15) / t}')
+  for child in $(pgrep -P "$pid" || true); do
     total=$(awk -v a="$total" -v b="$(proc_cpu_s "$child")" 'BEGIN {printf "%.2f", a + b}')
   done
   echo "$total"
 }
-snap() { echo "$(now_s) $(machine_busy_s) $(ferret_cpu) $(pg_cpu)"; }
+snap() {
+  local f p
+  f=$(ferret_pid)
+  p=$(pg_pid)
+  echo "$(now_s) $(machine_busy_s) $(proc_cpu_s "$f") $(pg_cpu "$p") $f $p"
+}
 # side NAME BEFORE AFTER: the store-side CPU line of a phase.
 side_cpu() {
   awk -v n="$1" -v b="$2" -v a="$3" -v ncpu="$(nproc)" 'BEGIN {
     split(b, x, " "); split(a, y, " ")
     w = y[1] - x[1]
-    printf "%-8s store CPU: FerretDB %.1f s, PostgreSQL %.1f s; machine busy %.1f of %.1f core-s (%.0f%%)\n",
-      n, y[3] - x[3], y[4] - x[4], y[2] - x[2], w * ncpu, 100 * (y[2] - x[2]) / (w * ncpu)
+    if (x[5] != y[5] || x[6] != y[6]) {
+      printf "%-8s store CPU: unknown (FerretDB or PostgreSQL restarted during the phase)\n", n
+    } else {
+      printf "%-8s store CPU: FerretDB %.1f s, PostgreSQL %.1f s (all its databases)\n", n, y[3] - x[3], y[4] - x[4]
+    }
+    printf "%-8s machine busy: %.1f of %.1f core-s (%.0f%%), other users included\n",
+      n, y[2] - x[2], w * ncpu, 100 * (y[2] - x[2]) / (w * ncpu)
   }'
 }
 
@@ -116,30 +128,70 @@ echo "stores:   PostgreSQL $PG_BENCH (fresh, migrated), history $MONGO_INGEST an
 echo
 
 # -- 3. ingest -------------------------------------------------------------------
+# The RSS of the running tally-ingest every 2 s ("seconds kB"), to tell a
+# plateau from a growth.
+rss_sampler() {
+  local out=$1 pid="" t0 i
+  t0=$(now_s)
+  for i in $(seq 1 100); do
+    pid=$(pgrep -f -- "^$BUILD/ingest/tally-ingest -g $GROUP " | head -n1 || true)
+    [ -n "$pid" ] && break
+    sleep 0.1
+  done
+  [ -n "$pid" ] || return 0
+  while [ -r "/proc/$pid/status" ]; do
+    awk -v t="$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN {printf "%.0f", b - a}')" \
+      '/^VmRSS:/ {print t, $2}' "/proc/$pid/status" 2>/dev/null >>"$out" || true
+    sleep 2
+  done
+}
+
+# Four numbers from a /usr/bin/time -f '%e %U %S %M' file: its last line (a
+# failed command adds a "Command exited with non-zero status" line first).
+read_time() { tail -n1 "$1"; }
+
 run_ingest() {
+  local args=(-g "$GROUP" --max-events "$lines" --stats-interval 5 ${INGEST_ARGS:-})
   echo "ingest:   TALLY_TOPIC_EVENTS=$TOPIC TALLY_TOPIC_DLQ=$DLQ TALLY_PG_URL=$PG_BENCH" \
-    "TALLY_MONGO_URL=$MONGO_INGEST $BUILD/ingest/tally-ingest -g $GROUP --max-events $lines --stats-interval 5"
+    "TALLY_MONGO_URL=$MONGO_INGEST $BUILD/ingest/tally-ingest ${args[*]}"
   echo "          load $(bench_loadavg) before"
   local before after rc=0
   before=$(snap)
+  rss_sampler "$BENCH_TMP/rss.ingest" &
+  local sampler=$!
   TALLY_TOPIC_EVENTS="$TOPIC" TALLY_TOPIC_DLQ="$DLQ" TALLY_PG_URL="$PG_BENCH" \
     TALLY_MONGO_URL="$MONGO_INGEST" \
     /usr/bin/time -f '%e %U %S %M' -o "$BENCH_TMP/time.ingest" \
-    "$BUILD/ingest/tally-ingest" -g "$GROUP" --max-events "$lines" --stats-interval 5 \
-    2>&1 | tee "$BENCH_TMP/ingest.log" | sed -n 's/^/          | /p' || rc=$?
+    "$BUILD/ingest/tally-ingest" "${args[@]}" \
+    2>&1 | tee "$BENCH_TMP/ingest.log" | sed -u 's/^/          | /' || rc=$?
   after=$(snap)
+  wait "$sampler" || true
   echo "          load $(bench_loadavg) after"
   local last
   last=$(grep 'progress' "$BENCH_TMP/ingest.log" | tail -n1)
-  read -r wall user sys rss <"$BENCH_TMP/time.ingest" || bench_die "tally-ingest did not run"
-  local stored events
-  stored=$(sed -n 's/.*interactions=\([0-9]*\).*/\1/p' <<<"$last")
+  read -r wall user sys rss < <(read_time "$BENCH_TMP/time.ingest") || bench_die "tally-ingest did not run"
+  local stored events retries
+  # Interactions handled: inserted now plus those a retried batch found stored.
+  stored=$(sed -n 's/.*interactions=\([0-9]*\) duplicates=\([0-9]*\).*/\1 \2/p' <<<"$last" |
+    awk '{print $1 + $2}')
+  retries=$(sed -n 's/.*retries=\([0-9]*\).*/\1/p' <<<"$last")
   events=$(sed -n 's/.*[^a-z_]events=\([0-9]*\).*/\1/p' <<<"$last")
   awk -v ev="${events:-0}" -v st="${stored:-0}" -v w="$wall" -v u="$user" -v s="$sys" -v m="$rss" 'BEGIN {
-    printf "RESULT ingest  %9.0f events/s  %9.0f interactions/s  %8.1f s wall  %7.1f s CPU (%.1f s per million events)  peak RSS %.1f MB  events=%d interactions=%d\n",
+    printf "RESULT ingest  %9.0f events/s  %9.0f interactions/s  %8.1f s wall  %7.1f s CPU (%.1f s per million events)  peak RSS %.1f MB  events=%d interactions=%d (inserted or found stored)\n",
       ev / w, st / w, w, u + s, (u + s) / (ev > 0 ? ev : 1) * 1e6, m / 1024, ev, st
   }' | tee -a "$BENCH_TMP/results"
+  if [ -s "$BENCH_TMP/rss.ingest" ]; then
+    # RSS at a tenth, a quarter, half, three quarters and the end of the run.
+    awk '{t[NR] = $1; r[NR] = $2} END {
+      printf "ingest   RSS over the run:"
+      split("0.1 0.25 0.5 0.75 1", q, " ")
+      for (i = 1; i <= 5; i++) { k = int(NR * q[i]); if (k < 1) k = 1; printf "  %ds %.0f MB", t[k], r[k] / 1024 }
+      printf "\n"
+    }' "$BENCH_TMP/rss.ingest"
+  fi
   side_cpu ingest "$before" "$after"
+  [ "${retries:-0}" = 0 ] ||
+    echo "NOTE: $retries store retries: a store failed or restarted during the run (lines above)"
   [ "$rc" = 0 ] && [ "${events:-0}" = "$lines" ] ||
     echo "WARNING: tally-ingest exit $rc, events=${events:-?} of $lines"
   echo
@@ -153,19 +205,23 @@ run_ceiling() {
   before=$(snap)
   /usr/bin/time -f '%e %U %S %M' -o "$BENCH_TMP/time.ceiling" \
     "$BUILD/bench/bench_mongo_ceiling" "$MONGO_CEILING" "$file" \
-    >"$BENCH_TMP/ceiling.out" 2> >(sed 's/^/          | /' >&2) || rc=$?
+    >"$BENCH_TMP/ceiling.out" 2> >(sed -u 's/^/          | /' >&2) || rc=$?
   after=$(snap)
   sed 's/^/          | /' "$BENCH_TMP/ceiling.out"
   echo "          load $(bench_loadavg) after"
   local res
   res=$(grep '^RESULT' "$BENCH_TMP/ceiling.out" || true)
   [ -n "$res" ] || bench_die "bench_mongo_ceiling failed (exit $rc)"
-  read -r wall user sys rss <"$BENCH_TMP/time.ceiling"
-  awk -v r="$res" -v u="$user" -v s="$sys" -v m="$rss" 'BEGIN {
+  read -r wall user sys rss < <(read_time "$BENCH_TMP/time.ceiling")
+  awk -v r="$res" -v u="$user" -v s="$sys" -v m="$rss" -v want="$interactions" 'BEGIN {
     n = split(r, f, " "); for (i = 2; i <= n; i++) { split(f[i], kv, "="); v[kv[1]] = kv[2] }
-    printf "RESULT ceiling %9.0f docs/s (insert phase %.1f s, %d inserted, %d write errors)  process CPU %.1f s  peak RSS %.1f MB\n",
-      v["rate"], v["insert_s"], v["inserted"], v["write_errors"], u + s, m / 1024
-  }' | tee -a "$BENCH_TMP/results"
+    printf "RESULT ceiling %9.0f docs/s (insert phase %.1f s, %d stored, %d write errors, %d retries)  process CPU %.1f s  peak RSS %.1f MB\n",
+      v["rate"], v["insert_s"], v["inserted"] + v["duplicates"], v["write_errors"], v["retries"], u + s, m / 1024
+    if (v["inserted"] + v["duplicates"] != want)
+      printf "WARNING: the ceiling stored %d of %d interactions: its rate covers only those\n", v["inserted"] + v["duplicates"], want > "/dev/stderr"
+    if (v["retries"] > 0)
+      printf "NOTE: %d failed insert attempts: the store failed or restarted during the run\n", v["retries"] > "/dev/stderr"
+  }' 2>&1 | tee -a "$BENCH_TMP/results"
   side_cpu ceiling "$before" "$after"
   echo
 }

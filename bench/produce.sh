@@ -63,7 +63,7 @@ run() {
   /usr/bin/time -f '%e %U %S %M' -o "$tfile" "$@" >"$BENCH_TMP/out.$name" 2>&1 || rc=$?
   local got
   got=$(topic_count "$topic")
-  read -r wall user sys rss <"$tfile" || true
+  read -r wall user sys rss < <(tail -n1 "$tfile") || true
   awk -v n="$name" -v r="$rep" -v lines="$lines" -v got="$got" -v w="$wall" -v u="$user" \
     -v s="$sys" -v m="$rss" -v l0="$l0" -v rc="$rc" 'BEGIN {
       printf "rep %d  %-6s %9.0f events/s  %7.2f s wall  %6.2f s CPU  %4.0f MB RSS  %d/%d in topic  load %s  exit %d\n",

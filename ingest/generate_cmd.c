@@ -97,7 +97,7 @@ int tally_cmd_generate(int argc, char **argv) {
     tally_gen_opts o;
     tally_gen_opts_default(&o);
     bool stats = false;
-    uint64_t v;
+    uint64_t v = 0;
     int c;
     optind = 1;
     opterr = 0;

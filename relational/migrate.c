@@ -58,15 +58,22 @@ fail:
 
 tally_code tally_pg_migrate(tally_pg *pg, int *applied, tally_err *err) {
     if (applied) *applied = 0;
-    tally_code rc = pg_exec_params(pg, "create schema_migrations",
-                                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                                   " version integer PRIMARY KEY, name text NOT NULL,"
-                                   " applied_at timestamptz NOT NULL DEFAULT now())",
-                                   0, NULL, err);
-    /* Two runners creating the table at once: one of them sees a unique
-     * violation on the catalog; the table exists either way. */
-    if (rc == TALLY_EINVAL) rc = TALLY_OK;
+    /* Under the lock too: two runners creating the table at once would
+     * otherwise race on the catalog ("type schema_migrations already exists"). */
+    tally_code rc = tally_pg_begin(pg, err);
     if (rc != TALLY_OK) return rc;
+    if ((rc = pg_exec_params(pg, "migration lock",
+                             "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL,
+                             err)) != TALLY_OK ||
+        (rc = pg_exec_params(pg, "create schema_migrations",
+                             "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                             " version integer PRIMARY KEY, name text NOT NULL,"
+                             " applied_at timestamptz NOT NULL DEFAULT now())",
+                             0, NULL, err)) != TALLY_OK ||
+        (rc = tally_pg_commit(pg, err)) != TALLY_OK) {
+        tally_pg_rollback(pg);
+        return rc == TALLY_EINVAL ? TALLY_ESTORE : rc;
+    }
     for (int i = 0; i < tally_migrations_count; i++) {
         bool did = false;
         rc = apply_one(pg, &tally_migrations[i], &did, err);

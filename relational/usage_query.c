@@ -99,7 +99,10 @@ tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound 
     bound_sql(&sql, to, 3, true);
     tally_buf_puts(&sql, " AS t) w");
     const char *params[] = {zone, from_val[0] ? from_val : NULL, to_val[0] ? to_val : NULL};
-    PGresult *res = PQexecParams(pg->conn, sql.data, 3, NULL, params, NULL, NULL, 0);
+    /* Typed as text: a default end does not mention its parameter, and
+     * PostgreSQL only counts the parameters a statement mentions. */
+    const Oid types[] = {25, 25, 25};
+    PGresult *res = PQexecParams(pg->conn, sql.data, 3, types, params, NULL, NULL, 0);
     tally_buf_free(&sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = pg_result_error(pg, res, "window", err);

@@ -313,6 +313,47 @@ static void kill_9_mid_stream_loses_nothing_and_stores_once(void **state) {
     itest_teardown(&ctx);
 }
 
+/* --- a store restarting under load ---------------------------------------- */
+
+static void restart_store(const char *server) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/scripts/stack restart %s >/dev/null 2>&1", TALLY_SOURCE_DIR,
+             server);
+    if (system(cmd) != 0) fail_msg("could not restart %s: %s", server, cmd);
+}
+
+static void store_restarts_mid_stream_lose_nothing(void **state) {
+    (void)state;
+    itest_ctx ctx;
+    itest_setup(&ctx, "restarts", 6);
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/%s.ndjson", TALLY_BIN_DIR, ctx.name);
+    const char *gen[] = {"--events", "30000", "--tenants", "6", "--seed", "5", NULL};
+    itest_generate(&ctx, path, gen);
+    itest_lines lines = itest_read_lines(path);
+    long long want = distinct_ids(&lines);
+    itest_lines_free(&lines);
+    itest_produce_file(&ctx, path);
+
+    pid_t pid = start_ingest(&ctx);
+    mongo_goal first = {want / 5, NULL};
+    assert_true(itest_wait_until(mongo_reached, &ctx, &first, 300000));
+    restart_store("pg");
+    mongo_goal second = {want / 2, NULL};
+    assert_true(itest_wait_until(mongo_reached, &ctx, &second, 300000));
+    restart_store("ferretdb");
+    mongo_goal all = {want, NULL};
+    assert_true(itest_wait_until(mongo_reached, &ctx, &all, 600000));
+    nanosleep(&(struct timespec){2, 0}, NULL);
+    assert_int_equal(itest_stop(pid, SIGTERM, 30000), 0);
+    assert_int_equal(itest_mongo_count(&ctx, NULL), want);
+    /* The entities, all written before or across the PostgreSQL restart. */
+    assert_true(itest_pg_scalar(&ctx, "SELECT count(*) FROM tenants") == 6);
+    assert_true(itest_pg_scalar(&ctx, "SELECT count(*) FROM model_prices") > 0);
+    remove(path);
+    itest_teardown(&ctx);
+}
+
 /* --- two ingesters, one group ------------------------------------------------ */
 
 static void two_ingesters_share_partitions(void **state) {
@@ -358,6 +399,7 @@ int main(void) {
         cmocka_unit_test(poison_goes_to_dlq_and_good_events_are_stored),
         cmocka_unit_test(two_ingesters_share_partitions),
         cmocka_unit_test(kill_9_mid_stream_loses_nothing_and_stores_once),
+        cmocka_unit_test(store_restarts_mid_stream_lose_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

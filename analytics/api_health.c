@@ -1,0 +1,51 @@
+/*
+ * api_health — the two routes for operators, both without a key:
+ * GET /healthz (are PostgreSQL and MongoDB answering?) and GET /metrics
+ * (request counts and latencies, consumer lag, in Prometheus text format).
+ * Neither says more than "unavailable" about a failing store; the reason
+ * goes to the log.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "tally_log.h"
+
+static bool pg_alive(tally_api *api, char *why, size_t len) {
+    tally_err err = {0};
+    tally_pg *pg = api_pool_get(api->pool, &err);
+    tally_code rc = pg ? tally_pg_ping(pg, &err) : TALLY_ESTORE;
+    api_pool_put(api->pool, pg, rc != TALLY_OK);
+    if (rc != TALLY_OK) api_sanitize(err.msg, strlen(err.msg), why, len, true);
+    return rc == TALLY_OK;
+}
+
+static bool mongo_alive(tally_api *api, char *why, size_t len) {
+    tally_err err = {0};
+    tally_code rc = api->docs ? tally_docs_ping(api->docs, &err) : TALLY_ESTORE;
+    if (rc != TALLY_OK) api_sanitize(err.msg, strlen(err.msg), why, len, true);
+    return rc == TALLY_OK;
+}
+
+void api_handle_healthz(api_request *r) {
+    char pg_why[300] = "", mongo_why[300] = "";
+    bool pg = pg_alive(r->api, pg_why, sizeof pg_why);
+    bool mongo = mongo_alive(r->api, mongo_why, sizeof mongo_why);
+    if (!pg || !mongo)
+        tally_warn("unhealthy", "postgresql=\"%s\" mongodb=\"%s\"", pg ? "ok" : pg_why,
+                   mongo ? "ok" : mongo_why);
+    json_t *doc = json_pack("{s:s, s:s, s:s}", "status", pg && mongo ? "ok" : "unavailable",
+                            "postgresql", pg ? "ok" : "unavailable", "mongodb",
+                            mongo ? "ok" : "unavailable");
+    api_reply_json(r, pg && mongo ? 200 : 503, doc);
+}
+
+void api_handle_metrics(api_request *r) {
+    tally_buf out = {0};
+    api_metrics_render(r->api->metrics, &out);
+    tally_buf_puts(&out, "# HELP tally_api_requests_in_flight Requests being served now.\n"
+                         "# TYPE tally_api_requests_in_flight gauge\n");
+    tally_buf_printf(&out, "tally_api_requests_in_flight %d\n", atomic_load(&r->api->in_flight));
+    api_lag_render(r->api->lag, r->api->pool, &out);
+    api_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+}

@@ -1,0 +1,278 @@
+/*
+ * api_server — the daemon part of tally-api: libmicrohttpd set up with a
+ * pool of worker threads, one request's life (headers, body, route, auth,
+ * parameters, handler, log line, metrics) and a graceful stop.
+ *
+ * libmicrohttpd is told not to decode URLs (an identity unescape callback):
+ * the router sees the raw path, so an encoded '/' stays inside its segment,
+ * and api_params.c decodes every value itself and refuses what does not
+ * decode cleanly instead of cutting it at a "%00".
+ *
+ * A request's state (api_request) is made on the first call of the access
+ * handler and freed by the completion callback, which also writes the one
+ * log line per request (the metrics count an answer when it is queued).
+ * Stopping: quiesce (stop listening), answer with "Connection: close", wait
+ * for the requests in flight to complete, then stop the daemon.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "api_internal.h"
+#include "tally_log.h"
+#include "tally_time.h"
+
+#define BODY_MAX 16384 /* bytes of a request body (POST /v1/admin/keys needs ~200) */
+#define LABEL_UNMATCHED "unmatched"
+
+/* ---- one request ---------------------------------------------------------- */
+
+static api_request *request_new(tally_api *api, struct MHD_Connection *conn, const char *method,
+                                const char *url) {
+    api_request *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->api = api;
+    r->conn = conn;
+    r->start_us = tally_time_monotonic_us();
+    snprintf(r->method, sizeof r->method, "%s", method);
+    api_sanitize(url, strlen(url), r->log_path, sizeof r->log_path, true);
+    atomic_fetch_add(&api->in_flight, 1);
+    return r;
+}
+
+/* The {tenant_id} of the path, percent-decoded into r->tenant_id and held to
+ * the id rules; false with a 400 queued. */
+static bool decode_tenant(api_request *r, const char *var, size_t var_len) {
+    char buf[3 * API_ID_BYTES_MAX + 1];
+    const char *why = NULL;
+    size_t n = 0;
+    if (var_len > 3 * API_ID_BYTES_MAX) why = "must be at most 128 characters long";
+    else if ((n = api_url_decode(var, var_len, buf, false)) == (size_t)-1)
+        why = "malformed percent-encoding";
+    else if (n > API_ID_BYTES_MAX) why = "must be at most 128 characters long";
+    else why = api_id_problem(buf, n);
+    if (why) {
+        api_reply_error(r, 400, "tenant_id: %s", why);
+        return false;
+    }
+    memcpy(r->tenant_id, buf, n + 1);
+    return true;
+}
+
+/* Route, authenticate, collect parameters, run the handler. */
+static void dispatch(api_request *r, const char *url) {
+    const char *var;
+    size_t var_len;
+    char allow[32];
+    switch (api_route_match(r->method, url, &r->route, &var, &var_len, allow, sizeof allow)) {
+    case API_MATCH_NO_PATH: api_reply_error(r, 404, "no such route"); return;
+    case API_MATCH_NO_METHOD:
+        r->extra_header = MHD_HTTP_HEADER_ALLOW;
+        r->extra_value = allow; /* read only by the reply below */
+        api_reply_error(r, 405, "method %s not allowed here (allowed: %s)", r->method, allow);
+        return;
+    case API_MATCH_OK: break;
+    }
+    if (!api_authenticate(r)) return;
+    if (var && !decode_tenant(r, var, var_len)) return;
+    if (r->route->auth == API_AUTH_TENANT && r->who == API_WHO_TENANT &&
+        strcmp(r->who_tenant, r->tenant_id)) {
+        api_reply_no_tenant(r); /* another tenant's id: the answer of an unknown one */
+        return;
+    }
+    char msg[300];
+    if (!api_params_collect(r->conn, r->route->params, &r->params, msg, sizeof msg)) {
+        api_reply_error(r, 400, "%s", msg);
+        return;
+    }
+    r->route->handler(r);
+    if (!r->status) api_reply_error(r, 500, "no answer");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version;
+    tally_api *api = cls;
+    api_request *r = *con_cls;
+    if (!r) {
+        if (!(r = request_new(api, conn, method, url))) return MHD_NO;
+        *con_cls = r;
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > BODY_MAX) { /* refuse before reading it */
+            api_reply_error(r, 413, "body: too large (at most %d bytes)", BODY_MAX);
+            return r->mhd;
+        }
+        return MHD_YES; /* the next call brings the body, or its end */
+    }
+    if (*upload_data_size) {
+        if (r->body.len + *upload_data_size > BODY_MAX) r->body_too_large = true;
+        else tally_buf_append(&r->body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->status) return MHD_YES; /* answered already */
+    dispatch(r, url);
+    return r->mhd;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    tally_api *api = cls;
+    api_request *r = *con_cls;
+    if (!r) return;
+    *con_cls = NULL;
+    double secs = (double)(tally_time_monotonic_us() - r->start_us) / 1e6;
+    size_t label = r->route ? api_route_index(r->route) : tally_api_routes_count;
+    const char *who = r->who == API_WHO_ADMIN ? "admin" : r->who == API_WHO_TENANT ? "tenant" : "-";
+    tally_log(r->status >= 500 ? TALLY_LOG_WARN : TALLY_LOG_INFO, "request",
+              "method=%s path=\"%s\" route=\"%s\" status=%d duration_ms=%.3f auth=%s%s",
+              r->method, r->log_path, api->labels[label], r->status, secs * 1e3, who,
+              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
+    api_params_free(&r->params);
+    tally_buf_free(&r->body);
+    free(r);
+    atomic_fetch_sub(&api->in_flight, 1);
+}
+
+/* The identity: keep the URL and its arguments as they came. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls, (void)c;
+    return strlen(s);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = '\0';
+    char safe[600];
+    api_sanitize(line, n, safe, sizeof safe, true);
+    tally_warn("http", "detail=\"%s\"", safe);
+}
+
+/* ---- start and stop -------------------------------------------------------- */
+
+/* "host:port" or "[v6]:port" into a socket address. */
+static bool parse_addr(const char *addr, struct sockaddr_storage *ss, tally_err *err) {
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    const char *port = colon ? colon + 1 : NULL;
+    size_t hl = colon ? (size_t)(colon - addr) : 0;
+    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') addr++, hl -= 2;
+    if (!colon || hl == 0 || hl >= sizeof host || !*port ||
+        strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535) {
+        tally_err_set(err, TALLY_EINVAL, "http address \"%s\": expected host:port", addr);
+        return false;
+    }
+    memcpy(host, addr, hl);
+    host[hl] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc) {
+        tally_err_set(err, TALLY_EINVAL, "http address \"%s\": %s", host, gai_strerror(rc));
+        return false;
+    }
+    memset(ss, 0, sizeof *ss);
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return true;
+}
+
+static void api_free(tally_api *api) {
+    if (!api) return;
+    api_lag_free(api->lag);
+    api_metrics_free(api->metrics);
+    tally_docs_close(api->docs);
+    api_pool_free(api->pool);
+    free(api);
+}
+
+static bool open_parts(tally_api *api, tally_err *err) {
+    size_t n = tally_api_routes_count;
+    if (n + 1 > API_LABELS_MAX) {
+        tally_err_set(err, TALLY_EINVAL, "too many routes");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) api->labels[i] = tally_api_routes[i].path;
+    api->labels[n] = LABEL_UNMATCHED;
+    api->metrics = api_metrics_new(api->labels, n + 1);
+    api->pool = api_pool_new(api->opt.pg_url, api->opt.threads);
+    if (!api->metrics || !api->pool) {
+        tally_err_set(err, TALLY_ENOMEM, "out of memory");
+        return false;
+    }
+    api->docs = tally_docs_open(api->opt.mongo_url, err);
+    if (!api->docs) return false;
+    api->lag = api_lag_new(&api->opt, err);
+    return api->lag != NULL;
+}
+
+tally_api *tally_api_start(const tally_api_options *opt, tally_err *err) {
+    tally_api *api = calloc(1, sizeof *api);
+    if (!api) {
+        tally_err_set(err, TALLY_ENOMEM, "out of memory");
+        return NULL;
+    }
+    api->opt = *opt;
+    if (api->opt.threads < 1) api->opt.threads = 1;
+    if (opt->admin_key && *opt->admin_key) {
+        unsigned int dl = sizeof api->admin_digest;
+        api->has_admin = EVP_Digest(opt->admin_key, strlen(opt->admin_key), api->admin_digest,
+                                    &dl, EVP_sha256(), NULL) == 1;
+    }
+    struct sockaddr_storage ss;
+    if (!parse_addr(opt->http_addr, &ss, err) || !open_parts(api, err)) {
+        api_free(api);
+        return NULL;
+    }
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    api->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)api->opt.threads, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, api, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+        MHD_OPTION_END);
+    if (!api->daemon) {
+        tally_err_set(err, TALLY_EIO, "cannot listen on %s (address in use or not ours?)",
+                      opt->http_addr);
+        api_free(api);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    api->port = info ? info->port : 0;
+    return api;
+}
+
+int tally_api_port(const tally_api *api) { return api->port; }
+
+int tally_api_stop(tally_api *api) {
+    atomic_store(&api->draining, true);
+    MHD_socket fd = MHD_quiesce_daemon(api->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+    int64_t deadline = tally_time_monotonic_us() + (int64_t)api->opt.drain_timeout_ms * 1000;
+    int left;
+    while ((left = atomic_load(&api->in_flight)) > 0 && tally_time_monotonic_us() < deadline) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(api->daemon);
+    api_free(api);
+    return left;
+}

@@ -1,0 +1,165 @@
+/*
+ * The parts of tally-api that need no server: percent-decoding, the text and
+ * id rules, message sanitising, from/to forms, route matching, key shapes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "api_internal.h"
+
+static void url_decoding(void **state) {
+    (void)state;
+    char out[64];
+    assert_int_equal(api_url_decode("a%2Fb+c", 7, out, true), 5);
+    assert_string_equal(out, "a/b c");
+    assert_int_equal(api_url_decode("a%2fb+c", 7, out, false), 5);
+    assert_string_equal(out, "a/b+c");
+    assert_int_equal(api_url_decode("%C3%A9", 6, out, true), 2);
+    assert_string_equal(out, "\xc3\xa9");
+    assert_int_equal(api_url_decode("%00x", 4, out, true), 2); /* a NUL, left for the rules */
+    assert_int_equal(out[0], 0);
+    assert_int_equal(api_url_decode("%", 1, out, true), (size_t)-1);
+    assert_int_equal(api_url_decode("%4", 2, out, true), (size_t)-1);
+    assert_int_equal(api_url_decode("%zz", 3, out, true), (size_t)-1);
+    assert_int_equal(api_url_decode("ab%", 3, out, true), (size_t)-1);
+    assert_int_equal(api_url_decode("", 0, out, true), 0);
+}
+
+static void text_and_id_rules(void **state) {
+    (void)state;
+    assert_null(api_text_problem("tenant-a", 8));
+    assert_null(api_text_problem("São Paulo ✓ 🤖", strlen("São Paulo ✓ 🤖")));
+    assert_null(api_text_problem("'; DROP TABLE tenants;--", 24));
+    assert_non_null(api_text_problem("a\0b", 3));
+    assert_non_null(api_text_problem("a\nb", 3));
+    assert_non_null(api_text_problem("a\x7f", 2));
+    assert_non_null(api_text_problem("\xc2\x85", 2));     /* C1 NEL */
+    assert_non_null(api_text_problem("\xc3\x28", 2));     /* bad continuation */
+    assert_non_null(api_text_problem("\xc0\xaf", 2));     /* overlong '/' */
+    assert_non_null(api_text_problem("\xed\xa0\x80", 3)); /* a surrogate */
+    assert_non_null(api_text_problem("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_non_null(api_text_problem("\xe2\x82", 2));     /* cut short */
+
+    assert_non_null(api_id_problem("", 0));
+    char id[600];
+    memset(id, 'x', 129);
+    assert_non_null(api_id_problem(id, 129));
+    assert_null(api_id_problem(id, 128));
+    for (int i = 0; i < 128; i++) memcpy(id + 2 * i, "\xc3\xa9", 2); /* 128 × é */
+    assert_null(api_id_problem(id, 256));
+    memcpy(id + 256, "\xc3\xa9", 2);
+    assert_non_null(api_id_problem(id, 258));
+}
+
+static void sanitising(void **state) {
+    (void)state;
+    char out[32];
+    api_sanitize("a\"b\\c\n\xff", 7, out, sizeof out, true);
+    assert_string_equal(out, "a\\\"b\\\\c??");
+    api_sanitize("a\"b", 3, out, sizeof out, false);
+    assert_string_equal(out, "a\"b");
+    char longer[100];
+    memset(longer, 'z', sizeof longer);
+    api_sanitize(longer, sizeof longer, out, sizeof out, false);
+    assert_true(strlen(out) < sizeof out);
+    assert_string_equal(out + strlen(out) - 3, "...");
+    /* never cuts a character in half */
+    char accents[64];
+    for (int i = 0; i < 32; i++) memcpy(accents + 2 * i, "\xc3\xa9", 2);
+    api_sanitize(accents, 64, out, sizeof out, false);
+    assert_null(api_text_problem(out, strlen(out)));
+}
+
+static void time_forms(void **state) {
+    (void)state;
+    int64_t t = 0;
+    assert_int_equal(api_time_parse("2026-03-01", &t), API_TIME_DATE);
+    assert_int_equal(api_time_parse("2024-02-29", &t), API_TIME_DATE);
+    assert_int_equal(api_time_parse("2026-02-29", &t), API_TIME_BAD);
+    assert_int_equal(api_time_parse("2026-13-01", &t), API_TIME_BAD);
+    assert_int_equal(api_time_parse("2026-04-31", &t), API_TIME_BAD);
+    assert_int_equal(api_time_parse("2026-3-1", &t), API_TIME_BAD);
+    assert_int_equal(api_time_parse("0000-01-01", &t), API_TIME_BAD);
+    assert_int_equal(api_time_parse("yesterday", &t), API_TIME_BAD);
+    assert_int_equal(api_time_parse("'; DROP TABLE x;--", &t), API_TIME_BAD);
+    assert_int_equal(api_time_parse("2026-03-01T00:00:00Z", &t), API_TIME_INSTANT);
+    assert_int_equal(t, 1772323200000000LL);
+    assert_int_equal(api_time_parse("2026-03-01T00:00:00-03:00", &t), API_TIME_INSTANT);
+    assert_int_equal(t, 1772323200000000LL + 3LL * 3600 * 1000000);
+}
+
+static void routes(void **state) {
+    (void)state;
+    const api_route *r = NULL;
+    const char *var;
+    size_t vl;
+    char allow[32];
+    assert_int_equal(api_route_match("GET", "/healthz", &r, &var, &vl, allow, sizeof allow),
+                     API_MATCH_OK);
+    assert_string_equal(r->path, "/healthz");
+    assert_null(var);
+    assert_int_equal(api_route_match("GET", "/v1/tenants/a%2Fb/usage", &r, &var, &vl, allow,
+                                     sizeof allow),
+                     API_MATCH_OK);
+    assert_string_equal(r->path, "/v1/tenants/{tenant_id}/usage");
+    assert_int_equal(vl, 5);
+    assert_memory_equal(var, "a%2Fb", 5);
+    assert_int_equal(api_route_index(r), 3);
+    assert_int_equal(api_route_match("POST", "/v1/tenants/x/usage", &r, &var, &vl, allow,
+                                     sizeof allow),
+                     API_MATCH_NO_METHOD);
+    assert_string_equal(allow, "GET");
+    assert_int_equal(api_route_match("GET", "/v1/admin/keys", &r, &var, &vl, allow, sizeof allow),
+                     API_MATCH_NO_METHOD);
+    assert_string_equal(allow, "POST");
+    static const char *const misses[] = {"/",
+                                         "",
+                                         "/healthz/",
+                                         "/healthzz",
+                                         "//healthz",
+                                         "/v1/tenants//usage",
+                                         "/v1/tenants/a/b/usage",
+                                         "/v1/tenants/a/usage/",
+                                         "/v1/tenants/a",
+                                         "/V1/tenants/a/usage",
+                                         "/v1/tenants/../../etc/passwd"};
+    for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++)
+        assert_int_equal(api_route_match("GET", misses[i], &r, &var, &vl, allow, sizeof allow),
+                         API_MATCH_NO_PATH);
+    /* every route has a handler and a parameter list */
+    for (size_t i = 0; i < tally_api_routes_count; i++) {
+        assert_non_null(tally_api_routes[i].handler);
+        assert_non_null(tally_api_routes[i].params);
+        assert_int_equal(tally_api_routes[i].path[0], '/');
+    }
+}
+
+static void key_shapes(void **state) {
+    (void)state;
+    char key[80], hash[65];
+    strcpy(key, "tly_");
+    for (int i = 0; i < 64; i++) key[4 + i] = "0123456789abcdef"[i % 16];
+    key[68] = '\0';
+    assert_true(api_key_wellformed(key, 68));
+    assert_false(api_key_wellformed(key, 67));
+    key[10] = 'A';
+    assert_false(api_key_wellformed(key, 68));
+    key[10] = 'a';
+    key[0] = 'T';
+    assert_false(api_key_wellformed(key, 68));
+    api_sha256_hex("abc", 3, hash);
+    assert_string_equal(hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(url_decoding), cmocka_unit_test(text_and_id_rules),
+        cmocka_unit_test(sanitising),   cmocka_unit_test(time_forms),
+        cmocka_unit_test(routes),       cmocka_unit_test(key_shapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

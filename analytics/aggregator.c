@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "event.h"
 #include "kafka_util.h"
+#include "tally_backoff.h"
 #include "tally_log.h"
 #include "tally_pg.h"
 #include "tally_rollup.h"
@@ -23,11 +23,6 @@ struct tally_aggregator {
     bool revoked; /* set by the rebalance callback: drop the batch in hand */
     tally_aggregate_stats stats;
 };
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
 
 /* On assignment, start every partition at the offset stored in PostgreSQL
  * with the rollups (the beginning when there is none). Kafka's own committed
@@ -47,12 +42,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_topic_partition_t *p = &parts->elems[i];
         int64_t next = -1;
         tally_err e;
-        int backoff = 100;
+        tally_backoff backoff;
+        tally_backoff_init(&backoff);
+        static volatile sig_atomic_t never = 0; /* no giving up: see above */
         while (tally_rollup_load_offset(a->pg, a->opt.group, p->topic, p->partition, &next, &e) !=
                TALLY_OK) {
             tally_warn("cannot read stored offsets, will retry", "error=\"%s\"", e.msg);
-            sleep_ms(backoff);
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+            tally_backoff_wait(&backoff, &never, 0);
         }
         p->offset = next >= 0 ? next : RD_KAFKA_OFFSET_BEGINNING;
     }
@@ -117,29 +113,16 @@ void tally_aggregator_free(tally_aggregator *a) {
 const tally_aggregate_stats *tally_aggregator_stats(const tally_aggregator *a) { return &a->stats; }
 
 static void fill_batch(tally_aggregator *a, volatile sig_atomic_t *stop) {
-    int64_t deadline = tally_time_monotonic_us() + (int64_t)a->opt.batch_ms * 1000;
-    while (a->n < a->opt.batch_size && !*stop) {
-        int64_t left_ms = (deadline - tally_time_monotonic_us()) / 1000;
-        if (left_ms <= 0) break;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(a->consumer, (int)left_ms);
-        if (a->revoked) {
-            /* Partitions changed hands: what we hold may now be another
-             * member's. Drop it; the next assignment seeks to stored offsets. */
-            release_batch(a);
-            a->revoked = false;
-        }
-        if (!m) continue;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                tally_warn("consumer error", "error=\"%s\"", rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        int i = a->n++;
-        a->msgs[i] = m;
+    int room = a->opt.batch_size;
+    if (a->opt.max_events && a->opt.max_events - a->stats.events < room)
+        room = (int)(a->opt.max_events - a->stats.events);
+    /* A revocation drops what is in hand; the next assignment seeks to the
+     * offsets stored with the rollups, so nothing is lost or counted twice. */
+    tally_kafka_poll_batch(a->consumer, a->msgs, &a->n, room, a->opt.batch_ms, stop, &a->revoked);
+    for (int i = 0; i < a->n; i++) {
         tally_err err;
-        a->decoded[i] = tally_event_decode(m->payload, m->len, &a->events[i], &err) == TALLY_OK;
-        if (a->opt.max_events && a->stats.events + a->n >= a->opt.max_events) break;
+        a->decoded[i] =
+            tally_event_decode(a->msgs[i]->payload, a->msgs[i]->len, &a->events[i], &err) == TALLY_OK;
     }
 }
 
@@ -198,8 +181,8 @@ static tally_code store_batch(tally_aggregator *a, volatile sig_atomic_t *stop, 
     size_t n_items = collect_items(a);
     tally_rollup_offset offsets[256];
     size_t n_off = collect_offsets(a, offsets, 256);
-    int backoff_ms = 100, attempt = 0;
-    int64_t stop_seen_at = 0;
+    tally_backoff backoff;
+    tally_backoff_init(&backoff);
     for (;;) {
         int64_t counted = 0;
         tally_code rc = tally_rollup_apply(a->pg, a->opt.group, a->items, n_items, offsets, n_off,
@@ -207,20 +190,14 @@ static tally_code store_batch(tally_aggregator *a, volatile sig_atomic_t *stop, 
         if (rc == TALLY_OK) {
             a->stats.counted += counted;
             a->stats.duplicates += (int64_t)n_items - counted;
-            if (attempt) tally_info("store is back, batch counted", "attempts=%d", attempt + 1);
+            if (backoff.attempts)
+                tally_info("store is back, batch counted", "attempts=%d", backoff.attempts + 1);
             return TALLY_OK;
         }
-        attempt++;
         a->stats.store_retries++;
         tally_warn("rollup commit failed, will retry", "attempt=%d backoff_ms=%d error=\"%s\"",
-                   attempt, backoff_ms, err->msg);
-        if (*stop) {
-            if (!stop_seen_at) stop_seen_at = tally_time_monotonic_us();
-            if (tally_time_monotonic_us() - stop_seen_at > (int64_t)a->opt.drain_timeout_ms * 1000)
-                return rc;
-        }
-        sleep_ms(backoff_ms);
-        backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+                   backoff.attempts + 1, backoff.delay_ms, err->msg);
+        if (!tally_backoff_wait(&backoff, stop, a->opt.drain_timeout_ms)) return rc;
     }
 }
 

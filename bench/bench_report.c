@@ -54,12 +54,11 @@ typedef struct {
     int64_t from_us, to_us; /* the window in the tenant's zone */
     long long requests;     /* interactions in the window (rollup totals) */
     size_t rows;            /* rows of the rollup report */
-    long long docs;         /* its interactions in the history store */
+    int64_t docs;           /* its interactions in the history store */
     double *t[3];           /* per side, the reps' times in ms */
 } tenant;
 
 enum { SIDE_ROLLUP, SIDE_HTTP, SIDE_NAIVE };
-static const char *const side_names[] = {"rollup", "http", "naive"};
 
 static double now_ms(void) {
     struct timespec ts;
@@ -147,7 +146,7 @@ static char *run_http(CURL *c, const options *o, const char *tenant_id) {
     return b.data;
 }
 
-static CURL *http_open(const options *o, struct curl_slist **headers) {
+static CURL *http_open(struct curl_slist **headers) {
     const char *key = getenv("TALLY_ADMIN_KEY");
     if (!key || !*key) die("--api-url", "TALLY_ADMIN_KEY is not set");
     char auth[600];
@@ -318,22 +317,25 @@ static void print_result(const char *label, int tenants, summary s) {
 }
 
 static void print_tenants(const tenant *ts, int n, const options *o, bool http) {
-    printf("%-34s %9s %6s %9s %10s %10s %10s\n", "tenant", "interact.", "rows", "docs",
-           "rollup p50", http ? "http p50" : "-", "naive p50");
+    printf("%-34s %9s %5s %7s %11s %11s %11s\n", "tenant", "interact.", "rows", "docs",
+           "rollup p50", "http p50", "naive p50");
     for (int i = 0; i < n; i++) {
-        double tmp[3][1024];
-        summary s[3] = {{0}};
+        const tenant *t = &ts[i];
+        double tmp[1024];
+        char cell[3][32];
         for (int side = 0; side < 3; side++) {
-            int reps = side == SIDE_NAIVE ? (ts[i].naive ? o->naive_reps : 0)
-                                          : (side == SIDE_HTTP && !http ? 0 : o->reps);
-            memcpy(tmp[side], ts[i].t[side], sizeof(double) * (size_t)reps);
-            s[side] = summarize(tmp[side], (size_t)reps);
+            int reps = side == SIDE_NAIVE  ? (t->naive ? o->naive_reps : 0)
+                       : side == SIDE_HTTP ? (http ? o->reps : 0)
+                                           : o->reps;
+            memcpy(tmp, t->t[side], sizeof(double) * (size_t)reps);
+            summary s = summarize(tmp, (size_t)reps);
+            if (reps) snprintf(cell[side], sizeof cell[side], "%.2f ms", s.p50);
+            else snprintf(cell[side], sizeof cell[side], "-");
         }
-        printf("%-34s %9lld %6zu %9s %10.2f %10.2f %10s\n", ts[i].id, ts[i].requests, ts[i].rows,
-               ts[i].naive ? "" : "-", s[0].p50, s[1].p50, ts[i].naive ? "" : "-");
-        if (ts[i].naive)
-            printf("%-34s %9s %6s %9lld %10s %10s %10.2f\n", "", "", "", ts[i].docs, "", "",
-                   s[2].p50);
+        char docs[24] = "-";
+        if (t->naive) snprintf(docs, sizeof docs, "%lld", (long long)t->docs);
+        printf("%-34s %9lld %5zu %7s %11s %11s %11s\n", t->id, t->requests, t->rows, docs,
+               cell[0], cell[1], cell[2]);
     }
 }
 
@@ -425,7 +427,7 @@ int main(int argc, char **argv) {
     if (o.naive_file && !(d = tally_docs_open(o.mongo_url, &err))) die("--mongo-url", err.msg);
     struct curl_slist *headers = NULL;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *c = o.api_url ? http_open(&o, &headers) : NULL;
+    CURL *c = o.api_url ? http_open(&headers) : NULL;
 
     int mismatches = warm_up(pg, d, c, &o, ts, n);
     fprintf(stderr, "bench_report: warm-up done, %d tenants; timing %d rounds\n", n, o.reps);

@@ -3,11 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dlq.h"
 #include "event.h"
 #include "kafka_util.h"
+#include "tally_backoff.h"
 #include "tally_docs.h"
 #include "tally_log.h"
 #include "tally_pg.h"
@@ -31,6 +31,7 @@ struct tally_ingester {
     tally_docs *docs;
     slot *slots; /* opt.batch_size of them */
     int n;
+    rd_kafka_message_t **msgs;          /* the batch as polled, then owned by slots */
     tally_docs_interaction *docs_items; /* the batch's interactions ... */
     int *docs_slot;                     /* ... and the slot each came from */
     tally_ingest_stats stats;
@@ -52,7 +53,8 @@ tally_ingester *tally_ingester_new(const tally_ingest_options *opt, tally_err *e
     ing->slots = calloc((size_t)opt->batch_size, sizeof *ing->slots);
     ing->docs_items = calloc((size_t)opt->batch_size, sizeof *ing->docs_items);
     ing->docs_slot = calloc((size_t)opt->batch_size, sizeof *ing->docs_slot);
-    if (!ing->slots || !ing->docs_items || !ing->docs_slot) {
+    ing->msgs = calloc((size_t)opt->batch_size, sizeof *ing->msgs);
+    if (!ing->slots || !ing->docs_items || !ing->docs_slot || !ing->msgs) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory for a batch of %d", opt->batch_size);
         goto fail;
     }
@@ -90,30 +92,31 @@ void tally_ingester_free(tally_ingester *ing) {
     free(ing->slots);
     free(ing->docs_items);
     free(ing->docs_slot);
+    free(ing->msgs);
     free(ing);
 }
 
 const tally_ingest_stats *tally_ingester_stats(const tally_ingester *ing) { return &ing->stats; }
 
-/* Fill the batch: up to batch_size messages, waiting at most batch_ms. */
+/* How many more events this run may take (--max-events), capped at a batch. */
+static int batch_room(const tally_ingester *ing) {
+    int64_t room = ing->opt.batch_size;
+    if (ing->opt.max_events && ing->opt.max_events - ing->stats.events < room)
+        room = ing->opt.max_events - ing->stats.events;
+    return (int)room;
+}
+
+/* Fill the batch (up to batch_size messages, waiting at most batch_ms) and
+ * decide each message's fate. */
 static void fill_batch(tally_ingester *ing, volatile sig_atomic_t *stop) {
-    int64_t deadline = tally_time_monotonic_us() + (int64_t)ing->opt.batch_ms * 1000;
-    while (ing->n < ing->opt.batch_size && !*stop) {
-        int64_t left_ms = (deadline - tally_time_monotonic_us()) / 1000;
-        if (left_ms <= 0) break;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(ing->consumer, (int)left_ms);
-        if (!m) continue;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                tally_warn("consumer error", "error=\"%s\"", rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        slot *s = &ing->slots[ing->n++];
+    tally_kafka_poll_batch(ing->consumer, ing->msgs, &ing->n, batch_room(ing), ing->opt.batch_ms,
+                           stop, NULL);
+    for (int i = 0; i < ing->n; i++) {
+        slot *s = &ing->slots[i];
         memset(s, 0, sizeof *s);
-        s->msg = m;
+        s->msg = ing->msgs[i];
         tally_err err;
-        if (tally_event_decode(m->payload, m->len, &s->ev, &err) != TALLY_OK) {
+        if (tally_event_decode(s->msg->payload, s->msg->len, &s->ev, &err) != TALLY_OK) {
             s->fate = SLOT_REJECT;
             snprintf(s->reason, sizeof s->reason, "%s", err.msg);
         } else if (s->ev.type == TALLY_EV_TENANT_UPSERTED &&
@@ -123,7 +126,6 @@ static void fill_batch(tally_ingester *ing, volatile sig_atomic_t *stop) {
                      s->ev.u.tenant.timezone);
             reject(s, reason);
         }
-        if (ing->opt.max_events && ing->stats.events + ing->n >= ing->opt.max_events) break;
     }
 }
 
@@ -238,16 +240,11 @@ static void commit_offsets(tally_ingester *ing) {
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* Store the batch in hand, retrying with backoff while a store is down. */
 static tally_code store_batch(tally_ingester *ing, volatile sig_atomic_t *stop, tally_err *err) {
     bool entities_done = false, interactions_done = false;
-    int backoff_ms = 100, attempt = 0;
-    int64_t stop_seen_at = 0;
+    tally_backoff backoff;
+    tally_backoff_init(&backoff);
     for (;;) {
         tally_code rc = TALLY_OK;
         if (!entities_done && (rc = store_entities(ing, err)) == TALLY_OK) entities_done = true;
@@ -256,20 +253,15 @@ static tally_code store_batch(tally_ingester *ing, volatile sig_atomic_t *stop, 
             interactions_done = true;
         if (rc == TALLY_OK) rc = send_rejects(ing, err);
         if (rc == TALLY_OK) {
-            if (attempt) tally_info("store is back, batch stored", "attempts=%d", attempt + 1);
+            if (backoff.attempts)
+                tally_info("store is back, batch stored", "attempts=%d", backoff.attempts + 1);
             return TALLY_OK;
         }
-        attempt++;
         ing->stats.store_retries++;
-        tally_warn("store failed, will retry", "attempt=%d backoff_ms=%d error=\"%s\"", attempt,
-                   backoff_ms, err->msg);
-        if (*stop) {
-            if (!stop_seen_at) stop_seen_at = tally_time_monotonic_us();
-            if (tally_time_monotonic_us() - stop_seen_at > (int64_t)ing->opt.drain_timeout_ms * 1000)
-                return rc; /* give up: nothing committed, the batch will be redelivered */
-        }
-        sleep_ms(backoff_ms);
-        backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+        tally_warn("store failed, will retry", "attempt=%d backoff_ms=%d error=\"%s\"",
+                   backoff.attempts + 1, backoff.delay_ms, err->msg);
+        if (!tally_backoff_wait(&backoff, stop, ing->opt.drain_timeout_ms))
+            return rc; /* give up: nothing committed, the batch will be redelivered */
     }
 }
 

@@ -2,6 +2,9 @@
 
 #include <stdio.h>
 
+#include "tally_log.h"
+#include "tally_time.h"
+
 tally_code tally_kafka_conf_apply(rd_kafka_conf_t *conf, const tally_kafka_setting *s, size_t n,
                                   tally_err *err) {
     char errstr[512];
@@ -95,4 +98,27 @@ tally_code tally_kafka_subscribe(rd_kafka_t *rk, const char *topic, tally_err *e
     rd_kafka_topic_partition_list_destroy(topics);
     if (e) return tally_err_set(err, TALLY_ESTORE, "subscribe %s: %s", topic, rd_kafka_err2str(e));
     return TALLY_OK;
+}
+
+void tally_kafka_poll_batch(rd_kafka_t *rk, rd_kafka_message_t **out, int *n, int max,
+                            int wait_ms, volatile sig_atomic_t *stop, bool *revoked) {
+    int64_t deadline = tally_time_monotonic_us() + (int64_t)wait_ms * 1000;
+    while (*n < max && !*stop) {
+        int64_t left_ms = (deadline - tally_time_monotonic_us()) / 1000;
+        if (left_ms <= 0) break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, (int)left_ms);
+        if (revoked && *revoked) {
+            for (int i = 0; i < *n; i++) rd_kafka_message_destroy(out[i]);
+            *n = 0;
+            *revoked = false;
+        }
+        if (!m) continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                tally_warn("consumer error", "error=\"%s\"", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        out[(*n)++] = m;
+    }
 }

@@ -39,6 +39,16 @@ typedef struct {
 rd_kafka_t *tally_kafka_producer_new(const char *brokers, tally_kafka_deliveries *d,
                                      tally_err *err);
 
+/* Poll messages into out[*n ..] until *n reaches max, wait_ms has passed or
+ * *stop is set. Error messages are logged and dropped. When *revoked (may be
+ * NULL; a rebalance callback sets it) becomes true, the messages collected so
+ * far are destroyed, *n goes back to 0 and the flag is cleared: they may now
+ * belong to another member of the group. */
+#include <signal.h>
+#include <stdbool.h>
+void tally_kafka_poll_batch(rd_kafka_t *rk, rd_kafka_message_t **out, int *n, int max,
+                            int wait_ms, volatile sig_atomic_t *stop, bool *revoked);
+
 /* Subscribe to one topic. */
 tally_code tally_kafka_subscribe(rd_kafka_t *rk, const char *topic, tally_err *err);
 

@@ -52,6 +52,7 @@ static void usage(FILE *out) {
             "  -b, --brokers LIST   bootstrap servers (default $TALLY_KAFKA_BROKERS)\n"
             "  -t, --topic NAME     topic (default $TALLY_TOPIC_EVENTS or tally.events)\n"
             "      --strict         stop at the first invalid line\n"
+            "      --timeout MS     give up delivering an event after MS (default 60000)\n"
             "      --no-validate    publish every line as is (for feeding test poison);\n"
             "                       the key is the subject when the line decodes, else _global\n"
             "  -q, --quiet          no progress lines\n"
@@ -60,7 +61,7 @@ static void usage(FILE *out) {
             "2 bad usage or unreadable input; 3 some lines were invalid and skipped.\n");
 }
 
-static rd_kafka_t *make_producer(const char *brokers, produce_stats *st) {
+static rd_kafka_t *make_producer(const char *brokers, const char *timeout_ms, produce_stats *st) {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *settings[][2] = {
@@ -73,7 +74,7 @@ static rd_kafka_t *make_producer(const char *brokers, produce_stats *st) {
         {"queue.buffering.max.kbytes", "1048576"},
         {"message.max.bytes", "8388608"},
         {"compression.codec", "lz4"},
-        {"message.timeout.ms", "60000"},
+        {"message.timeout.ms", timeout_ms},
     };
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
         if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr, sizeof errstr) !=
@@ -125,10 +126,13 @@ int tally_cmd_produce(int argc, char **argv) {
     tally_config_from_env(&cfg);
     const char *brokers = cfg.kafka_brokers, *topic = cfg.topic_events;
     bool strict = false, validate = true, quiet = false;
+    const char *timeout_ms = "60000";
+    long long v;
     static const struct option opts[] = {
         {"brokers", required_argument, 0, 'b'}, {"topic", required_argument, 0, 't'},
         {"strict", no_argument, 0, 's'},        {"no-validate", no_argument, 0, 'n'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {"timeout", required_argument, 0, 'T'},
         {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -139,6 +143,10 @@ int tally_cmd_produce(int argc, char **argv) {
         case 's': strict = true; break;
         case 'n': validate = false; break;
         case 'q': quiet = true; break;
+        case 'T':
+            if (!tally_parse_flag_int("tally produce", "--timeout", optarg, 1, &v)) return 2;
+            timeout_ms = optarg;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -155,7 +163,7 @@ int tally_cmd_produce(int argc, char **argv) {
     }
 
     produce_stats st = {0};
-    rd_kafka_t *rk = make_producer(brokers, &st);
+    rd_kafka_t *rk = make_producer(brokers, timeout_ms, &st);
     if (!rk) {
         if (in != stdin) fclose(in);
         return 1;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,6 +119,16 @@ long long itest_pg_scalar(const itest_ctx *ctx, const char *sql) {
     return v;
 }
 
+long long itest_mongo_count_try(const itest_ctx *ctx, const char *tenant) {
+    tally_err err;
+    tally_docs *d = tally_docs_open(ctx->mongo_url, &err);
+    if (!d) return -1;
+    int64_t n = 0;
+    tally_code rc = tally_docs_count_interactions(d, tenant, &n, &err);
+    tally_docs_close(d);
+    return rc == TALLY_OK ? n : -1;
+}
+
 long long itest_mongo_count(const itest_ctx *ctx, const char *tenant) {
     tally_err err;
     tally_docs *d = tally_docs_open(ctx->mongo_url, &err);
@@ -215,6 +226,29 @@ static void child_env(const itest_ctx *ctx) {
     setenv("TALLY_MONGO_URL", ctx->mongo_url, 1);
 }
 
+/* Children still running when the test process ends (a failed assertion
+ * jumps past their itest_stop) are killed, so no daemon outlives its test. */
+static pid_t children[64];
+static int n_children;
+
+static void kill_children(void) {
+    for (int i = 0; i < n_children; i++)
+        if (children[i] > 0 && kill(children[i], 0) == 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+        }
+}
+
+static void forget_child(pid_t pid) {
+    for (int i = 0; i < n_children; i++)
+        if (children[i] == pid) children[i] = 0;
+}
+
+static void remember_child(pid_t pid) {
+    if (n_children == 0) atexit(kill_children);
+    if (n_children < 64) children[n_children++] = pid;
+}
+
 static pid_t spawn(const itest_ctx *ctx, const char *binary, const char *const *args,
                    const char *stdout_path, const char *log_path) {
     char bin[1024], logpath[1024];
@@ -232,6 +266,7 @@ static pid_t spawn(const itest_ctx *ctx, const char *binary, const char *const *
     pid_t pid = fork();
     if (pid < 0) fail_msg("fork: %s", strerror(errno));
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* and if the test itself dies */
         child_env(ctx);
         int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (log >= 0) dup2(log, STDERR_FILENO);
@@ -241,6 +276,7 @@ static pid_t spawn(const itest_ctx *ctx, const char *binary, const char *const *
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);
     }
+    remember_child(pid);
     return pid;
 }
 
@@ -278,11 +314,15 @@ int itest_stop(pid_t pid, int sig, int timeout_ms) {
     int st;
     while (now_ms() < deadline) {
         pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) return status_code(st);
+        if (r == pid) {
+            forget_child(pid);
+            return status_code(st);
+        }
         sleep_ms(20);
     }
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
+    forget_child(pid);
     return -1;
 }
 
@@ -290,6 +330,7 @@ int itest_run(const itest_ctx *ctx, const char *binary, const char *const *args)
     pid_t pid = spawn(ctx, binary, args, NULL, NULL);
     int st;
     waitpid(pid, &st, 0);
+    forget_child(pid);
     return status_code(st);
 }
 
@@ -301,6 +342,7 @@ void itest_generate(const itest_ctx *ctx, const char *path, const char *const *a
     pid_t pid = spawn(ctx, "cli/tally", argv, path, NULL);
     int st;
     waitpid(pid, &st, 0);
+    forget_child(pid);
     if (status_code(st) != 0) fail_msg("tally generate exited %d", status_code(st));
 }
 

@@ -58,6 +58,8 @@ long long itest_pg_scalar(const itest_ctx *ctx, const char *sql);
 void itest_pg_exec(const itest_ctx *ctx, bool admin, const char *sql);
 /* Documents in the test's interactions collection (optionally one tenant). */
 long long itest_mongo_count(const itest_ctx *ctx, const char *tenant_or_null);
+/* The same for polling while a store may be restarting: -1 on an error. */
+long long itest_mongo_count_try(const itest_ctx *ctx, const char *tenant_or_null);
 
 /* Poll fn until it returns true or timeout_ms passes. */
 bool itest_wait_until(bool (*fn)(const itest_ctx *, void *), const itest_ctx *ctx, void *arg,

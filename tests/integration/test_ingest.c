@@ -27,9 +27,10 @@ typedef struct {
     const char *tenant;
 } mongo_goal;
 
+/* Tolerant of a store that is restarting: a failed count is "not yet". */
 static bool mongo_reached(const itest_ctx *ctx, void *arg) {
     mongo_goal *g = arg;
-    return itest_mongo_count(ctx, g->tenant) >= g->want;
+    return itest_mongo_count_try(ctx, g->tenant) >= g->want;
 }
 
 typedef struct {

@@ -1,0 +1,469 @@
+/*
+ * generate_entities — who the traffic belongs to (see generate_internal.h):
+ * the zones and the five platform shapes, the tenants built from them, the
+ * ids of their users, and the entity events written before the
+ * interactions (tenants, users, plans, subscriptions, prices, BRL rates,
+ * budgets). Plan limits and budgets are set from each tenant's expected
+ * volume (estimate() in generate.c), so that real traffic reaches them.
+ */
+#include "generate_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- catalogues: zones, shapes, tenants ---- */
+
+const gen_zone GEN_ZONES[GEN_N_ZONES] = {{"America/Sao_Paulo", -3}, {"America/Manaus", -4},
+                                         {"America/Rio_Branco", -5}, {"America/Noronha", -2}};
+static const unsigned ZONE_CYCLE[] = {0, 0, 1, 0, 2, 0, 3, 0, 0, 1};
+
+static const tenant_name SCHOOLS[] = {{"escola-aprender-mais", "Escola Aprender Mais"},
+                                      {"escola-saber-digital", "Saber Digital Cursos Online"},
+                                      {"escola-conecta-ead", "Conecta EAD"},
+                                      {"escola-mestre-do-excel", "Mestre do Excel"}};
+static const tenant_name TUTORINGS[] = {{"tutoria-aula-viva", "Aula Viva Tutores"},
+                                        {"tutoria-teachloop-br", "TeachLoop Brasil"},
+                                        {"tutoria-reforco-ja", "Reforço Já"}};
+static const tenant_name IXCS[] = {{"ixc-distribuidor-42", "Norte Fibra Telecom"},
+                                   {"ixc-distribuidor-17", "Sertão Net Provedor"},
+                                   {"ixc-distribuidor-88", "Litoral Conecta Internet"}};
+/* in the order of generate_text.c's businesses: clinic, pizzeria, gym, real estate */
+static const tenant_name BOTS[] = {{"uzz-clinica-sorriso", "Clínica Odontológica Sorriso"},
+                                   {"uzz-pizzaria-bella-napoli", "Pizzaria Bella Napoli"},
+                                   {"uzz-academia-forca-total", "Academia Força Total"},
+                                   {"uzz-imobiliaria-horizonte", "Imobiliária Horizonte"}};
+static const tenant_name SUPPORTS[] = {{"gatte-suporte", "GATTE Tecnologia — Suporte"},
+                                       {"gatte-revenda-lc", "Revenda LC Soluções"}};
+
+const shape_info GEN_SHAPES[TALLY_GEN__SHAPES] = {
+    [TALLY_GEN_SCHOOL] = {SCHOOLS, N_(SCHOOLS), "escola-api-1", 1.0,
+                          {4, 2, 1, 1, 1, 2, 5, 10, 18, 28, 36, 40, 34, 32, 38, 42, 44, 46, 52, 68,
+                           80, 74, 50, 20},
+                          0.7},
+    [TALLY_GEN_TUTORING] = {TUTORINGS, N_(TUTORINGS), "tutoria-worker-1", 0.6,
+                            {1, 1, 1, 1, 1, 1, 3, 8, 20, 35, 45, 48, 38, 40, 55, 65, 70, 68, 60, 55,
+                             40, 25, 10, 4},
+                            0.45},
+    [TALLY_GEN_IXC] = {IXCS, N_(IXCS), "ixc-backend-1", 1.4,
+                       {1, 1, 1, 1, 1, 1, 3, 10, 45, 80, 95, 90, 55, 70, 95, 100, 92, 80, 40, 15,
+                        8, 5, 3, 2},
+                       0.15},
+    [TALLY_GEN_WHATSAPP] = {BOTS, N_(BOTS), "uzz-gateway-sp-1", 1.8,
+                            {5, 3, 2, 1, 1, 2, 6, 18, 45, 70, 80, 85, 90, 75, 70, 75, 78, 80, 85, 88,
+                             75, 55, 30, 12},
+                            0.8},
+    [TALLY_GEN_SUPPORT] = {SUPPORTS, N_(SUPPORTS), "gatte-bot-1", 0.8,
+                           {1, 1, 1, 1, 1, 1, 4, 15, 60, 90, 100, 95, 60, 75, 95, 100, 90, 75, 30,
+                            10, 5, 3, 2, 1},
+                           0.2},
+};
+
+#define FX_V1 5420000 /* BRL per USD in millionths: 5.42, then 5.61 */
+#define FX_V2 5610000
+
+/* ---- users ---- */
+
+/* "+55 DDD 9XXXXXXXX" without spaces, distinct for distinct users of a tenant. */
+static void phone_of(const gen *g, uint32_t t, uint32_t u, char *buf) {
+    static const char *const DDD[] = {"11", "21", "31", "41", "51", "61", "71", "81", "85", "92"};
+    /* u × 62773913 is a bijection modulo 9·10^7 (they are coprime) */
+    uint64_t digits = 10000000 + (hash4(0, t, 'P', 0) + (uint64_t)u * 62773913) % 90000000;
+    memcpy(buf, "+55", 3);
+    memcpy(buf + 3, DDD[(t + (unsigned)(g->o->seed % 7)) % N_(DDD)], 2);
+    buf[5] = '9';
+    for (int i = 13; i >= 6; i--, digits /= 10) buf[i] = (char)('0' + digits % 10);
+    buf[14] = '\0';
+}
+
+void gen_uuid_of(uint64_t h, char *buf) {
+    uint64_t a = mix64(h), b = mix64(h ^ 0x5851f42d4c957f2dULL);
+    static const char hx[] = "0123456789abcdef";
+    int k = 0;
+    for (int i = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20) buf[k++] = '-';
+        unsigned nib = (unsigned)((i < 16 ? a >> (60 - 4 * i) : b >> (60 - 4 * (i - 16))) & 15);
+        if (i == 12) nib = 4;                /* version 4 */
+        if (i == 16) nib = 8 | (nib & 3);    /* RFC 4122 variant */
+        buf[k++] = hx[nib];
+    }
+    buf[k] = '\0';
+}
+
+/* The user id of user u of tenant t (buf: 48 bytes). */
+void gen_user_id_of(const gen *g, uint32_t t, uint32_t u, char *buf) {
+    const tenant *tn = &g->tenants[t];
+    switch (tn->shape) {
+    case TALLY_GEN_SCHOOL: {
+        char *p = buf + (u == 0 ? 5 : 6);
+        memcpy(buf, u == 0 ? "prof-" : "aluno-", (size_t)(p - buf));
+        uint64_t v = 1000 + (uint64_t)t * 100000 + u;
+        char tmp[24];
+        int i = 24;
+        do tmp[--i] = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        memcpy(p, tmp + i, (size_t)(24 - i));
+        p[24 - i] = '\0';
+        break;
+    }
+    case TALLY_GEN_WHATSAPP: phone_of(g, t, u, buf); break;
+    default: gen_uuid_of(hash4(g->o->seed, 'U', t, u), buf);
+    }
+}
+
+/* ---- tenants ---- */
+
+bool gen_build_tenants(gen *g) {
+    const tally_gen_opts *o = g->o;
+    tally_gen_rng r;
+    tally_gen_rng_seed(&r, hash4(o->seed, 'W', 0, 0));
+    g->tenants = calloc(o->tenants, sizeof(tenant));
+    if (!g->tenants) return false;
+    g->priced_tenant = 0;
+    bool priced = false;
+    for (uint32_t i = 0; i < o->tenants; i++) {
+        tenant *t = &g->tenants[i];
+        const shape_info *s = &GEN_SHAPES[i % TALLY_GEN__SHAPES];
+        t->shape = i % TALLY_GEN__SHAPES;
+        t->round = i / TALLY_GEN__SHAPES;
+        t->zone = ZONE_CYCLE[i % N_(ZONE_CYCLE)];
+        const tenant_name *nm = &s->names[t->round % s->n_names];
+        unsigned lap = t->round / s->n_names;
+        if (lap) {
+            snprintf(t->id, sizeof t->id, "%s-%u", nm->id, lap + 1);
+            snprintf(t->name, sizeof t->name, "%s %u", nm->name, lap + 1);
+        } else {
+            snprintf(t->id, sizeof t->id, "%s", nm->id);
+            snprintf(t->name, sizeof t->name, "%s", nm->name);
+        }
+        const char *dash = strchr(t->id, '-');
+        snprintf(t->slug, sizeof t->slug, "%s", dash ? dash + 1 : t->id);
+        t->business = t->round % tally_gen_n_businesses();
+        t->n_agents = 3 + i % 3;
+        for (unsigned a = 0; a < t->n_agents; a++)
+            t->agents[a] = (t->round * 3 + i + a) % tally_gen_n_courses();
+        t->weight = s->weight * (0.6 + 0.8 * tally_gen_unit(&r));
+        if (t->shape == TALLY_GEN_IXC && !priced) {
+            g->priced_tenant = (int)i;
+            priced = true;
+        }
+    }
+    /* the classes: tenants of one shape and zone share a rhythm */
+    for (uint32_t i = 0; i < o->tenants; i++) {
+        const tenant *t = &g->tenants[i];
+        unsigned c = 0;
+        while (c < g->n_classes && !(g->classes[c].shape == t->shape && g->classes[c].zone == t->zone))
+            c++;
+        tclass *k = &g->classes[c];
+        if (c == g->n_classes) {
+            g->n_classes++;
+            k->shape = t->shape;
+            k->zone = t->zone;
+            k->members = malloc(sizeof(uint32_t) * o->tenants);
+            k->cum = malloc(sizeof(double) * o->tenants);
+            if (!k->members || !k->cum) return false;
+        }
+        k->members[k->n] = i;
+        k->cum[k->n] = (k->n ? k->cum[k->n - 1] : 0) + t->weight;
+        k->n++;
+    }
+    return true;
+}
+
+/* ---- the entity events ---- */
+
+/* Two significant digits, at least `floor`. */
+static uint64_t round2(double v, uint64_t floor) {
+    if (v < (double)floor) return floor;
+    double p = 1;
+    while (v >= 100 * p) p *= 10;
+    return (uint64_t)(v / p + 0.5) * (uint64_t)p;
+}
+
+static void ent_begin(gen *g, const char *type, int64_t ms, const char *subject) {
+    bool pricing = !strncmp(type, "model.", 6) || !strncmp(type, "fx.", 3);
+    ev_begin(g, "ent", g->n_entities++, pricing ? "pricing-sync" : "backoffice-1", type, ms, 0,
+             true, subject);
+}
+
+static void write_tenants_and_users(gen *g, int64_t *clock) {
+    static const char *const STUDENT_MAIL[] = {"gmail.com", "hotmail.com", "outlook.com",
+                                               "yahoo.com.br"};
+    out_buf *o = &g->out;
+    for (uint32_t t = 0; t < g->n_tenants; t++) {
+        const tenant *tn = &g->tenants[t];
+        ent_begin(g, "tenant.upserted", (*clock)++ * 1000, tn->id);
+        O_LIT(o, "\"tenant_id\":");
+        o_cstr(o, tn->id);
+        O_LIT(o, ",\"name\":");
+        o_cstr(o, tn->name);
+        O_LIT(o, ",\"slug\":");
+        o_cstr(o, tn->slug);
+        O_LIT(o, ",\"status\":\"active\",\"timezone\":");
+        o_cstr(o, GEN_ZONES[tn->zone].name);
+        O_LIT(o, ",\"contact\":");
+        if (tn->shape == TALLY_GEN_WHATSAPP) {
+            char phone[16];
+            phone_of(g, t, 999999, phone);
+            o_cstr(o, phone);
+        } else {
+            O_LIT(o, "\"contato@");
+            o_raw(o, tn->slug, strlen(tn->slug));
+            O_LIT(o, ".com.br\"");
+        }
+        ev_end(g);
+    }
+    for (uint32_t t = 0; t < g->n_tenants; t++) {
+        const tenant *tn = &g->tenants[t];
+        for (uint32_t u = 0; u < g->o->users_per_tenant; u++) {
+            tally_gen_rng r;
+            tally_gen_rng_seed(&r, hash4(g->o->seed, 'N', t, u));
+            tally_gen_person p;
+            tally_gen_person_pick(&r, &p);
+            char uid[48];
+            gen_user_id_of(g, t, u, uid);
+            ent_begin(g, "user.upserted", (*clock)++ * 1000, tn->id);
+            O_LIT(o, "\"tenant_id\":");
+            o_cstr(o, tn->id);
+            O_LIT(o, ",\"user_id\":");
+            o_cstr(o, uid);
+            bool anonymous = tn->shape == TALLY_GEN_WHATSAPP && chance(&r, 0.2);
+            if (!anonymous) {
+                char name[96];
+                snprintf(name, sizeof name, "%s %s", p.first, p.last);
+                O_LIT(o, ",\"name\":");
+                o_cstr(o, name);
+            }
+            if (tn->shape != TALLY_GEN_WHATSAPP) {
+                char mail[160];
+                bool student = tn->shape == TALLY_GEN_SCHOOL || tn->shape == TALLY_GEN_TUTORING ||
+                               tn->shape == TALLY_GEN_SUPPORT;
+                if (student && u > 0)
+                    snprintf(mail, sizeof mail, "%s.%s%u@%s", p.first_ascii, p.last_ascii, u,
+                             STUDENT_MAIL[u % N_(STUDENT_MAIL)]);
+                else
+                    snprintf(mail, sizeof mail, "%s.%s@%s.com.br", p.first_ascii, p.last_ascii,
+                             tn->slug);
+                O_LIT(o, ",\"email\":");
+                o_cstr(o, mail);
+            }
+            const char *role = u == 0 ? "admin"
+                               : (tn->shape == TALLY_GEN_SCHOOL ||
+                                  (tn->shape == TALLY_GEN_TUTORING && u % 5 != 1))
+                                   ? "student"
+                                   : "member";
+            O_LIT(o, ",\"role\":");
+            o_cstr(o, role);
+            if (u > 0 && chance(&r, 0.05)) O_LIT(o, ",\"active\":false");
+            else O_LIT(o, ",\"active\":true");
+            ev_end(g);
+        }
+    }
+}
+
+static void write_plan(gen *g, int64_t ms, const char *id, const tenant *tn, const char *name,
+                       uint64_t requests, uint64_t tokens, const char *description) {
+    out_buf *o = &g->out;
+    ent_begin(g, "plan.upserted", ms, tn ? tn->id : NULL);
+    O_LIT(o, "\"plan_id\":");
+    o_cstr(o, id);
+    if (tn) {
+        O_LIT(o, ",\"tenant_id\":");
+        o_cstr(o, tn->id);
+    }
+    O_LIT(o, ",\"name\":");
+    o_cstr(o, name);
+    O_LIT(o, ",\"monthly_request_limit\":");
+    if (requests) o_u64(o, requests);
+    else O_LIT(o, "null");
+    O_LIT(o, ",\"monthly_token_limit\":");
+    if (tokens) o_u64(o, tokens);
+    else O_LIT(o, "null");
+    O_LIT(o, ",\"description\":");
+    o_cstr(o, description);
+    ev_end(g);
+}
+
+static void write_subscription(gen *g, int64_t ms, const tenant *tn, const char *user,
+                               const char *plan, const char *status, int64_t ends) {
+    out_buf *o = &g->out;
+    char id[160];
+    snprintf(id, sizeof id, "sub-%s%s%s", tn->id, user ? "-" : "", user ? user : "");
+    ent_begin(g, "subscription.upserted", ms, tn->id);
+    O_LIT(o, "\"subscription_id\":");
+    o_cstr(o, id);
+    O_LIT(o, ",\"tenant_id\":");
+    o_cstr(o, tn->id);
+    if (user) {
+        O_LIT(o, ",\"user_id\":");
+        o_cstr(o, user);
+    }
+    O_LIT(o, ",\"plan_id\":");
+    o_cstr(o, plan);
+    O_LIT(o, ",\"starts_at\":");
+    o_time(o, g->epoch_ms, 0, true, false);
+    if (ends) {
+        O_LIT(o, ",\"ends_at\":");
+        o_time(o, ends, -3, false, false);
+    }
+    O_LIT(o, ",\"status\":");
+    o_cstr(o, status);
+    ev_end(g);
+}
+
+static void write_plans_and_subscriptions(gen *g, int64_t *clock) {
+    write_plan(g, (*clock)++ * 1000, "plan-gratuito", NULL, "Gratuito", 1000, 500000,
+               "Para experimentar: 1.000 requisições por mês.");
+    write_plan(g, (*clock)++ * 1000, "plan-profissional", NULL, "Profissional", 50000, 50000000,
+               "Uso profissional, com limites generosos.");
+    write_plan(g, (*clock)++ * 1000, "plan-enterprise", NULL, "Enterprise", 0, 0,
+               "Sem limites; faturamento sob contrato.");
+    double month = 30.0 / g->o->days;
+    for (uint32_t t = 0; t < g->n_tenants; t++) {
+        const tenant *tn = &g->tenants[t];
+        if (tn->shape != TALLY_GEN_IXC) continue;
+        char id[128], name[200];
+        snprintf(id, sizeof id, "plan-%s-revenda", tn->id);
+        snprintf(name, sizeof name, "Revenda %s", tn->name);
+        /* set to be reached: a distributor outgrowing its plan is the alert to demo */
+        write_plan(g, (*clock)++ * 1000, id, tn, name,
+                   round2(0.85 * month * (double)tn->expect_requests, 10),
+                   round2(1.2 * month * (double)tn->expect_tokens, 1000),
+                   "Plano negociado pelo distribuidor para a sua base de clientes.");
+    }
+    for (uint32_t t = 0; t < g->n_tenants; t++) {
+        const tenant *tn = &g->tenants[t];
+        static const char *const PLAN_OF[] = {"plan-profissional", "plan-profissional", NULL,
+                                              "plan-profissional", "plan-enterprise"};
+        char own[128];
+        snprintf(own, sizeof own, "plan-%s-revenda", tn->id);
+        bool trial = tn->shape == TALLY_GEN_SCHOOL && tn->round % 2 == 1;
+        write_subscription(g, (*clock)++ * 1000, tn, NULL, PLAN_OF[tn->shape] ? PLAN_OF[tn->shape] : own,
+                           trial ? "trial" : "active", trial ? g->start_ms + 14 * MS_DAY + 3 * MS_HOUR : 0);
+        if (tn->shape != TALLY_GEN_IXC) continue;
+        /* seed 002: users subscribe to plans of their own */
+        for (uint32_t u = 1; u < g->o->users_per_tenant && u <= 4; u++) {
+            char uid[48];
+            gen_user_id_of(g, t, u, uid);
+            bool cancelled = u == 4;
+            write_subscription(g, (*clock)++ * 1000, tn, uid,
+                               u % 2 ? "plan-gratuito" : "plan-profissional",
+                               cancelled ? "cancelled" : "active",
+                               cancelled ? g->start_ms + 10 * MS_DAY + 3 * MS_HOUR : 0);
+        }
+    }
+}
+
+static void write_price(gen *g, int64_t ms, int model, const int64_t p[3], bool minutes,
+                        int64_t effective, const tenant *tn) {
+    const model_info *m = &GEN_MODELS[model];
+    out_buf *o = &g->out;
+    ent_begin(g, "model.priced", ms, tn ? tn->id : NULL);
+    O_LIT(o, "\"model_id\":");
+    o_cstr(o, m->id);
+    O_LIT(o, ",\"provider\":");
+    o_cstr(o, m->provider);
+    O_LIT(o, ",\"input_usd_per_1m\":");
+    o_fixed(o, (uint64_t)p[0], 6);
+    O_LIT(o, ",\"output_usd_per_1m\":");
+    o_fixed(o, (uint64_t)p[1], 6);
+    if (p[2] >= 0) {
+        O_LIT(o, ",\"cached_input_usd_per_1m\":");
+        o_fixed(o, (uint64_t)p[2], 6);
+    }
+    if (minutes && m->minutes >= 0) {
+        O_LIT(o, ",\"minutes_saved_per_100_output_tokens\":");
+        o_fixed(o, (uint64_t)m->minutes, 2);
+    }
+    O_LIT(o, ",\"effective_from\":");
+    if (effective == g->epoch_ms) o_time(o, effective, 0, true, false);
+    else o_time(o, effective, -3, false, false);
+    if (tn) {
+        O_LIT(o, ",\"tenant_id\":");
+        o_cstr(o, tn->id);
+    }
+    ev_end(g);
+}
+
+static void write_prices_and_rates(gen *g) {
+    out_buf *o = &g->out;
+    int64_t at = g->epoch_ms;
+    for (int i = 0; i < M__N; i++) {
+        if (i == M_LLAMA8) continue;
+        int64_t p[3] = {GEN_MODELS[i].in, GEN_MODELS[i].out, GEN_MODELS[i].cached};
+        write_price(g, at + i * 60000, i, p, true, g->epoch_ms, NULL);
+    }
+    if (g->n_tenants) {
+        write_price(g, at + 3 * MS_DAY, TENANT_PRICE_MODEL, GEN_TENANT_PRICE, false, g->epoch_ms,
+                    &g->tenants[g->priced_tenant]);
+    }
+    for (size_t i = 0; i < N_(GEN_PRICE_V2); i++) {
+        int64_t p[3] = {GEN_PRICE_V2[i].in, GEN_PRICE_V2[i].out, GEN_PRICE_V2[i].cached};
+        /* announced five days before it takes effect */
+        write_price(g, g->mid_ms - 5 * MS_DAY, GEN_PRICE_V2[i].model, p, true, g->mid_ms, NULL);
+    }
+    int64_t p8[3] = {GEN_MODELS[M_LLAMA8].in, GEN_MODELS[M_LLAMA8].out, -1};
+    write_price(g, g->late_ms - MS_DAY, M_LLAMA8, p8, true, g->late_ms, NULL);
+    const int64_t fx[2][2] = {{FX_V1, g->epoch_ms}, {FX_V2, g->fx_ms}};
+    for (int i = 0; i < 2; i++) {
+        ent_begin(g, "fx.rate_set", fx[i][1], NULL);
+        O_LIT(o, "\"currency\":\"BRL\",\"per_usd\":");
+        o_fixed(o, (uint64_t)fx[i][0], 6);
+        O_LIT(o, ",\"effective_from\":");
+        o_time(o, fx[i][1], i ? -3 : 0, i == 0, false);
+        ev_end(g);
+    }
+}
+
+static void write_budgets(gen *g, int64_t *clock) {
+    out_buf *o = &g->out;
+    for (uint32_t t = 0; t < g->n_tenants; t++) {
+        const tenant *tn = &g->tenants[t];
+        if (tn->shape != TALLY_GEN_WHATSAPP) continue;
+        double days = g->o->days;
+        /* BRL in millionths: cost_e12 × 5.42 / 1e6 */
+        double brl_month = (double)tn->expect_cost_e12 * (FX_V1 / 1e6) / 1e6 * 30.0 / days;
+        double tokens_day = (double)tn->expect_tokens / days;
+        bool weekly = tn->round % 2 == 1;
+        for (int b = 0; b < 2; b++) {
+            char id[128];
+            snprintf(id, sizeof id, "budget-%s-%s", tn->id, b ? "diario" : weekly ? "semanal" : "mensal");
+            ent_begin(g, "budget.set", (*clock)++ * 1000, tn->id);
+            O_LIT(o, "\"tenant_id\":");
+            o_cstr(o, tn->id);
+            O_LIT(o, ",\"budget_id\":");
+            o_cstr(o, id);
+            if (b == 0) {
+                /* money over the month (or week): about 90% of what the traffic costs */
+                if (weekly) O_LIT(o, ",\"kind\":\"both\",\"period\":\"weekly\"");
+                else O_LIT(o, ",\"kind\":\"brl\",\"period\":\"monthly\"");
+                double scale = weekly ? 7.0 / 30.0 : 1.0;
+                if (weekly) {
+                    O_LIT(o, ",\"token_limit\":");
+                    o_u64(o, round2(0.9 * tokens_day * 7, 1000));
+                }
+                O_LIT(o, ",\"brl_limit\":");
+                o_fixed(o, round2(0.9 * brl_month * scale, 10000), 6);
+                O_LIT(o, ",\"thresholds\":[80,90,100],\"pause_at_limit\":false");
+            } else {
+                /* tokens a day: busy weekdays cross it */
+                O_LIT(o, ",\"kind\":\"tokens\",\"period\":\"daily\",\"token_limit\":");
+                o_u64(o, round2(1.1 * tokens_day, 1000));
+                O_LIT(o, ",\"thresholds\":[50,80,100],\"pause_at_limit\":true");
+            }
+            O_LIT(o, ",\"webhook_url\":\"https://hooks.uzz.ai/budgets/");
+            o_raw(o, tn->id, strlen(tn->id));
+            o_ch(o, '"');
+            ev_end(g);
+        }
+    }
+}
+
+void gen_write_entities(gen *g) {
+    /* tenants, users, plans… a second apart, from 40 days before the window */
+    int64_t clock = (g->start_ms - 40 * MS_DAY) / 1000;
+    write_tenants_and_users(g, &clock);
+    write_plans_and_subscriptions(g, &clock);
+    write_prices_and_rates(g);
+    write_budgets(g, &clock);
+}

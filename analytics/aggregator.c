@@ -76,8 +76,7 @@ tally_aggregator *tally_aggregator_new(const tally_aggregate_options *opt, tally
     int applied = 0;
     if (tally_pg_migrate(a->pg, &applied, err) != TALLY_OK) goto fail;
     if (applied) tally_info("migrations applied", "count=%d", applied);
-    const tally_kafka_setting extra[] = {{"queued.max.messages.kbytes", "16384"}};
-    if (!(a->consumer = tally_kafka_consumer_new(opt->brokers, opt->group, extra, 1, on_rebalance,
+    if (!(a->consumer = tally_kafka_consumer_new(opt->brokers, opt->group, NULL, 0, on_rebalance,
                                                  a, err)))
         goto fail;
     if (tally_kafka_subscribe(a->consumer, opt->topic, err) != TALLY_OK) goto fail;

@@ -34,7 +34,9 @@ rate() { sed -n "s/^($1) .* \([0-9][0-9]*\) events\/s.*/\1/p" <<<"$out"; }
 a=$(rate a)
 b=$(rate b)
 c=$(rate c)
-[ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ] || bench_die "could not read bench_decode's output"
+if [ -z "$a" ] || [ -z "$b" ] || [ -z "$c" ]; then
+  bench_die "could not read bench_decode's output"
+fi
 awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN {
   over_a = (a / c - 1) * 100; over_b = (b / c - 1) * 100
   printf "decode time over bare parse (flags 0):       %+.1f%%\n", over_a

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench/*.sh scripts (sourced, not run).
 #
 #   BUILD=DIR   use the binaries in DIR (cli/tally, ingest/tally-ingest, bench/…)
@@ -46,7 +47,11 @@ bench_header() {
 bench_command() {
   local v out=""
   for v in "$@"; do
-    [ -n "${!v:-}" ] && out+="$v=${!v} "
+    [ -n "${!v:-}" ] || continue
+    case "${!v}" in
+      *[[:space:]]*) out+="$v=\"${!v}\" " ;;
+      *) out+="$v=${!v} " ;;
+    esac
   done
   BENCH_COMMAND="$out$0"
   shift $#

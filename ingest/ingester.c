@@ -66,8 +66,7 @@ tally_ingester *tally_ingester_new(const tally_ingest_options *opt, tally_err *e
     if (tally_docs_ensure_indexes(ing->docs, NULL, err) != TALLY_OK) goto fail;
     if (!(ing->producer = tally_kafka_producer_new(opt->brokers, &ing->dlq_deliveries, err)))
         goto fail;
-    const tally_kafka_setting extra[] = {{"queued.max.messages.kbytes", "16384"}};
-    if (!(ing->consumer = tally_kafka_consumer_new(opt->brokers, opt->group, extra, 1, NULL,
+    if (!(ing->consumer = tally_kafka_consumer_new(opt->brokers, opt->group, NULL, 0, NULL,
                                                    NULL, err)))
         goto fail;
     if (tally_kafka_subscribe(ing->consumer, opt->topic, err) != TALLY_OK) goto fail;

@@ -4,6 +4,12 @@
 
 #include "pg_internal.h"
 
+/* IF NOT EXISTS and similar notices are noise on a daemon's stderr. */
+static void ignore_notice(void *arg, const char *message) {
+    (void)arg;
+    (void)message;
+}
+
 tally_pg *tally_pg_open(const char *url, tally_err *err) {
     tally_pg *pg = calloc(1, sizeof *pg);
     if (!pg || !(pg->url = strdup(url))) {
@@ -40,7 +46,7 @@ tally_code pg_ensure_connected(tally_pg *pg, tally_err *err) {
         pg->conn = NULL;
         return TALLY_ESTORE;
     }
-    PQsetNoticeProcessor(pg->conn, NULL, NULL); /* IF NOT EXISTS notices are noise */
+    PQsetNoticeProcessor(pg->conn, ignore_notice, NULL);
     return TALLY_OK;
 }
 

@@ -22,8 +22,11 @@
  * per model, so that both sides are known to count the same interactions.
  * Then K rounds: in each, every tenant once per side, in turn, so that any
  * load from elsewhere falls on all sides alike. Every call is timed with
- * CLOCK_MONOTONIC. Output: a line per tenant, then RESULT lines with
- * p50/p99/max (nearest rank) in ms that report.sh reads.
+ * CLOCK_MONOTONIC. A call that fails because a store restarted (other
+ * people's tests restart the shared stack's servers) is retried untimed until
+ * the store answers, then timed afresh; the failed attempts are counted and
+ * printed. Output: a line per tenant, then RESULT lines with p50/p99/max
+ * (nearest rank) in ms that report.sh reads.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -83,7 +86,8 @@ static int read_tenants(const char *path, tenant *ts, int n, bool naive) {
         line[strcspn(line, "\r\n")] = 0;
         if (!*line) continue;
         int i = 0;
-        while (i < n && strcmp(ts[i].id, line)) i++;
+        while (i < n && strcmp(ts[i].id, line))
+            i++;
         if (i == n) {
             if (n == MAX_TENANTS) die(path, "too many tenants");
             ts[n++] = (tenant){.id = strdup(line)};
@@ -105,8 +109,11 @@ static void *store_failed(const char *side, const char *tenant_id, const char *m
 
 /* The report, or NULL after a store failure (any other failure ends the run). */
 static json_t *run_rollup(tally_pg *pg, const options *o, const char *tenant_id) {
-    tally_usage_request req = {.tenant_id = tenant_id, .from = o->from, .to = o->to,
-                               .granularity = o->granularity, .group_by = o->group_by};
+    tally_usage_request req = {.tenant_id = tenant_id,
+                               .from = o->from,
+                               .to = o->to,
+                               .granularity = o->granularity,
+                               .group_by = o->group_by};
     json_t *report = NULL;
     tally_err err = {0};
     tally_code rc = tally_report_usage(pg, &req, &report, &err);
@@ -157,8 +164,9 @@ static char *run_http(CURL *c, const options *o, const char *tenant_id) {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (rc == CURLE_OK && status == 200) return b.data;
     char msg[600];
-    snprintf(msg, sizeof msg, "HTTP %ld %s", status,
-             rc != CURLE_OK ? curl_easy_strerror(rc) : b.data ? b.data : "");
+    const char *why = b.data ? b.data : "";
+    if (rc != CURLE_OK) why = curl_easy_strerror(rc);
+    snprintf(msg, sizeof msg, "HTTP %ld %s", status, why);
     free(b.data);
     if (rc != CURLE_OK || status == 503) return store_failed("http", tenant_id, msg);
     die(url, msg);
@@ -198,8 +206,10 @@ static void *attempt(bench *b, int side, const tenant *t) {
 }
 
 static void release(int side, void *result) {
-    if (side == SIDE_HTTP) free(result);
-    else json_decref(result);
+    if (side == SIDE_HTTP)
+        free(result);
+    else
+        json_decref(result);
 }
 
 /* One call of a side, timed into *ms (NULL: untimed). After a failure the
@@ -256,8 +266,10 @@ static bool same_sums(const tenant *t, const json_t *report, const json_t *naive
     bool same = json_array_size(naive) == json_object_size(by);
     json_array_foreach(naive, i, row) {
         const json_t *mid = json_object_get(row, "model_id");
-        const json_t *acc = json_object_get(by, json_is_string(mid) ? json_string_value(mid) : "(null)");
-        static const char *const m[] = {"requests", "input_tokens", "output_tokens", "cached_tokens"};
+        const json_t *acc =
+            json_object_get(by, json_is_string(mid) ? json_string_value(mid) : "(null)");
+        static const char *const m[] = {"requests", "input_tokens", "output_tokens",
+                                        "cached_tokens"};
         for (size_t k = 0; k < 4 && same; k++)
             if (!acc || int_of(acc, m[k]) != int_of(row, m[k])) {
                 fprintf(stderr, "bench_report: %s: %s of model %s: rollup %lld, naive %lld\n",
@@ -350,7 +362,8 @@ static summary summarize(double *v, size_t n) {
     summary s = {.n = n};
     if (!n) return s;
     qsort(v, n, sizeof *v, cmp_double);
-    for (size_t i = 0; i < n; i++) s.mean += v[i] / (double)n;
+    for (size_t i = 0; i < n; i++)
+        s.mean += v[i] / (double)n;
     s.p50 = v[(size_t)ceil(0.50 * (double)n) - 1];
     s.p99 = v[(size_t)ceil(0.99 * (double)n) - 1];
     s.max = v[n - 1];
@@ -363,7 +376,8 @@ static summary side_summary(const tenant *ts, int n, int side, int reps, bool na
     size_t k = 0;
     for (int i = 0; i < n; i++)
         if (!naive_only || ts[i].naive)
-            for (int r = 0; r < reps; r++) v[k++] = ts[i].t[side][r];
+            for (int r = 0; r < reps; r++)
+                v[k++] = ts[i].t[side][r];
     summary s = summarize(v, k);
     free(v);
     return s;
@@ -387,13 +401,15 @@ static void print_tenants(const tenant *ts, int n, const options *o, bool http) 
                                            : o->reps;
             memcpy(tmp, t->t[side], sizeof(double) * (size_t)reps);
             summary s = summarize(tmp, (size_t)reps);
-            if (reps) snprintf(cell[side], sizeof cell[side], "%.2f ms", s.p50);
-            else snprintf(cell[side], sizeof cell[side], "-");
+            if (reps)
+                snprintf(cell[side], sizeof cell[side], "%.2f ms", s.p50);
+            else
+                snprintf(cell[side], sizeof cell[side], "-");
         }
         char docs[24] = "-";
         if (t->naive) snprintf(docs, sizeof docs, "%lld", (long long)t->docs);
-        printf("%-34s %9lld %5zu %7s %11s %11s %11s\n", t->id, t->requests, t->rows, docs,
-               cell[0], cell[1], cell[2]);
+        printf("%-34s %9lld %5zu %7s %11s %11s %11s\n", t->id, t->requests, t->rows, docs, cell[0],
+               cell[1], cell[2]);
     }
 }
 
@@ -417,7 +433,8 @@ static void report_results(const tenant *ts, int n, const options *o, bool http,
     if (http) print_result("http@naive", n_naive, h);
     print_result("naive", n_naive, v);
     printf("naive side: %d tenants, %lld interactions in their windows, %lld docs of theirs in "
-           "the history store\n", n_naive, naive_requests, docs);
+           "the history store\n",
+           n_naive, naive_requests, docs);
     printf("RESULT ratio          naive/rollup p50=%.1fx p99=%.1fx", v.p50 / r.p50, v.p99 / r.p99);
     if (http) printf("  naive/http p50=%.1fx p99=%.1fx", v.p50 / h.p50, v.p99 / h.p99);
     printf("\n");
@@ -434,22 +451,28 @@ static void report_retries(const bench *b) {
 /* ---- main --------------------------------------------------------------- */
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: bench_report --pg-url URL --tenants FILE [--reps K] [--api-url URL]\n"
-            "                    [--naive-tenants FILE --mongo-url URL --naive-reps K]\n"
-            "                    [--from YYYY-MM-DD --to YYYY-MM-DD --granularity G "
-            "--group-by G]\n"
-            "Times tenants' usage reports from the rollups (in process and over HTTP) and\n"
-            "from the raw history (naive); TALLY_ADMIN_KEY is the key for --api-url.\n");
+    fprintf(out, "usage: bench_report --pg-url URL --tenants FILE [--reps K] [--api-url URL]\n"
+                 "                    [--naive-tenants FILE --mongo-url URL --naive-reps K]\n"
+                 "                    [--from YYYY-MM-DD --to YYYY-MM-DD --granularity G "
+                 "--group-by G]\n"
+                 "Times tenants' usage reports from the rollups (in process and over HTTP) and\n"
+                 "from the raw history (naive); TALLY_ADMIN_KEY is the key for --api-url.\n");
 }
 
 static void parse_args(int argc, char **argv, options *o) {
-    static const struct option longs[] = {
-        {"pg-url", 1, 0, 'p'},     {"tenants", 1, 0, 't'},   {"naive-tenants", 1, 0, 'n'},
-        {"mongo-url", 1, 0, 'm'},  {"api-url", 1, 0, 'a'},   {"reps", 1, 0, 'k'},
-        {"naive-reps", 1, 0, 'K'}, {"from", 1, 0, 'f'},      {"to", 1, 0, 'T'},
-        {"granularity", 1, 0, 'g'}, {"group-by", 1, 0, 'G'}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option longs[] = {{"pg-url", 1, 0, 'p'},
+                                          {"tenants", 1, 0, 't'},
+                                          {"naive-tenants", 1, 0, 'n'},
+                                          {"mongo-url", 1, 0, 'm'},
+                                          {"api-url", 1, 0, 'a'},
+                                          {"reps", 1, 0, 'k'},
+                                          {"naive-reps", 1, 0, 'K'},
+                                          {"from", 1, 0, 'f'},
+                                          {"to", 1, 0, 'T'},
+                                          {"granularity", 1, 0, 'g'},
+                                          {"group-by", 1, 0, 'G'},
+                                          {"help", 0, 0, 'h'},
+                                          {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
@@ -476,15 +499,20 @@ static void parse_args(int argc, char **argv, options *o) {
 }
 
 int main(int argc, char **argv) {
-    options o = {.reps = 20, .naive_reps = 5, .from = "2026-03-01", .to = "2026-04-01",
-                 .granularity = "day", .group_by = "model"};
+    options o = {.reps = 20,
+                 .naive_reps = 5,
+                 .from = "2026-03-01",
+                 .to = "2026-04-01",
+                 .granularity = "day",
+                 .group_by = "model"};
     parse_args(argc, argv, &o);
     static tenant ts[MAX_TENANTS];
     int n = read_tenants(o.tenants_file, ts, 0, false);
     if (o.naive_file) n = read_tenants(o.naive_file, ts, n, true);
     if (!n) die(o.tenants_file, "no tenants");
     for (int i = 0; i < n; i++)
-        for (int s = 0; s < 3; s++) ts[i].t[s] = calloc((size_t)o.reps, sizeof(double));
+        for (int s = 0; s < 3; s++)
+            ts[i].t[s] = calloc((size_t)o.reps, sizeof(double));
 
     tally_err err = {0};
     bench b = {.o = &o};
@@ -501,8 +529,7 @@ int main(int argc, char **argv) {
     report_retries(&b);
     if (b.d)
         printf("check: naive per-model sums %s the rollup report's for the naive tenants%s\n",
-               mismatches ? "DIFFER from" : "equal",
-               mismatches ? " (stderr names them)" : "");
+               mismatches ? "DIFFER from" : "equal", mismatches ? " (stderr names them)" : "");
 
     if (b.c) curl_easy_cleanup(b.c);
     curl_slist_free_all(headers);
@@ -511,7 +538,8 @@ int main(int argc, char **argv) {
     tally_pg_close(b.pg);
     for (int i = 0; i < n; i++) {
         free(ts[i].id);
-        for (int s = 0; s < 3; s++) free(ts[i].t[s]);
+        for (int s = 0; s < 3; s++)
+            free(ts[i].t[s]);
     }
     return mismatches ? 1 : 0;
 }

@@ -14,9 +14,10 @@
 # bench/aggregate.sh leaves (>= MIN_INTERACTIONS, default 1 000 000,
 # interactions counted over 100 tenants, with the entities and ratings). Steps:
 #  1. ANALYZE of bench_report (the steady state: autovacuum's statistics,
-#     which a fresh bulk load may not have yet); the tenants: all of bench_report's, ranked by interactions; TENANTS of
-#     them evenly spread over the ranking (big and small), and NAIVE_TENANTS
-#     evenly spread over those;
+#     which a fresh bulk load may not have yet); the tenants: all of
+#     bench_report's, ranked by interactions; TENANTS of them evenly spread
+#     over the ranking (big and small), and NAIVE_TENANTS evenly spread over
+#     those;
 #  2. the naive side's history: `tally generate` again with the options that
 #     made bench_report (--events <its interactions> --tenants 100 --seed 3;
 #     the same options give the same bytes), the naive tenants' interactions
@@ -34,6 +35,7 @@
 #     load. p50/p99/max per side, and naive/rollup on the same tenants;
 #  5. EXPLAIN ANALYZE (auto_explain, from the server log) of the report query
 #     of the biggest tenant, for where the time goes.
+# bench_report_naive and tally-api are removed at the end; bench_report stays.
 # Targets: rollup p99 < 20 ms; naive / rollup >= 50x.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

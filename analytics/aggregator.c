@@ -19,6 +19,7 @@ struct tally_aggregator {
     tally_event *events;       /* decoded twins of msgs */
     bool *decoded;
     tally_rollup_item *items;
+    tally_rollup_rating *ratings;
     int n;
     bool revoked; /* set by the rebalance callback: drop the batch in hand */
     tally_aggregate_stats stats;
@@ -68,7 +69,8 @@ tally_aggregator *tally_aggregator_new(const tally_aggregate_options *opt, tally
     a->events = calloc(n, sizeof *a->events);
     a->decoded = calloc(n, sizeof *a->decoded);
     a->items = calloc(n, sizeof *a->items);
-    if (!a->msgs || !a->events || !a->decoded || !a->items) {
+    a->ratings = calloc(n, sizeof *a->ratings);
+    if (!a->msgs || !a->events || !a->decoded || !a->items || !a->ratings) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory for a batch of %d", opt->batch_size);
         goto fail;
     }
@@ -106,6 +108,7 @@ void tally_aggregator_free(tally_aggregator *a) {
     free(a->events);
     free(a->decoded);
     free(a->items);
+    free(a->ratings);
     free(a);
 }
 
@@ -125,16 +128,28 @@ static void fill_batch(tally_aggregator *a, volatile sig_atomic_t *stop) {
     }
 }
 
-/* The batch's interactions as rollup items; invalid events are the
- * ingester's to reject (it sends them to the DLQ), here they are skipped. */
-static size_t collect_items(tally_aggregator *a) {
-    size_t n = 0;
+/* The batch's interactions and ratings for the rollups; invalid events are
+ * the ingester's to reject (it sends them to the DLQ), here they are skipped. */
+static void collect_items(tally_aggregator *a, tally_rollup_batch *b) {
+    size_t n = 0, n_ratings = 0;
     for (int i = 0; i < a->n; i++) {
         if (!a->decoded[i]) {
             a->stats.skipped_invalid++;
             continue;
         }
         const tally_event *ev = &a->events[i];
+        if (ev->type == TALLY_EV_FEEDBACK_RECORDED) {
+            const tally_feedback *f = &ev->u.feedback;
+            a->ratings[n_ratings++] = (tally_rollup_rating){
+                .interaction_id = f->interaction_id,
+                .user_id = f->user_id,
+                .tenant_id = f->tenant_id,
+                .like = f->like,
+                .time = ev->time,
+                .offset = a->msgs[i]->offset,
+            };
+            continue;
+        }
         if (ev->type != TALLY_EV_INTERACTION_RECORDED) continue;
         const tally_interaction *x = &ev->u.interaction;
         a->items[n++] = (tally_rollup_item){
@@ -155,7 +170,10 @@ static size_t collect_items(tally_aggregator *a) {
             .time_saved_minutes = x->time_saved_minutes.set ? x->time_saved_minutes.text : NULL,
         };
     }
-    return n;
+    b->items = a->items;
+    b->n_items = n;
+    b->ratings = a->ratings;
+    b->n_ratings = n_ratings;
 }
 
 /* Per partition, the offset after the last message of the batch. */
@@ -177,18 +195,20 @@ static size_t collect_offsets(tally_aggregator *a, tally_rollup_offset *out, siz
 }
 
 static tally_code store_batch(tally_aggregator *a, volatile sig_atomic_t *stop, tally_err *err) {
-    size_t n_items = collect_items(a);
+    tally_rollup_batch batch;
+    collect_items(a, &batch);
     tally_rollup_offset offsets[256];
-    size_t n_off = collect_offsets(a, offsets, 256);
+    batch.offsets = offsets;
+    batch.n_offsets = collect_offsets(a, offsets, 256);
     tally_backoff backoff;
     tally_backoff_init(&backoff);
     for (;;) {
-        int64_t counted = 0;
-        tally_code rc = tally_rollup_apply(a->pg, a->opt.group, a->items, n_items, offsets, n_off,
-                                           &counted, err);
+        tally_rollup_result res;
+        tally_code rc = tally_rollup_apply(a->pg, a->opt.group, &batch, &res, err);
         if (rc == TALLY_OK) {
-            a->stats.counted += counted;
-            a->stats.duplicates += (int64_t)n_items - counted;
+            a->stats.counted += res.counted;
+            a->stats.duplicates += (int64_t)batch.n_items - res.counted;
+            a->stats.ratings += res.ratings_accepted;
             if (backoff.attempts)
                 tally_info("store is back, batch counted", "attempts=%d", backoff.attempts + 1);
             return TALLY_OK;
@@ -203,9 +223,10 @@ static tally_code store_batch(tally_aggregator *a, volatile sig_atomic_t *stop, 
 static void log_stats(const tally_aggregator *a, double rate) {
     const tally_aggregate_stats *s = &a->stats;
     tally_info("progress",
-               "events=%lld counted=%lld duplicates=%lld skipped_invalid=%lld batches=%lld "
-               "retries=%lld rebalances=%lld rate=%.0f/s",
+               "events=%lld counted=%lld duplicates=%lld ratings=%lld skipped_invalid=%lld "
+               "batches=%lld retries=%lld rebalances=%lld rate=%.0f/s",
                (long long)s->events, (long long)s->counted, (long long)s->duplicates,
+               (long long)s->ratings,
                (long long)s->skipped_invalid, (long long)s->batches, (long long)s->store_retries,
                (long long)s->rebalances, rate);
 }

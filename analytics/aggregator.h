@@ -21,7 +21,8 @@ typedef struct {
 } tally_aggregate_options;
 
 typedef struct {
-    int64_t events, counted, duplicates, skipped_invalid, batches, store_retries, rebalances;
+    int64_t events, counted, duplicates, ratings, skipped_invalid, batches, store_retries,
+        rebalances;
 } tally_aggregate_stats;
 
 typedef struct tally_aggregator tally_aggregator;

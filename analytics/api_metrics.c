@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "tally_usage.h"
 
 /* Upper bounds of the latency buckets, in seconds (+Inf is implied). */
 static const double BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -128,9 +129,21 @@ static void render_histograms(api_metrics *m, tally_buf *out) {
     }
 }
 
+/* Which rollup the usage reports were read from: "model_hourly" is the
+ * fast path (docs/architecture.md, "Two rollups"). */
+static void render_report_sources(tally_buf *out) {
+    tally_buf_puts(out, "# HELP tally_usage_reports_total Usage reports computed, by the rollup"
+                        " they were read from.\n# TYPE tally_usage_reports_total counter\n");
+    tally_buf_printf(out, "tally_usage_reports_total{rollup=\"full\"} %lld\n",
+                     tally_usage_source_count(TALLY_USAGE_FULL));
+    tally_buf_printf(out, "tally_usage_reports_total{rollup=\"model_hourly\"} %lld\n",
+                     tally_usage_source_count(TALLY_USAGE_MODEL_HOURLY));
+}
+
 void api_metrics_render(api_metrics *m, tally_buf *out) {
     pthread_mutex_lock(&m->mu);
     render_counts(m, out);
     render_histograms(m, out);
     pthread_mutex_unlock(&m->mu);
+    render_report_sources(out);
 }

@@ -13,51 +13,130 @@
 #include "tally_buf.h"
 #include "tally_rollup.h"
 
-static const char APPLY_SQL[] =
+const char *const tally_rollup_columns[TALLY_ROLLUP__COUNT] = {
+    "requests",           "errors",           "input_tokens",         "cached_tokens",
+    "output_tokens",      "audio_seconds",    "priced_input_tokens",  "priced_cached_tokens",
+    "priced_output_tokens", "supplied_cost_usd", "unsaved_output_tokens", "supplied_time_saved",
+    "likes",              "dislikes"};
+#define METRICS tally_rollup_columns
+#define N_METRICS TALLY_ROLLUP__COUNT
+
+/* "INSERT … ON CONFLICT (keys) DO UPDATE SET m = t.m + EXCLUDED.m, …" */
+static void upsert_sql(tally_buf *sql, const char *table, const char *keys, const char *select) {
+    tally_buf_printf(sql, "  INSERT INTO %s AS t %s ON CONFLICT (%s) DO UPDATE SET ", table,
+                     select, keys);
+    for (size_t i = 0; i < N_METRICS; i++)
+        tally_buf_printf(sql, "%s%s = t.%s + EXCLUDED.%s", i ? ", " : "", METRICS[i], METRICS[i],
+                         METRICS[i]);
+    tally_buf_puts(sql, " RETURNING 1");
+}
+
+/* The counting statement: built once, on first use (by the aggregator's one
+ * thread). */
+static const char *apply_sql(void) {
+    static tally_buf sql;
+    if (sql.len) return sql.data;
+    tally_buf_puts(&sql,
+        "WITH input AS ("
+        "  SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::text[], $3::timestamptz[],"
+        "    $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],"
+        "    $10::bigint[], $11::bigint[], $12::bigint[], $13::numeric[], $14::numeric[],"
+        "    $15::numeric[])"
+        "  AS t(id, tenant_id, bucket, model_id, user_id, agent_id, kind, channel, is_error,"
+        "       input_tokens, cached_tokens, output_tokens, audio_seconds, cost_usd, time_saved)"
+        "  ORDER BY id"
+        "), fresh AS ("
+        "  INSERT INTO agg_interactions (interaction_id, tenant_id, bucket, model_id, user_id,"
+        "    agent_id, kind, channel)"
+        "  SELECT id, tenant_id, bucket, model_id, user_id, agent_id, kind, channel FROM input"
+        "  ON CONFLICT DO NOTHING RETURNING interaction_id"
+        "), rated AS ("
+        /* Ratings that arrived before their interaction count from now on. */
+        "  SELECT f.interaction_id, f.tenant_id,"
+        "    count(*) FILTER (WHERE f.rating = 'like') AS likes,"
+        "    count(*) FILTER (WHERE f.rating = 'dislike') AS dislikes"
+        "  FROM agg_feedback f JOIN fresh n ON n.interaction_id = f.interaction_id"
+        "  GROUP BY 1, 2"
+        "), counted AS ("
+        "  SELECT i.*, coalesce(r.likes, 0) AS likes, coalesce(r.dislikes, 0) AS dislikes"
+        "  FROM input i JOIN fresh f ON f.interaction_id = i.id"
+        "  LEFT JOIN rated r ON r.interaction_id = i.id AND r.tenant_id = i.tenant_id"
+        "), sums AS ("
+        "  SELECT tenant_id, bucket, model_id, user_id, agent_id, kind, channel,"
+        "    count(*) AS requests, count(*) FILTER (WHERE is_error) AS errors,"
+        "    sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,"
+        "    sum(output_tokens) AS output_tokens,"
+        "    coalesce(sum(audio_seconds), 0) AS audio_seconds,"
+        "    coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS priced_input_tokens,"
+        "    coalesce(sum(cached_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS priced_cached_tokens,"
+        "    coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS priced_output_tokens,"
+        "    coalesce(sum(cost_usd), 0) AS supplied_cost_usd,"
+        "    coalesce(sum(output_tokens) FILTER (WHERE time_saved IS NULL), 0)"
+        "      AS unsaved_output_tokens,"
+        "    coalesce(sum(time_saved), 0) AS supplied_time_saved,"
+        "    sum(likes) AS likes, sum(dislikes) AS dislikes"
+        "  FROM counted GROUP BY 1, 2, 3, 4, 5, 6, 7"
+        "), added AS (");
+    upsert_sql(&sql, "usage_rollup", "tenant_id, bucket, model_id, user_id, agent_id, kind, channel",
+               "SELECT * FROM sums");
+    tally_buf_puts(&sql, "), added_hourly AS (");
+    tally_buf sel = {0};
+    tally_buf_puts(&sel, "SELECT tenant_id, date_trunc('hour', bucket, 'UTC'), model_id");
+    for (size_t i = 0; i < N_METRICS; i++) tally_buf_printf(&sel, ", sum(%s)", METRICS[i]);
+    tally_buf_puts(&sel, " FROM sums GROUP BY 1, 2, 3");
+    upsert_sql(&sql, "usage_rollup_model_hourly", "tenant_id, bucket, model_id", sel.data);
+    tally_buf_free(&sel);
+    tally_buf_puts(&sql, ") SELECT count(*) FROM counted");
+    return sql.data;
+}
+
+/*
+ * Ratings: the newest (time, offset) per (interaction, user) wins, in
+ * agg_feedback. `old` reads the rows as they were before this statement (all
+ * parts of one statement share its snapshot), so each accepted rating moves
+ * one count: -1 from the rating it replaces, +1 to its own — applied to the
+ * rollup rows of the rated interaction when it is already counted (else the
+ * counting of that interaction picks the rating up, see `rated` above).
+ */
+static const char RATE_SQL[] =
     "WITH input AS ("
-    "  SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::text[], $3::timestamptz[],"
-    "    $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],"
-    "    $10::bigint[], $11::bigint[], $12::bigint[], $13::numeric[], $14::numeric[],"
-    "    $15::numeric[])"
-    "  AS t(id, tenant_id, bucket, model_id, user_id, agent_id, kind, channel, is_error,"
-    "       input_tokens, cached_tokens, output_tokens, audio_seconds, cost_usd, time_saved)"
-    "  ORDER BY id"
-    "), fresh AS ("
-    "  INSERT INTO agg_interactions (interaction_id, tenant_id, bucket, model_id, user_id,"
-    "    agent_id, kind, channel)"
-    "  SELECT id, tenant_id, bucket, model_id, user_id, agent_id, kind, channel FROM input"
-    "  ON CONFLICT DO NOTHING RETURNING interaction_id"
-    "), counted AS ("
-    "  SELECT i.* FROM input i JOIN fresh f ON f.interaction_id = i.id"
-    "), added AS ("
-    "  INSERT INTO usage_rollup AS u (tenant_id, bucket, model_id, user_id, agent_id, kind,"
-    "    channel, requests, errors, input_tokens, cached_tokens, output_tokens, audio_seconds,"
-    "    priced_input_tokens, priced_cached_tokens, priced_output_tokens, supplied_cost_usd,"
-    "    unsaved_output_tokens, supplied_time_saved)"
-    "  SELECT tenant_id, bucket, model_id, user_id, agent_id, kind, channel, count(*),"
-    "    count(*) FILTER (WHERE is_error), sum(input_tokens), sum(cached_tokens),"
-    "    sum(output_tokens), coalesce(sum(audio_seconds), 0),"
-    "    coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NULL), 0),"
-    "    coalesce(sum(cached_tokens) FILTER (WHERE cost_usd IS NULL), 0),"
-    "    coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NULL), 0),"
-    "    coalesce(sum(cost_usd), 0),"
-    "    coalesce(sum(output_tokens) FILTER (WHERE time_saved IS NULL), 0),"
-    "    coalesce(sum(time_saved), 0)"
-    "  FROM counted GROUP BY tenant_id, bucket, model_id, user_id, agent_id, kind, channel"
-    "  ON CONFLICT (tenant_id, bucket, model_id, user_id, agent_id, kind, channel) DO UPDATE SET"
-    "    requests = u.requests + EXCLUDED.requests, errors = u.errors + EXCLUDED.errors,"
-    "    input_tokens = u.input_tokens + EXCLUDED.input_tokens,"
-    "    cached_tokens = u.cached_tokens + EXCLUDED.cached_tokens,"
-    "    output_tokens = u.output_tokens + EXCLUDED.output_tokens,"
-    "    audio_seconds = u.audio_seconds + EXCLUDED.audio_seconds,"
-    "    priced_input_tokens = u.priced_input_tokens + EXCLUDED.priced_input_tokens,"
-    "    priced_cached_tokens = u.priced_cached_tokens + EXCLUDED.priced_cached_tokens,"
-    "    priced_output_tokens = u.priced_output_tokens + EXCLUDED.priced_output_tokens,"
-    "    supplied_cost_usd = u.supplied_cost_usd + EXCLUDED.supplied_cost_usd,"
-    "    unsaved_output_tokens = u.unsaved_output_tokens + EXCLUDED.unsaved_output_tokens,"
-    "    supplied_time_saved = u.supplied_time_saved + EXCLUDED.supplied_time_saved"
+    "  SELECT DISTINCT ON (interaction_id, user_id) * FROM unnest($1::text[], $2::text[],"
+    "    $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])"
+    "  AS t(interaction_id, user_id, tenant_id, rating, ev_time, ev_offset)"
+    "  ORDER BY interaction_id, user_id, ev_time DESC, ev_offset DESC"
+    "), old AS ("
+    "  SELECT f.interaction_id, f.user_id, f.tenant_id, f.rating"
+    "  FROM agg_feedback f JOIN input USING (interaction_id, user_id)"
+    "), stored AS ("
+    "  INSERT INTO agg_feedback AS x SELECT * FROM input"
+    "  ON CONFLICT (interaction_id, user_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
+    "    rating = EXCLUDED.rating, ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset"
+    "  WHERE (x.ev_time, x.ev_offset) <= (EXCLUDED.ev_time, EXCLUDED.ev_offset)"
+    "  RETURNING interaction_id, user_id, tenant_id, rating"
+    "), delta AS ("
+    "  SELECT interaction_id, tenant_id, rating, 1 AS d FROM stored"
+    "  UNION ALL SELECT o.interaction_id, o.tenant_id, o.rating, -1"
+    "  FROM old o JOIN stored s USING (interaction_id, user_id)"
+    "), per_row AS ("
+    "  SELECT i.tenant_id, i.bucket, i.model_id, i.user_id, i.agent_id, i.kind, i.channel,"
+    "    coalesce(sum(d) FILTER (WHERE rating = 'like'), 0) AS likes,"
+    "    coalesce(sum(d) FILTER (WHERE rating = 'dislike'), 0) AS dislikes"
+    "  FROM delta JOIN agg_interactions i ON i.interaction_id = delta.interaction_id"
+    "    AND i.tenant_id = delta.tenant_id"
+    "  GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    "), wide AS ("
+    "  UPDATE usage_rollup u SET likes = u.likes + r.likes, dislikes = u.dislikes + r.dislikes"
+    "  FROM per_row r WHERE (u.tenant_id, u.bucket, u.model_id, u.user_id, u.agent_id, u.kind,"
+    "    u.channel) = (r.tenant_id, r.bucket, r.model_id, r.user_id, r.agent_id, r.kind, r.channel)"
     "  RETURNING 1"
-    ") SELECT count(*) FROM counted";
+    "), hourly AS ("
+    "  UPDATE usage_rollup_model_hourly h SET likes = h.likes + r.likes,"
+    "    dislikes = h.dislikes + r.dislikes"
+    "  FROM (SELECT tenant_id, date_trunc('hour', bucket, 'UTC') AS bucket, model_id,"
+    "    sum(likes) AS likes, sum(dislikes) AS dislikes FROM per_row GROUP BY 1, 2, 3) r"
+    "  WHERE (h.tenant_id, h.bucket, h.model_id) = (r.tenant_id, r.bucket, r.model_id)"
+    "  RETURNING 1"
+    ") SELECT count(*) FROM stored";
 
 static const char OFFSETS_SQL[] =
     "INSERT INTO consumer_offsets AS c (group_id, topic, partition, next_offset)"
@@ -111,11 +190,40 @@ static tally_code apply_items(tally_pg *pg, const tally_rollup_item *items, size
         column(&cols[c], c, items, n);
         params[c] = cols[c].data;
     }
-    PGresult *res = PQexecParams(pg->conn, APPLY_SQL, N_COLS, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(pg->conn, apply_sql(), N_COLS, NULL, params, NULL, NULL, 0);
     for (int c = 0; c < N_COLS; c++) tally_buf_free(&cols[c]);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return pg_result_error(pg, res, "count interactions", err);
     if (counted) *counted = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return TALLY_OK;
+}
+
+/* The ratings of the batch as the six arrays of RATE_SQL. */
+static tally_code apply_ratings(tally_pg *pg, const tally_rollup_rating *r, size_t n,
+                                int64_t *accepted, tally_err *err) {
+    tally_buf cols[6] = {0};
+    char text[48];
+    for (int c = 0; c < 6; c++) tally_buf_putc(&cols[c], '{');
+    for (size_t k = 0; k < n; k++) {
+        tally_buf_pg_array_elem(&cols[0], r[k].interaction_id, k == 0);
+        tally_buf_pg_array_elem(&cols[1], r[k].user_id, k == 0);
+        tally_buf_pg_array_elem(&cols[2], r[k].tenant_id, k == 0);
+        tally_buf_pg_array_elem(&cols[3], r[k].like ? "like" : "dislike", k == 0);
+        tally_time_format_utc(r[k].time, text, sizeof text);
+        tally_buf_pg_array_elem(&cols[4], text, k == 0);
+        snprintf(text, sizeof text, "%lld", (long long)r[k].offset);
+        tally_buf_pg_array_elem(&cols[5], text, k == 0);
+    }
+    const char *params[6];
+    for (int c = 0; c < 6; c++) {
+        tally_buf_putc(&cols[c], '}');
+        params[c] = cols[c].data;
+    }
+    PGresult *res = PQexecParams(pg->conn, RATE_SQL, 6, NULL, params, NULL, NULL, 0);
+    for (int c = 0; c < 6; c++) tally_buf_free(&cols[c]);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "count ratings", err);
+    if (accepted) *accepted = atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
     return TALLY_OK;
 }
@@ -142,18 +250,25 @@ static tally_code store_offsets(tally_pg *pg, const char *group, const tally_rol
     return rc;
 }
 
-tally_code tally_rollup_apply(tally_pg *pg, const char *group, const tally_rollup_item *items,
-                              size_t n, const tally_rollup_offset *offsets, size_t n_offsets,
-                              int64_t *counted, tally_err *err) {
-    if (counted) *counted = 0;
+tally_code tally_rollup_apply(tally_pg *pg, const char *group, const tally_rollup_batch *batch,
+                              tally_rollup_result *result, tally_err *err) {
+    tally_rollup_result none = {0};
+    if (result) *result = none;
     tally_code rc = tally_pg_begin(pg, err);
     if (rc != TALLY_OK) return rc;
-    if (n > 0) rc = apply_items(pg, items, n, counted, err);
-    if (rc == TALLY_OK && n_offsets > 0) rc = store_offsets(pg, group, offsets, n_offsets, err);
+    /* Interactions first, then ratings: either order is right (see RATE_SQL),
+     * this one lets a rating in the same batch as its interaction move it. */
+    if (batch->n_items > 0)
+        rc = apply_items(pg, batch->items, batch->n_items, result ? &result->counted : NULL, err);
+    if (rc == TALLY_OK && batch->n_ratings > 0)
+        rc = apply_ratings(pg, batch->ratings, batch->n_ratings,
+                           result ? &result->ratings_accepted : NULL, err);
+    if (rc == TALLY_OK && batch->n_offsets > 0)
+        rc = store_offsets(pg, group, batch->offsets, batch->n_offsets, err);
     if (rc == TALLY_OK) rc = tally_pg_commit(pg, err);
     if (rc != TALLY_OK) {
         tally_pg_rollback(pg);
-        if (counted) *counted = 0;
+        if (result) *result = none;
     }
     return rc;
 }

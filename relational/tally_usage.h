@@ -86,6 +86,14 @@ typedef struct {
     int n_groups;
 } tally_usage_query;
 
+/* Where a report's rows come from: usage_rollup (15-minute buckets, every
+ * group), or usage_rollup_model_hourly when the report groups by nothing or
+ * by model only and all of its boundaries fall on whole UTC hours. */
+typedef enum { TALLY_USAGE_FULL, TALLY_USAGE_MODEL_HOURLY, TALLY_USAGE__SOURCES } tally_usage_source;
+
+/* How many reports this process read from each source (for /metrics). */
+long long tally_usage_source_count(tally_usage_source src);
+
 /* Run the report query and call fn for every row (ordered by period, then
  * group values) and finally once for the totals. */
 tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,

@@ -12,15 +12,21 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "pg_internal.h"
 #include "tally_buf.h"
+#include "tally_rollup.h"
 #include "tally_usage.h"
 
 const char *const tally_metric_names[TALLY_M__COUNT] = {
     "requests",      "errors",  "input_tokens",       "cached_tokens", "output_tokens",
     "audio_seconds", "cost_usd", "cost_brl", "time_saved_minutes", "likes",         "dislikes"};
+
+static atomic_llong source_count[TALLY_USAGE__SOURCES];
+
+long long tally_usage_source_count(tally_usage_source src) { return atomic_load(&source_count[src]); }
 
 /* Rollup columns of the group dimensions; agent and channel store '' for absent. */
 static const char *const group_column[TALLY_GROUP__COUNT] = {"model_id", "user_id", "agent_id",
@@ -119,36 +125,102 @@ tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound 
     return TALLY_OK;
 }
 
-/* The period a bucket belongs to, as an SQL expression over column `b`. */
-static void period_sql(tally_buf *sql, tally_granularity g) {
+/* Periods as an array of their starts (UTC instants), from the one the
+ * window's start falls in: a bucket's period is width_bucket(bucket, starts);
+ * and their starts as written in the zone (labels, computed once per period
+ * rather than once per row). "total" is one period starting at the window's
+ * start. $2 from, $3 to, $4 zone. */
+static void periods_sql(tally_buf *sql, tally_granularity g) {
     const char *unit = trunc_unit(g);
-    if (unit)
-        tally_buf_printf(sql, "(date_trunc('%s', b AT TIME ZONE $4) AT TIME ZONE $4)", unit);
-    else
-        tally_buf_puts(sql, "$2::timestamptz");
+    if (!unit) {
+        tally_buf_puts(sql, "SELECT ARRAY[$2::timestamptz] AS starts,"
+                            " ARRAY[tally_rfc3339($2::timestamptz, $4)] AS labels");
+        return;
+    }
+    tally_buf_printf(sql,
+                     "SELECT array_agg(p ORDER BY p) AS starts,"
+                     " array_agg(tally_rfc3339(p, $4) ORDER BY p) AS labels"
+                     " FROM (SELECT generate_series(date_trunc('%s', $2::timestamptz AT TIME ZONE $4),"
+                     " ($3::timestamptz AT TIME ZONE $4) - interval '1 microsecond',"
+                     " interval '1 %s') AT TIME ZONE $4 AS p) s",
+                     unit, unit);
+}
+
+/* Can the report be read from usage_rollup_model_hourly? Only when no
+ * boundary that matters falls inside an hour: the window's ends, its period
+ * starts in the zone, and every price or FX version taking effect inside
+ * the window. Then each hour lies wholly in one period and one version
+ * segment, and the hourly rollup's answer equals the 15-minute one's. */
+static tally_code hourly_is_exact(tally_pg *pg, const tally_usage_query *q, const char *from,
+                                  const char *to, bool *exact, tally_err *err) {
+    tally_buf sql = {0};
+    tally_buf_puts(&sql, "WITH periods AS (");
+    periods_sql(&sql, q->granularity);
+    tally_buf_puts(
+        &sql,
+        "), edges AS ("
+        "  SELECT unnest(starts) AS e FROM periods"
+        "  UNION ALL SELECT $2::timestamptz UNION ALL SELECT $3::timestamptz"
+        "  UNION ALL SELECT effective_from FROM model_prices"
+        "    WHERE (tenant_key = $1 OR tenant_key = '') AND effective_from > $2::timestamptz"
+        "    AND effective_from < $3::timestamptz"
+        "  UNION ALL SELECT effective_from FROM fx_rates WHERE currency = 'BRL'"
+        "    AND effective_from > $2::timestamptz AND effective_from < $3::timestamptz"
+        ") SELECT bool_and(date_trunc('hour', e, 'UTC') = e) FROM edges");
+    const char *params[] = {q->tenant_id, from, to, q->zone};
+    const Oid types[] = {25, 25, 25, 25};
+    PGresult *res = PQexecParams(pg->conn, sql.data, 4, types, params, NULL, NULL, 0);
+    tally_buf_free(&sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "usage plan", err);
+    /* The first period may start before the window (from mid-period): that
+     * start is no boundary inside the window, but it is on an hour whenever
+     * the zone's midnights are, so checking it costs nothing in practice. */
+    *exact = PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return TALLY_OK;
 }
 
 static void group_list(tally_buf *sql, const tally_usage_query *q, const char *prefix) {
-    for (int i = 0; i < q->n_groups; i++)
-        tally_buf_printf(sql, "%s, %s%s", "", prefix, group_column[q->groups[i]]);
+    for (int i = 0; i < q->n_groups; i++) tally_buf_printf(sql, ", %s%s", prefix, group_column[q->groups[i]]);
 }
 
-static void build_sql(tally_buf *sql, const tally_usage_query *q) {
-    /* $1 tenant, $2 from, $3 to, $4 zone. */
+static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_source src) {
+    /* $1 tenant, $2 from, $3 to, $4 zone.
+     * 1. seg: the rollup rows of the window summed per period, version
+     *    segment (the stretch between two consecutive price/FX version
+     *    starts) and group — one price lookup per seg row instead of one per
+     *    rollup row; b is a bucket of the segment, whose versions are all
+     *    the segment's.
+     * 2. priced: each seg row × the tenant's price version in force at b,
+     *    else the global one, else none; × the FX version in force at b.
+     * 3. the rows per (period, groups) and the totals (GROUPING SETS). */
+    tally_buf_puts(sql, "WITH periods AS (");
+    periods_sql(sql, q->granularity);
     tally_buf_puts(sql,
-        "WITH r AS ("
-        "  SELECT u.bucket AS b, u.*, coalesce(fb.likes, 0) AS likes,"
-        "    coalesce(fb.dislikes, 0) AS dislikes"
-        "  FROM usage_rollup u LEFT JOIN ("
-        "    SELECT i.bucket, i.model_id, i.user_id, i.agent_id, i.kind, i.channel,"
-        "      count(*) FILTER (WHERE f.rating = 'like') AS likes,"
-        "      count(*) FILTER (WHERE f.rating = 'dislike') AS dislikes"
-        "    FROM agg_interactions i JOIN feedback f ON f.interaction_id = i.interaction_id"
-        "      AND f.tenant_id = i.tenant_id"
-        "    WHERE i.tenant_id = $1 AND i.bucket >= $2 AND i.bucket < $3"
-        "    GROUP BY 1, 2, 3, 4, 5, 6"
-        "  ) fb USING (bucket, model_id, user_id, agent_id, kind, channel)"
-        "  WHERE u.tenant_id = $1 AND u.bucket >= $2 AND u.bucket < $3"
+        "), cuts AS ("
+        "  SELECT array_agg(e ORDER BY e) AS at FROM ("
+        "    SELECT effective_from AS e FROM model_prices WHERE tenant_key = $1 OR tenant_key = ''"
+        "    UNION SELECT effective_from FROM fx_rates WHERE currency = 'BRL'"
+        "    UNION SELECT '-infinity') c"
+        "), seg AS ("
+        "  SELECT width_bucket(u.bucket, periods.starts) AS pi,"
+        "    width_bucket(u.bucket, cuts.at) AS si, min(u.bucket) AS b, model_id");
+    /* Prices are per model: seg keeps the model whether grouped by or not. */
+    int n_keys = 4;
+    for (int i = 0; i < q->n_groups; i++)
+        if (q->groups[i] != TALLY_GROUP_MODEL) {
+            tally_buf_printf(sql, ", %s", group_column[q->groups[i]]);
+            n_keys++;
+        }
+    for (int m = 0; m < TALLY_ROLLUP__COUNT; m++)
+        tally_buf_printf(sql, ", sum(%s) AS %s", tally_rollup_columns[m], tally_rollup_columns[m]);
+    tally_buf_printf(sql,
+                     "  FROM %s u, periods, cuts"
+                     "  WHERE u.tenant_id = $1 AND u.bucket >= $2 AND u.bucket < $3"
+                     "  GROUP BY 1, 2",
+                     src == TALLY_USAGE_MODEL_HOURLY ? "usage_rollup_model_hourly" : "usage_rollup");
+    for (int k = 4; k <= n_keys; k++) tally_buf_printf(sql, ", %d", k);
+    tally_buf_puts(sql,
         "), tp AS ("
         "  SELECT model_id, effective_from AS f, lead(effective_from) OVER w AS t,"
         "    input_usd_per_1m AS pi, cached_input_usd_per_1m AS pc, output_usd_per_1m AS po,"
@@ -165,10 +237,7 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q) {
         "  SELECT effective_from AS f, lead(effective_from) OVER (ORDER BY effective_from) AS t,"
         "    per_usd FROM fx_rates WHERE currency = 'BRL'"
         "), priced AS ("
-        "  SELECT r.*, ");
-    period_sql(sql, q->granularity);
-    tally_buf_puts(sql,
-        " AS period,"
+        "  SELECT r.*,"
         "    CASE WHEN tp.model_id IS NOT NULL THEN"
         "      ((r.priced_input_tokens - r.priced_cached_tokens) * tp.pi"
         "       + r.priced_cached_tokens * tp.pc + r.priced_output_tokens * tp.po) / 1000000"
@@ -179,11 +248,11 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q) {
         "    coalesce(tp.ms, gp.ms, 0) * r.unsaved_output_tokens / 100 + r.supplied_time_saved"
         "      AS saved,"
         "    fx.per_usd"
-        "  FROM r"
+        "  FROM seg r"
         "  LEFT JOIN tp ON tp.model_id = r.model_id AND r.b >= tp.f AND (tp.t IS NULL OR r.b < tp.t)"
         "  LEFT JOIN gp ON gp.model_id = r.model_id AND r.b >= gp.f AND (gp.t IS NULL OR r.b < gp.t)"
         "  LEFT JOIN fx ON r.b >= fx.f AND (fx.t IS NULL OR r.b < fx.t)"
-        ") SELECT GROUPING(period) = 1, tally_rfc3339(period, $4)");
+        ") SELECT GROUPING(pi) = 1, (SELECT labels[pi] FROM periods)");
     for (int i = 0; i < q->n_groups; i++) {
         const char *col = group_column[q->groups[i]];
         if (q->groups[i] == TALLY_GROUP_AGENT || q->groups[i] == TALLY_GROUP_CHANNEL)
@@ -196,9 +265,9 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q) {
         " sum(output_tokens), sum(audio_seconds), sum(cost),"
         " CASE WHEN bool_and(per_usd IS NOT NULL) THEN sum(cost * per_usd) END,"
         " sum(saved), sum(likes), sum(dislikes)"
-        " FROM priced GROUP BY GROUPING SETS ((period");
+        " FROM priced GROUP BY GROUPING SETS ((pi");
     group_list(sql, q, "");
-    tally_buf_puts(sql, "), ()) ORDER BY GROUPING(period), period");
+    tally_buf_puts(sql, "), ()) ORDER BY GROUPING(pi), pi");
     /* Byte order (COLLATE "C") so that the order does not depend on the
      * server's locale; NULL groups sort last. */
     for (int i = 0; i < q->n_groups; i++)
@@ -211,11 +280,19 @@ tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
                             tally_err *err) {
     tally_code rc = pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
-    tally_buf sql = {0};
-    build_sql(&sql, q);
     char from[40], to[40];
     tally_time_format_utc(q->window->from, from, sizeof from);
     tally_time_format_utc(q->window->to, to, sizeof to);
+    tally_usage_source src = TALLY_USAGE_FULL;
+    bool by_model_only = q->n_groups == 0 || (q->n_groups == 1 && q->groups[0] == TALLY_GROUP_MODEL);
+    if (by_model_only) {
+        bool exact = false;
+        if ((rc = hourly_is_exact(pg, q, from, to, &exact, err)) != TALLY_OK) return rc;
+        if (exact) src = TALLY_USAGE_MODEL_HOURLY;
+    }
+    atomic_fetch_add(&source_count[src], 1);
+    tally_buf sql = {0};
+    build_sql(&sql, q, src);
     const char *params[] = {q->tenant_id, from, to, q->zone};
     PGresult *res = PQexecParams(pg->conn, sql.data, 4, NULL, params, NULL, NULL, 0);
     tally_buf_free(&sql);

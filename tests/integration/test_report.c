@@ -99,14 +99,16 @@ static i128 scaled(const char *s, int scale) {
     return neg ? -v : v;
 }
 
-static int zone_offset_hours(const char *zone) {
+/* UTC offsets in minutes of the zones the test uses (none has DST in 2026). */
+static int zone_offset_minutes(const char *zone) {
     if (!strcmp(zone, "America/Manaus") || !strcmp(zone, "America/Porto_Velho") ||
         !strcmp(zone, "America/Cuiaba") || !strcmp(zone, "America/Boa_Vista"))
-        return -4;
-    if (!strcmp(zone, "America/Rio_Branco") || !strcmp(zone, "America/Eirunepe")) return -5;
-    if (!strcmp(zone, "America/Noronha")) return -2;
+        return -4 * 60;
+    if (!strcmp(zone, "America/Rio_Branco") || !strcmp(zone, "America/Eirunepe")) return -5 * 60;
+    if (!strcmp(zone, "America/Noronha")) return -2 * 60;
+    if (!strcmp(zone, "Asia/Kolkata")) return 5 * 60 + 30; /* midnights on half hours */
     if (!strcmp(zone, "UTC")) return 0;
-    return -3; /* São Paulo and the rest of Brazil */
+    return -3 * 60; /* São Paulo and the rest of Brazil */
 }
 
 static const char *zone_of(const model_state *s, const char *tenant) {
@@ -293,11 +295,11 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
     return era * 146097 + (int64_t)(yoe * 365 + yoe / 4 - yoe / 100 + doy) - 719468;
 }
 
-/* Start of the period holding t, in a zone of fixed offset (hours). */
-static tally_usec period_start(tally_usec t, int off_h, const char *gran, tally_usec from) {
+/* Start of the period holding t, in a zone of fixed offset (minutes). */
+static tally_usec period_start(tally_usec t, int off_m, const char *gran, tally_usec from) {
     if (!strcmp(gran, "total")) return from;
     const int64_t day = 86400LL * 1000000;
-    tally_usec local = t + (int64_t)off_h * 3600 * 1000000;
+    tally_usec local = t + (int64_t)off_m * 60 * 1000000;
     int64_t d = local >= 0 ? local / day : (local - day + 1) / day;
     if (!strcmp(gran, "week")) d -= ((d % 7) + 7 + 3) % 7; /* 1970-01-01 was a Thursday */
     if (!strcmp(gran, "month")) {
@@ -306,7 +308,7 @@ static tally_usec period_start(tally_usec t, int off_h, const char *gran, tally_
         gmtime_r(&secs, &tm);
         d = days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1, 1);
     }
-    return d * day - (int64_t)off_h * 3600 * 1000000;
+    return d * day - (int64_t)off_m * 60 * 1000000;
 }
 
 static bool same_group(const expect_row *r, const char *const *g, int n) {
@@ -354,7 +356,7 @@ static int expected(const model_state *s, const char *tenant, tally_usec from, t
                     const char *gran, const int *groups, int ng, expect_row *rows,
                     expect_row *totals) {
     int n = 0;
-    int off = zone_offset_hours(zone_of(s, tenant));
+    int off = zone_offset_minutes(zone_of(s, tenant));
     memset(totals, 0, sizeof *totals);
     for (int i = 0; i < s->n_inters; i++) {
         const inter *it = &s->inters[i];
@@ -449,9 +451,23 @@ static int cmp_rows(const void *a, const void *b, int ng) {
 static int sort_ng;
 static int cmp_rows_q(const void *a, const void *b) { return cmp_rows(a, b, sort_ng); }
 
+/* Whether a report should be read from usage_rollup_model_hourly: grouped by
+ * nothing or by model alone, and every boundary on a whole UTC hour — the
+ * window's ends and (in a whole-hour zone) its periods; edge-co has a price
+ * version at 10:15Z inside all of its windows. */
+static bool hourly_expected(const char *tenant, int off_m, tally_usec from, tally_usec to,
+                            const int *groups, int ng) {
+    const tally_usec hour = 3600LL * 1000000;
+    return (ng == 0 || (ng == 1 && groups[0] == 0)) && off_m % 60 == 0 && from % hour == 0 &&
+           to % hour == 0 && strcmp(tenant, "edge-co") != 0;
+}
+
 static void check_report(tally_pg *pg, const model_state *s, const char *tenant,
                          const char *from_s, const char *to_s, tally_usec from, tally_usec to,
                          const char *gran, const int *groups, int ng) {
+    bool want_hourly =
+        hourly_expected(tenant, zone_offset_minutes(zone_of(s, tenant)), from, to, groups, ng);
+    long long hourly_before = tally_usage_source_count(TALLY_USAGE_MODEL_HOURLY);
     char group_by[64] = "";
     for (int i = 0; i < ng; i++)
         snprintf(group_by + strlen(group_by), sizeof group_by - strlen(group_by), "%s%s",
@@ -463,6 +479,10 @@ static void check_report(tally_pg *pg, const model_state *s, const char *tenant,
     json_t *rep = NULL;
     tally_err err;
     if (tally_report_usage(pg, &req, &rep, &err) != TALLY_OK) fail_msg("%s: %s", where, err.msg);
+    bool was_hourly = tally_usage_source_count(TALLY_USAGE_MODEL_HOURLY) > hourly_before;
+    if (was_hourly != want_hourly)
+        fail_msg("%s: read from the %s rollup, expected the %s one", where,
+                 was_hourly ? "hourly" : "full", want_hourly ? "hourly" : "full");
 
     static expect_row rows[MAX_N];
     expect_row totals;
@@ -531,7 +551,79 @@ static const char *const EDGE[] = {
     "{\"specversion\":\"1.0\",\"id\":\"edge-f3\",\"type\":\"feedback.recorded\",\"time\":\"2026-03-21T12:00:00Z\",\"subject\":\"edge-co\",\"data\":{\"tenant_id\":\"edge-co\",\"interaction_id\":\"edge-4\",\"user_id\":\"u1\",\"rating\":\"dislike\"}}",
     /* Published last, in force from the 15th (São Paulo): re-prices the past. */
     "{\"specversion\":\"1.0\",\"id\":\"edge-p1\",\"type\":\"model.priced\",\"time\":\"2026-04-02T00:00:00Z\",\"data\":{\"model_id\":\"late/model\",\"input_usd_per_1m\":\"1.234567\",\"output_usd_per_1m\":3.5,\"cached_input_usd_per_1m\":0.5,\"minutes_saved_per_100_output_tokens\":0.75,\"effective_from\":\"2026-03-15T00:00:00-03:00\"}}",
+    /* edge-co's own price of quarter/model changes at 10:15Z, inside an hour:
+     * edge-co's reports must not come from the hourly rollup. */
+    "{\"specversion\":\"1.0\",\"id\":\"edge-p2\",\"type\":\"model.priced\",\"time\":\"2026-03-01T00:00:00Z\",\"subject\":\"edge-co\",\"data\":{\"tenant_id\":\"edge-co\",\"model_id\":\"quarter/model\",\"input_usd_per_1m\":2,\"output_usd_per_1m\":8,\"minutes_saved_per_100_output_tokens\":1,\"effective_from\":\"2026-03-15T10:00:00Z\"}}",
+    "{\"specversion\":\"1.0\",\"id\":\"edge-p3\",\"type\":\"model.priced\",\"time\":\"2026-03-01T00:00:00Z\",\"subject\":\"edge-co\",\"data\":{\"tenant_id\":\"edge-co\",\"model_id\":\"quarter/model\",\"input_usd_per_1m\":3,\"output_usd_per_1m\":12,\"minutes_saved_per_100_output_tokens\":2,\"effective_from\":\"2026-03-15T10:15:00Z\"}}",
+    "{\"specversion\":\"1.0\",\"id\":\"edge-q1\",\"type\":\"interaction.recorded\",\"time\":\"2026-03-15T10:05:00Z\",\"subject\":\"edge-co\",\"data\":{\"tenant_id\":\"edge-co\",\"user_id\":\"u1\",\"model_id\":\"quarter/model\",\"input_tokens\":1000,\"output_tokens\":100}}",
+    "{\"specversion\":\"1.0\",\"id\":\"edge-q2\",\"type\":\"interaction.recorded\",\"time\":\"2026-03-15T10:20:00Z\",\"subject\":\"edge-co\",\"data\":{\"tenant_id\":\"edge-co\",\"user_id\":\"u2\",\"model_id\":\"quarter/model\",\"input_tokens\":1000,\"output_tokens\":100}}",
+    /* A tenant whose midnights fall on half hours (+05:30): 18:15Z is 23:45
+     * on the 10th there, 18:45Z is 00:15 on the 11th; 18:45Z on March 31st
+     * is April. Its reports must not come from the hourly rollup. */
+    "{\"specversion\":\"1.0\",\"id\":\"edge-in-t\",\"type\":\"tenant.upserted\",\"time\":\"2026-02-01T00:00:00Z\",\"subject\":\"edge-in\",\"data\":{\"tenant_id\":\"edge-in\",\"name\":\"Edge India\",\"timezone\":\"Asia/Kolkata\"}}",
+    "{\"specversion\":\"1.0\",\"id\":\"edge-in-1\",\"type\":\"interaction.recorded\",\"time\":\"2026-03-10T18:15:00Z\",\"subject\":\"edge-in\",\"data\":{\"tenant_id\":\"edge-in\",\"user_id\":\"u1\",\"model_id\":\"late/model\",\"input_tokens\":100,\"output_tokens\":10}}",
+    "{\"specversion\":\"1.0\",\"id\":\"edge-in-2\",\"type\":\"interaction.recorded\",\"time\":\"2026-03-10T18:45:00Z\",\"subject\":\"edge-in\",\"data\":{\"tenant_id\":\"edge-in\",\"user_id\":\"u1\",\"model_id\":\"late/model\",\"input_tokens\":200,\"output_tokens\":20}}",
+    "{\"specversion\":\"1.0\",\"id\":\"edge-in-3\",\"type\":\"interaction.recorded\",\"time\":\"2026-03-31T18:45:00Z\",\"subject\":\"edge-in\",\"data\":{\"tenant_id\":\"edge-in\",\"user_id\":\"u2\",\"model_id\":\"late/model\",\"input_tokens\":400,\"output_tokens\":40}}",
 };
+
+/* Ratings that reach interactions already counted, in a later run of the
+ * aggregator: a newer one moves a count, an older one changes nothing, new
+ * pairs add one, and one naming another tenant than its interaction's never
+ * counts. The last one is the sentinel the test waits for. */
+static const char *const LATE_RATINGS[] = {
+    "{\"specversion\":\"1.0\",\"id\":\"late-f1\",\"type\":\"feedback.recorded\",\"time\":\"2026-03-21T13:00:00Z\",\"subject\":\"edge-co\",\"data\":{\"tenant_id\":\"edge-co\",\"interaction_id\":\"edge-4\",\"user_id\":\"u1\",\"rating\":\"like\"}}",
+    "{\"specversion\":\"1.0\",\"id\":\"late-f2\",\"type\":\"feedback.recorded\",\"time\":\"2026-03-21T09:30:00Z\",\"subject\":\"edge-co\",\"data\":{\"tenant_id\":\"edge-co\",\"interaction_id\":\"edge-5\",\"user_id\":\"u1\",\"rating\":\"like\"}}",
+    "{\"specversion\":\"1.0\",\"id\":\"late-f3\",\"type\":\"feedback.recorded\",\"time\":\"2026-03-22T00:00:00Z\",\"subject\":\"edge-co\",\"data\":{\"tenant_id\":\"edge-co\",\"interaction_id\":\"edge-2\",\"user_id\":\"u7\",\"rating\":\"like\"}}",
+    "{\"specversion\":\"1.0\",\"id\":\"late-f4\",\"type\":\"feedback.recorded\",\"time\":\"2026-03-22T00:00:00Z\",\"subject\":\"other-co\",\"data\":{\"tenant_id\":\"other-co\",\"interaction_id\":\"edge-q1\",\"user_id\":\"u7\",\"rating\":\"like\"}}",
+    "{\"specversion\":\"1.0\",\"id\":\"late-f5\",\"type\":\"feedback.recorded\",\"time\":\"2026-03-22T00:00:00Z\",\"subject\":\"edge-in\",\"data\":{\"tenant_id\":\"edge-in\",\"interaction_id\":\"edge-in-1\",\"user_id\":\"u1\",\"rating\":\"dislike\"}}",
+};
+
+static bool late_ratings_in(const itest_ctx *ctx, void *arg) {
+    (void)arg;
+    return itest_pg_scalar(ctx, "SELECT count(*) FROM agg_feedback"
+                                " WHERE interaction_id = 'edge-in-1'") > 0;
+}
+
+
+/* Every tenant's reports: each granularity × each group set over March in
+ * its zone, longer windows, and RFC 3339 windows in another offset (on and
+ * off whole hours). Returns how many were checked. */
+static int check_all_reports(tally_pg *pg, const model_state *s) {
+    static const int G[][3] = {{-1}, {0}, {1}, {2}, {3}, {4}, {0, 1}, {3, 4, 2}};
+    static const int NG[] = {0, 1, 1, 1, 1, 1, 2, 3};
+    static const char *const GRANS[] = {"total", "day", "week", "month"};
+    int reports = 0;
+    for (int t = 0; t < s->n_zones; t++) {
+        const char *tenant = s->zones[t].tenant;
+        int off = zone_offset_minutes(s->zones[t].zone);
+        /* March and the whole of February–April in the tenant's zone. */
+        tally_usec mar = (days_from_civil(2026, 3, 1) * 86400 - off * 60) * 1000000LL;
+        tally_usec apr = (days_from_civil(2026, 4, 1) * 86400 - off * 60) * 1000000LL;
+        tally_usec feb = (days_from_civil(2026, 2, 1) * 86400 - off * 60) * 1000000LL;
+        tally_usec may = (days_from_civil(2026, 5, 1) * 86400 - off * 60) * 1000000LL;
+        for (int g = 0; g < 4; g++)
+            for (size_t k = 0; k < sizeof NG / sizeof NG[0]; k++) {
+                check_report(pg, s, tenant, "2026-03-01", "2026-04-01", mar, apr, GRANS[g], G[k], NG[k]);
+                reports++;
+            }
+        check_report(pg, s, tenant, "2026-02-01", "2026-05-01", feb, may, "month", G[6], 2);
+        check_report(pg, s, tenant, "2026-02-01", "2026-05-01", feb, may, "week", G[0], 0);
+        check_report(pg, s, tenant, "2026-02-01", "2026-05-01", feb, may, "day", G[1], 1);
+        /* RFC 3339 ends in another offset: on quarter hours (08:15Z), and on
+         * whole hours (08:00Z). */
+        tally_usec mar10 = days_from_civil(2026, 3, 10) * 86400 * 1000000LL;
+        tally_usec mar20 = days_from_civil(2026, 3, 20) * 86400 * 1000000LL;
+        tally_usec q = 900 * 1000000LL, h8 = 8 * 3600 * 1000000LL;
+        for (int k = 0; k < 3; k++) {
+            check_report(pg, s, tenant, "2026-03-10T10:15:00+02:00", "2026-03-20T00:00:00Z",
+                         mar10 + h8 + q, mar20, "day", G[k], NG[k]);
+            check_report(pg, s, tenant, "2026-03-10T10:00:00+02:00", "2026-03-20T00:00:00Z",
+                         mar10 + h8, mar20, "day", G[k], NG[k]);
+        }
+        reports += 9;
+    }
+    return reports;
+}
 
 static void reports_equal_recomputation(void **state) {
     (void)state;
@@ -580,38 +672,17 @@ static void reports_equal_recomputation(void **state) {
     tally_err err;
     tally_pg *pg = tally_pg_open(ctx.pg_url, &err);
     if (!pg) fail_msg("%s", err.msg);
-    static const int G[][3] = {{-1}, {0}, {1}, {2}, {3}, {4}, {0, 1}, {3, 4, 2}};
-    static const int NG[] = {0, 1, 1, 1, 1, 1, 2, 3};
-    static const char *const GRANS[] = {"total", "day", "week", "month"};
-    int reports = 0;
-    for (int t = 0; t < s->n_zones; t++) {
-        const char *tenant = s->zones[t].tenant;
-        int off = zone_offset_hours(s->zones[t].zone);
-        /* March and the whole of February–April in the tenant's zone. */
-        tally_usec mar = (days_from_civil(2026, 3, 1) * 86400 - off * 3600) * 1000000LL;
-        tally_usec apr = (days_from_civil(2026, 4, 1) * 86400 - off * 3600) * 1000000LL;
-        tally_usec feb = (days_from_civil(2026, 2, 1) * 86400 - off * 3600) * 1000000LL;
-        tally_usec may = (days_from_civil(2026, 5, 1) * 86400 - off * 3600) * 1000000LL;
-        for (int g = 0; g < 4; g++)
-            for (size_t k = 0; k < sizeof NG / sizeof NG[0]; k++) {
-                check_report(pg, s, tenant, "2026-03-01", "2026-04-01", mar, apr, GRANS[g], G[k], NG[k]);
-                reports++;
-            }
-        check_report(pg, s, tenant, "2026-02-01", "2026-05-01", feb, may, "month", G[6], 2);
-        check_report(pg, s, tenant, "2026-02-01", "2026-05-01", feb, may, "week", G[0], 0);
-        /* RFC 3339 ends on quarter hours, in another offset. */
-        check_report(pg, s, tenant, "2026-03-10T10:15:00+02:00", "2026-03-20T00:00:00Z",
-                     (days_from_civil(2026, 3, 10) * 86400 + 8 * 3600 + 900) * 1000000LL,
-                     days_from_civil(2026, 3, 20) * 86400 * 1000000LL, "day", G[1], 1);
-        reports += 3;
-    }
+    int reports = check_all_reports(pg, s);
     printf("  %d reports over %d tenants, %d interactions, %d ratings matched the recomputation\n",
            reports, s->n_zones, s->n_inters, s->n_ratings);
     /* The edge tenant's March really holds the 02:30Z-on-April-1st interaction. */
     tally_usage_request req = {"edge-co", "2026-03-01", "2026-04-01", "month", NULL};
     json_t *rep;
     assert_int_equal(tally_report_usage(pg, &req, &rep, &err), TALLY_OK);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "totals"), "requests")), 5);
+    const json_t *totals = json_object_get(rep, "totals");
+    assert_int_equal(json_integer_value(json_object_get(totals, "requests")), 7);
+    json_int_t likes = json_integer_value(json_object_get(totals, "likes"));
+    json_int_t dislikes = json_integer_value(json_object_get(totals, "dislikes"));
     json_decref(rep);
     /* No from/to: the current month in the tenant's zone (a bug once made it a 503). */
     tally_usage_request dflt = {"edge-co", NULL, NULL, "day", "model"};
@@ -621,6 +692,31 @@ static void reports_equal_recomputation(void **state) {
     tally_usage_request from_only = {"edge-co", "2026-03-01", NULL, NULL, NULL};
     assert_int_equal(tally_report_usage(pg, &from_only, &rep, &err), TALLY_OK);
     json_decref(rep);
+
+    /* Ratings of interactions counted long ago, in a second run. */
+    size_t n_late = sizeof LATE_RATINGS / sizeof LATE_RATINGS[0];
+    const char *late_keys[sizeof LATE_RATINGS / sizeof LATE_RATINGS[0]];
+    for (size_t i = 0; i < n_late; i++) {
+        late_keys[i] = "edge-co"; /* one partition: the last one processed means all were */
+        tally_event ev;
+        if (tally_event_decode(LATE_RATINGS[i], strlen(LATE_RATINGS[i]), &ev, &err) != TALLY_OK)
+            fail_msg("late rating %zu: %s", i, err.msg);
+        absorb(s, &ev);
+        tally_event_free(&ev);
+    }
+    itest_produce(&ctx, ctx.topic, late_keys, LATE_RATINGS, NULL, n_late);
+    agg = itest_spawn(&ctx, "analytics/tally-aggregate", args);
+    assert_true(itest_wait_until(late_ratings_in, &ctx, NULL, 120000));
+    assert_int_equal(itest_stop(agg, SIGTERM, 30000), 0);
+    assert_int_equal(tally_report_usage(pg, &req, &rep, &err), TALLY_OK);
+    totals = json_object_get(rep, "totals");
+    /* edge-4: dislike → like; edge-2: a new like; edge-5's older like and
+     * other-co's like change nothing. */
+    assert_int_equal(json_integer_value(json_object_get(totals, "likes")), likes + 2);
+    assert_int_equal(json_integer_value(json_object_get(totals, "dislikes")), dislikes - 1);
+    json_decref(rep);
+    reports = check_all_reports(pg, s);
+    printf("  after late ratings: %d reports matched again\n", reports);
     tally_pg_close(pg);
     free(s->inters);
     free(s->ratings);

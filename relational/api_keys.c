@@ -23,8 +23,8 @@ tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *ten
     tally_code rc = pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     const char *params[] = {key_hash};
-    PGresult *res = PQexecParams(pg->conn, "SELECT tenant_id FROM api_keys WHERE key_hash = $1",
-                                 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = pg_exec_prepared(pg, "SELECT tenant_id FROM api_keys WHERE key_hash = $1", 1,
+                                     NULL, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "api key", err);
     if (PQntuples(res) == 0) {
         PQclear(res);

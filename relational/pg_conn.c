@@ -27,6 +27,7 @@ tally_pg *tally_pg_open(const char *url, tally_err *err) {
 void tally_pg_close(tally_pg *pg) {
     if (!pg) return;
     if (pg->conn) PQfinish(pg->conn);
+    pg_prepared_forget(pg);
     for (size_t i = 0; i < pg->n_zones; i++) free(pg->zones[i]);
     free(pg->zones);
     free(pg->url);
@@ -36,6 +37,7 @@ void tally_pg_close(tally_pg *pg) {
 tally_code pg_ensure_connected(tally_pg *pg, tally_err *err) {
     if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) return TALLY_OK;
     if (pg->conn) PQfinish(pg->conn);
+    pg_prepared_forget(pg);
     pg->conn = PQconnectdb(pg->url);
     if (PQstatus(pg->conn) != CONNECTION_OK) {
         const char *msg = PQerrorMessage(pg->conn);

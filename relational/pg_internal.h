@@ -2,15 +2,27 @@
 #ifndef TALLY_PG_INTERNAL_H
 #define TALLY_PG_INTERNAL_H
 
+#include <stdint.h>
+
 #include <libpq-fe.h>
 
 #include "tally_pg.h"
+
+#define PG_PREPARED_MAX 64
+
+typedef struct {
+    char *sql; /* owned */
+    uint64_t hash;
+    char name[16];
+} pg_prepared;
 
 struct tally_pg {
     PGconn *conn;        /* owned */
     char *url;           /* owned copy, for reconnecting */
     char **zones;        /* owned, sorted: the IANA names PostgreSQL knows */
     size_t n_zones;
+    pg_prepared prepared[PG_PREPARED_MAX]; /* of this connection (pg_prepared.c) */
+    int n_prepared;
 };
 
 /* Reconnect when the connection is gone; TALLY_ESTORE when that fails. */
@@ -24,5 +36,14 @@ tally_code pg_result_error(tally_pg *pg, PGresult *res, const char *what, tally_
 /* Run a parameterised command that returns no rows. */
 tally_code pg_exec_params(tally_pg *pg, const char *what, const char *sql, int n,
                           const char *const *values, tally_err *err);
+
+/* Run a statement, prepared on this connection the first time its text is
+ * seen and executed by name after that (pg_prepared.c). Returns the result
+ * as PQexecParams would; the caller checks and clears it. */
+PGresult *pg_exec_prepared(tally_pg *pg, const char *sql, int n, const Oid *types,
+                           const char *const *values);
+
+/* Forget the prepared statements (the connection that held them is gone). */
+void pg_prepared_forget(tally_pg *pg);
 
 #endif

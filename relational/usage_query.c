@@ -37,12 +37,12 @@ tally_code tally_usage_tenant(tally_pg *pg, const char *tenant_id, bool *known, 
     tally_code rc = pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     const char *p[] = {tenant_id};
-    PGresult *res = PQexecParams(
-        pg->conn,
+    PGresult *res = pg_exec_prepared(
+        pg,
         "SELECT timezone FROM tenants WHERE tenant_id = $1"
         " UNION ALL SELECT NULL WHERE EXISTS"
         " (SELECT 1 FROM agg_interactions WHERE tenant_id = $1) LIMIT 1",
-        1, NULL, p, NULL, NULL, 0);
+        1, NULL, p);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "tenant", err);
     *known = PQntuples(res) > 0;
     snprintf(zone, zone_len, "%s",
@@ -108,7 +108,7 @@ tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound 
     /* Typed as text: a default end does not mention its parameter, and
      * PostgreSQL only counts the parameters a statement mentions. */
     const Oid types[] = {25, 25, 25};
-    PGresult *res = PQexecParams(pg->conn, sql.data, 3, types, params, NULL, NULL, 0);
+    PGresult *res = pg_exec_prepared(pg, sql.data, 3, types, params);
     tally_buf_free(&sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = pg_result_error(pg, res, "window", err);
@@ -169,7 +169,7 @@ static tally_code hourly_is_exact(tally_pg *pg, const tally_usage_query *q, cons
         ") SELECT bool_and(date_trunc('hour', e, 'UTC') = e) FROM edges");
     const char *params[] = {q->tenant_id, from, to, q->zone};
     const Oid types[] = {25, 25, 25, 25};
-    PGresult *res = PQexecParams(pg->conn, sql.data, 4, types, params, NULL, NULL, 0);
+    PGresult *res = pg_exec_prepared(pg, sql.data, 4, types, params);
     tally_buf_free(&sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "usage plan", err);
     /* The first period may start before the window (from mid-period): that
@@ -294,7 +294,7 @@ tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
     tally_buf sql = {0};
     build_sql(&sql, q, src);
     const char *params[] = {q->tenant_id, from, to, q->zone};
-    PGresult *res = PQexecParams(pg->conn, sql.data, 4, NULL, params, NULL, NULL, 0);
+    PGresult *res = pg_exec_prepared(pg, sql.data, 4, NULL, params);
     tally_buf_free(&sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "usage", err);
     int rows = PQntuples(res), base = 2 + q->n_groups;

@@ -717,6 +717,20 @@ static void reports_equal_recomputation(void **state) {
     json_decref(rep);
     reports = check_all_reports(pg, s);
     printf("  after late ratings: %d reports matched again\n", reports);
+
+    /* The server drops the connection that holds the prepared report
+     * statements: one call may fail, the next reconnects, prepares again
+     * and answers the same. */
+    assert_true(itest_pg_scalar(&ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                      " WHERE datname = current_database()"
+                                      " AND pid <> pg_backend_pid()") >= 1);
+    if (tally_report_usage(pg, &req, &rep, &err) == TALLY_OK) json_decref(rep);
+    else assert_int_equal(err.code, TALLY_ESTORE);
+    int off = zone_offset_minutes("America/Sao_Paulo");
+    static const int by_model[] = {0};
+    check_report(pg, s, "edge-co", "2026-03-01", "2026-04-01",
+                 (days_from_civil(2026, 3, 1) * 86400 - off * 60) * 1000000LL,
+                 (days_from_civil(2026, 4, 1) * 86400 - off * 60) * 1000000LL, "day", by_model, 1);
     tally_pg_close(pg);
     free(s->inters);
     free(s->ratings);

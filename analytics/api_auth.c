@@ -157,7 +157,7 @@ static const char *body_tenant(api_request *r, json_t **doc) {
     json_object_foreach(*doc, key, v) {
         if (strcmp(key, "tenant_id")) {
             char shown[BODY_SHOWN + 8];
-            api_sanitize(key, strlen(key), shown, sizeof shown, false);
+            tally_text_quote(key, strlen(key), shown, sizeof shown, false);
             api_reply_error(r, 400, "body: unknown field \"%s\"", shown);
             return NULL;
         }
@@ -165,7 +165,7 @@ static const char *body_tenant(api_request *r, json_t **doc) {
     v = json_object_get(*doc, "tenant_id");
     const char *why = !v                  ? "is required"
                       : !json_is_string(v) ? "must be a string"
-                                           : api_id_problem(json_string_value(v),
+                                           : tally_text_id_problem(json_string_value(v),
                                                             json_string_length(v));
     if (why) {
         api_reply_error(r, 400, "tenant_id: %s", why);
@@ -203,7 +203,7 @@ void api_handle_create_key(api_request *r) {
         return;
     }
     char shown[160];
-    api_sanitize(tenant, strlen(tenant), shown, sizeof shown, true);
+    tally_text_quote(tenant, strlen(tenant), shown, sizeof shown, true);
     tally_info("api key created", "tenant=\"%s\" key_hash=%.12s", shown, hash);
     json_t *out = json_pack("{s:s, s:s}", "key", key, "tenant_id", tenant);
     json_decref(doc);

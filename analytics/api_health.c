@@ -16,14 +16,14 @@ static bool pg_alive(tally_api *api, char *why, size_t len) {
     tally_pg *pg = api_pool_get(api->pool, &err);
     tally_code rc = pg ? tally_pg_ping(pg, &err) : TALLY_ESTORE;
     api_pool_put(api->pool, pg, rc != TALLY_OK);
-    if (rc != TALLY_OK) api_sanitize(err.msg, strlen(err.msg), why, len, true);
+    if (rc != TALLY_OK) tally_text_quote(err.msg, strlen(err.msg), why, len, true);
     return rc == TALLY_OK;
 }
 
 static bool mongo_alive(tally_api *api, char *why, size_t len) {
     tally_err err = {0};
     tally_code rc = api->docs ? tally_docs_ping(api->docs, &err) : TALLY_ESTORE;
-    if (rc != TALLY_OK) api_sanitize(err.msg, strlen(err.msg), why, len, true);
+    if (rc != TALLY_OK) tally_text_quote(err.msg, strlen(err.msg), why, len, true);
     return rc == TALLY_OK;
 }
 

@@ -43,7 +43,7 @@ static bool check_params(api_request *r, int *limit, time_bound *b) {
     static const char *const ids[] = {"user_id", "conversation_id"};
     for (int i = 0; i < 2; i++) {
         const char *v = api_param_get(&r->params, ids[i]);
-        const char *why = v ? api_id_problem(v, strlen(v)) : NULL;
+        const char *why = v ? tally_text_id_problem(v, strlen(v)) : NULL;
         if (why) {
             api_reply_error(r, 400, "%s: %s", ids[i], why);
             return false;

@@ -18,6 +18,7 @@
 #include "api_server.h"
 #include "tally_buf.h"
 #include "tally_docs.h"
+#include "tally_text.h"
 #include "tally_err.h"
 #include "tally_pg.h"
 
@@ -149,15 +150,7 @@ void api_params_free(api_params *p);
  * followed by two hex digits. The output may hold NUL bytes: check it. */
 size_t api_url_decode(const char *in, size_t len, char *out, bool plus_is_space);
 
-/* NULL when s[0..len) is valid UTF-8 without control characters (C0, DEL,
- * C1), else what is wrong with it. */
-const char *api_text_problem(const char *s, size_t len);
-/* The same, and 1–128 characters long: an id of CONTRACT.md §1.1. */
-const char *api_id_problem(const char *s, size_t len);
-/* Copy text for a message or a log line: valid UTF-8, no control characters
- * (each bad byte becomes '?'), '"' and '\' escaped when for_log, cut with
- * "..." to fit out_len. */
-void api_sanitize(const char *in, size_t len, char *out, size_t out_len, bool for_log);
+/* Text rules and quoting: common/tally_text.h. */
 
 /* A `from`/`to` value: a date YYYY-MM-DD (checked as a calendar date) or an
  * RFC 3339 time (*instant set). */

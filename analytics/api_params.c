@@ -45,101 +45,6 @@ size_t api_url_decode(const char *in, size_t len, char *out, bool plus_is_space)
 
 /* ---- text rules ------------------------------------------------------------ */
 
-/* Length of the valid UTF-8 sequence at p (n bytes left) and its code point,
- * or 0 when it is not one (overlong forms, surrogates, > U+10FFFF). */
-static size_t utf8_next(const unsigned char *p, size_t n, unsigned *cp) {
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        len = 2, min = 0x80, c &= 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, min = 0x800, c &= 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4, min = 0x10000, c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        c = c << 6 | (p[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-    *cp = c;
-    return len;
-}
-
-static bool is_control(unsigned cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
-
-/* Characters in s, or -1 when it breaks the text rules (*why set). */
-static long text_chars(const char *s, size_t len, const char **why) {
-    const unsigned char *p = (const unsigned char *)s;
-    long chars = 0;
-    for (size_t i = 0; i < len;) {
-        unsigned cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
-        if (n == 0) {
-            *why = "must be valid UTF-8";
-            return -1;
-        }
-        if (is_control(cp)) {
-            *why = "must not contain control characters";
-            return -1;
-        }
-        i += n;
-        chars++;
-    }
-    return chars;
-}
-
-const char *api_text_problem(const char *s, size_t len) {
-    const char *why = NULL;
-    return text_chars(s, len, &why) < 0 ? why : NULL;
-}
-
-const char *api_id_problem(const char *s, size_t len) {
-    const char *why = NULL;
-    long chars = text_chars(s, len, &why);
-    if (chars < 0) return why;
-    if (chars == 0) return "must not be empty";
-    if (chars > API_ID_CHARS_MAX) return "must be at most 128 characters long";
-    return NULL;
-}
-
-void api_sanitize(const char *in, size_t len, char *out, size_t out_len, bool for_log) {
-    const unsigned char *p = (const unsigned char *)in;
-    size_t o = 0;
-    if (out_len < 4) {
-        if (out_len) out[0] = '\0';
-        return;
-    }
-    for (size_t i = 0; i < len;) {
-        unsigned cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
-        bool bad = n == 0 || is_control(cp);
-        size_t need = bad ? 1 : (for_log && (cp == '"' || cp == '\\') ? 2 : n);
-        if (bad) n = 1;
-        if (o + need + 3 >= out_len) { /* keep room for "..." and the NUL */
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (bad) {
-            out[o++] = '?';
-        } else {
-            if (need == 2 && n == 1) out[o++] = '\\';
-            memcpy(out + o, p + i, n);
-            o += n;
-        }
-        i += n;
-    }
-    out[o] = '\0';
-}
-
 /* ---- query parameters ---------------------------------------------------- */
 
 typedef struct {
@@ -156,7 +61,7 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
     collect_state *st = cls;
     if (key_len == 0 && (!value || value_len == 0)) return MHD_YES; /* "a=1&&b=2", "?&a=1" */
     char shown[API_NAME_SHOWN + 8];
-    api_sanitize(key, key_len, shown, sizeof shown, false);
+    tally_text_quote(key, key_len, shown, sizeof shown, false);
     if (st->out->n == API_PARAMS_MAX) {
         snprintf(st->msg, st->msg_len, "too many query parameters (at most %d)", API_PARAMS_MAX);
         goto fail;
@@ -187,7 +92,7 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
     if (vlen == (size_t)-1) why = "malformed percent-encoding";
     else if (vlen == 0) why = "must not be empty";
     else if (vlen > API_VALUE_MAX) why = "too long (at most 2048 bytes)";
-    else why = api_text_problem(v, vlen);
+    else why = tally_text_problem(v, vlen);
     if (why) {
         free(v);
         snprintf(st->msg, st->msg_len, "%s: %s", name, why);

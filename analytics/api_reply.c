@@ -76,7 +76,7 @@ void api_reply_error(api_request *r, int status, const char *fmt, ...) {
     va_end(ap);
     if (n < 0) n = 0;
     if ((size_t)n >= sizeof raw) n = (int)sizeof raw - 1;
-    api_sanitize(raw, (size_t)n, safe, sizeof safe, false);
+    tally_text_quote(raw, (size_t)n, safe, sizeof safe, false);
     json_t *doc = json_object();
     if (doc) json_object_set_new(doc, "error", json_string(safe));
     api_reply_json(r, status, doc);
@@ -86,7 +86,7 @@ void api_reply_no_tenant(api_request *r) { api_reply_error(r, 404, "tenant not f
 
 void api_reply_failure(api_request *r, const tally_err *err) {
     char why[600];
-    api_sanitize(err->msg, strlen(err->msg), why, sizeof why, true);
+    tally_text_quote(err->msg, strlen(err->msg), why, sizeof why, true);
     switch (err->code) {
     case TALLY_EINVAL: api_reply_error(r, 400, "%s", err->msg); return;
     case TALLY_ENOTFOUND: api_reply_no_tenant(r); return;

@@ -44,7 +44,7 @@ static api_request *request_new(tally_api *api, struct MHD_Connection *conn, con
     r->conn = conn;
     r->start_us = tally_time_monotonic_us();
     snprintf(r->method, sizeof r->method, "%s", method);
-    api_sanitize(url, strlen(url), r->log_path, sizeof r->log_path, true);
+    tally_text_quote(url, strlen(url), r->log_path, sizeof r->log_path, true);
     atomic_fetch_add(&api->in_flight, 1);
     return r;
 }
@@ -59,7 +59,7 @@ static bool decode_tenant(api_request *r, const char *var, size_t var_len) {
     else if ((n = api_url_decode(var, var_len, buf, false)) == (size_t)-1)
         why = "malformed percent-encoding";
     else if (n > API_ID_BYTES_MAX) why = "must be at most 128 characters long";
-    else why = api_id_problem(buf, n);
+    else why = tally_text_id_problem(buf, n);
     if (why) {
         api_reply_error(r, 400, "tenant_id: %s", why);
         return false;
@@ -160,7 +160,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = '\0';
     char safe[600];
-    api_sanitize(line, n, safe, sizeof safe, true);
+    tally_text_quote(line, n, safe, sizeof safe, true);
     tally_warn("http", "detail=\"%s\"", safe);
 }
 

@@ -93,7 +93,7 @@ static bool read_specversion(const tally_fields *f) {
     if (json_is_string(v) && strcmp(json_string_value(v), "1.0") == 0) return true;
     if (!json_is_string(v)) return tf_fail(f, "specversion", "must be \"1.0\"");
     char got[64];
-    tf_quote(json_string_value(v), json_string_length(v), got);
+    tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
     return tf_fail(f, "specversion", "must be \"1.0\" (got \"%s\")", got);
 }
 
@@ -103,7 +103,7 @@ static bool read_type(const tally_fields *f, tally_event_type *out) {
     if (!json_is_string(v)) return tf_fail(f, "type", "must be a string");
     if (tally_event_type_parse(json_string_value(v), out)) return true;
     char got[64];
-    tf_quote(json_string_value(v), json_string_length(v), got);
+    tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
     return tf_fail(f, "type", "unknown event type \"%s\"", got);
 }
 

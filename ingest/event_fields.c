@@ -30,60 +30,6 @@ bool tf_fail(const tally_fields *f, const char *key, const char *fmt, ...) {
 
 bool tf_missing(const tally_fields *f, const char *key) { return tf_fail(f, key, "is required"); }
 
-/* Bytes in the UTF-8 sequence led by c, or 0 when c cannot lead one. */
-static size_t utf8_len(unsigned char c) {
-    if (c < 0x80) return 1;
-    if (c < 0xC2) return 0;
-    if (c < 0xE0) return 2;
-    if (c < 0xF0) return 3;
-    if (c < 0xF5) return 4;
-    return 0;
-}
-
-/* A C0 control, DEL, or (as the two bytes C2 80..C2 9F) a C1 control. */
-static bool is_control(const unsigned char *p, size_t avail) {
-    if (p[0] < 0x20 || p[0] == 0x7F) return true;
-    return p[0] == 0xC2 && avail >= 2 && p[1] >= 0x80 && p[1] <= 0x9F;
-}
-
-void tf_quote(const char *s, size_t len, char out[64]) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, o = 0;
-    while (i < len) {
-        size_t n = utf8_len(p[i]);
-        bool bad = n == 0 || i + n > len || is_control(p + i, len - i);
-        for (size_t k = 1; !bad && k < n; k++)
-            if ((p[i + k] & 0xC0) != 0x80) bad = true;
-        if (bad) n = 1;
-        size_t need = bad ? 1 : (p[i] == '"' || p[i] == '\\') ? 2 : n;
-        if (o + need > 56) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (bad) {
-            out[o++] = '?';
-        } else {
-            if (need == 2 && n == 1) out[o++] = '\\';
-            memcpy(out + o, p + i, n);
-            o += n;
-        }
-        i += n;
-    }
-    out[o] = '\0';
-}
-
-const char *tf_id_problem(const char *s, size_t len) {
-    if (len == 0) return "must not be empty";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t chars = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (is_control(p + i, len - i)) return "must not contain control characters";
-        chars += (p[i] & 0xC0) != 0x80;
-    }
-    if (chars > TALLY_ID_MAX_LEN) return "must be at most 128 characters long";
-    return NULL;
-}
 
 bool tf_id(const tally_fields *f, const char *key, bool required, const char **out) {
     const json_t *v = tf_get(f, key);
@@ -93,7 +39,7 @@ bool tf_id(const tally_fields *f, const char *key, bool required, const char **o
     }
     if (!json_is_string(v))
         return tf_fail(f, key, "must be a string of 1-128 printable characters");
-    const char *problem = tf_id_problem(json_string_value(v), json_string_length(v));
+    const char *problem = tally_text_id_problem(json_string_value(v), json_string_length(v));
     if (problem) return tf_fail(f, key, "%s", problem);
     *out = json_string_value(v);
     return true;
@@ -132,7 +78,7 @@ bool tf_enum(const tally_fields *f, const char *key, const char *const *values, 
     for (const char *const *e = values; *e && n < sizeof list; e++)
         n += (size_t)snprintf(list + n, sizeof list - n, "%s\"%s\"", e == values ? "" : ", ", *e);
     if (!json_is_string(v)) return tf_fail(f, key, "must be one of %s", list);
-    tf_quote(json_string_value(v), json_string_length(v), got);
+    tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
     return tf_fail(f, key, "must be one of %s (got \"%s\")", list, got);
 }
 
@@ -252,7 +198,7 @@ bool tf_time(const tally_fields *f, const char *key, bool required, bool *has, t
     if (json_is_string(v) && tally_time_parse_rfc3339(json_string_value(v), out)) return true;
     if (!json_is_string(v)) return tf_fail(f, key, "must be an RFC 3339 time (a string)");
     char got[64];
-    tf_quote(json_string_value(v), json_string_length(v), got);
+    tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
     return tf_fail(f, key, "must be an RFC 3339 time like \"2026-03-14T12:00:00Z\" (got \"%s\")",
                    got);
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "event.h"
+#include "tally_text.h"
 
 /* Where fields are read from, and where their errors go. */
 typedef struct {
@@ -64,13 +65,7 @@ bool tf_bool(const tally_fields *f, const char *key, int *out);
 /* An object (any content), when present. */
 bool tf_object(const tally_fields *f, const char *key);
 
-/* Copy s (len bytes of valid UTF-8) into out for quoting in a message: at most
- * about 40 characters, control characters replaced by '?', '"' and '\\'
- * escaped, "..." appended when cut. out must hold 64 bytes. */
-void tf_quote(const char *s, size_t len, char out[64]);
-
-/* Check an id's text: NULL when fine, else the rule it breaks. */
-const char *tf_id_problem(const char *s, size_t len);
+/* Text rules and quoting: common/tally_text.h. */
 
 /* event_types.c: check ev->data against the rules of ev->type and fill ev->u.
  * ev->type, ev->data and ev->subject are set. */

@@ -123,8 +123,8 @@ static bool same_tenant(const tally_event *ev, const tally_fields *f, const char
     }
     if (strcmp(ev->subject, tenant_id) == 0) return true;
     char a[64], b[64];
-    tf_quote(tenant_id, strlen(tenant_id), a);
-    tf_quote(ev->subject, strlen(ev->subject), b);
+    tally_text_quote(tenant_id, strlen(tenant_id), a, sizeof a, true);
+    tally_text_quote(ev->subject, strlen(ev->subject), b, sizeof b, true);
     return tf_fail(f, "tenant_id", "must equal subject (\"%s\" is not \"%s\")", a, b);
 }
 

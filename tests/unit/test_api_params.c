@@ -1,6 +1,6 @@
 /*
- * The parts of tally-api that need no server: percent-decoding, the text and
- * id rules, message sanitising, from/to forms, route matching, key shapes.
+ * The parts of tally-api that need no server: percent-decoding, from/to
+ * forms, route matching, key shapes (the text rules: test_text.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,51 +27,6 @@ static void url_decoding(void **state) {
     assert_int_equal(api_url_decode("%zz", 3, out, true), (size_t)-1);
     assert_int_equal(api_url_decode("ab%", 3, out, true), (size_t)-1);
     assert_int_equal(api_url_decode("", 0, out, true), 0);
-}
-
-static void text_and_id_rules(void **state) {
-    (void)state;
-    assert_null(api_text_problem("tenant-a", 8));
-    assert_null(api_text_problem("São Paulo ✓ 🤖", strlen("São Paulo ✓ 🤖")));
-    assert_null(api_text_problem("'; DROP TABLE tenants;--", 24));
-    assert_non_null(api_text_problem("a\0b", 3));
-    assert_non_null(api_text_problem("a\nb", 3));
-    assert_non_null(api_text_problem("a\x7f", 2));
-    assert_non_null(api_text_problem("\xc2\x85", 2));     /* C1 NEL */
-    assert_non_null(api_text_problem("\xc3\x28", 2));     /* bad continuation */
-    assert_non_null(api_text_problem("\xc0\xaf", 2));     /* overlong '/' */
-    assert_non_null(api_text_problem("\xed\xa0\x80", 3)); /* a surrogate */
-    assert_non_null(api_text_problem("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-    assert_non_null(api_text_problem("\xe2\x82", 2));     /* cut short */
-
-    assert_non_null(api_id_problem("", 0));
-    char id[600];
-    memset(id, 'x', 129);
-    assert_non_null(api_id_problem(id, 129));
-    assert_null(api_id_problem(id, 128));
-    for (int i = 0; i < 128; i++) memcpy(id + 2 * i, "\xc3\xa9", 2); /* 128 × é */
-    assert_null(api_id_problem(id, 256));
-    memcpy(id + 256, "\xc3\xa9", 2);
-    assert_non_null(api_id_problem(id, 258));
-}
-
-static void sanitising(void **state) {
-    (void)state;
-    char out[32];
-    api_sanitize("a\"b\\c\n\xff", 7, out, sizeof out, true);
-    assert_string_equal(out, "a\\\"b\\\\c??");
-    api_sanitize("a\"b", 3, out, sizeof out, false);
-    assert_string_equal(out, "a\"b");
-    char longer[100];
-    memset(longer, 'z', sizeof longer);
-    api_sanitize(longer, sizeof longer, out, sizeof out, false);
-    assert_true(strlen(out) < sizeof out);
-    assert_string_equal(out + strlen(out) - 3, "...");
-    /* never cuts a character in half */
-    char accents[64];
-    for (int i = 0; i < 32; i++) memcpy(accents + 2 * i, "\xc3\xa9", 2);
-    api_sanitize(accents, 64, out, sizeof out, false);
-    assert_null(api_text_problem(out, strlen(out)));
 }
 
 static void time_forms(void **state) {
@@ -157,8 +112,7 @@ static void key_shapes(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(url_decoding), cmocka_unit_test(text_and_id_rules),
-        cmocka_unit_test(sanitising),   cmocka_unit_test(time_forms),
+        cmocka_unit_test(url_decoding), cmocka_unit_test(time_forms),
         cmocka_unit_test(routes),       cmocka_unit_test(key_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,6 +57,10 @@ fail:
 }
 
 tally_code tally_pg_migrate(tally_pg *pg, int *applied, tally_err *err) {
+    return tally_pg_migrate_to(pg, 0, applied, err);
+}
+
+tally_code tally_pg_migrate_to(tally_pg *pg, int up_to, int *applied, tally_err *err) {
     if (applied) *applied = 0;
     /* Under the lock too: two runners creating the table at once would
      * otherwise race on the catalog ("type schema_migrations already exists"). */
@@ -75,6 +79,7 @@ tally_code tally_pg_migrate(tally_pg *pg, int *applied, tally_err *err) {
         return rc == TALLY_EINVAL ? TALLY_ESTORE : rc;
     }
     for (int i = 0; i < tally_migrations_count; i++) {
+        if (up_to > 0 && tally_migrations[i].version > up_to) break;
         bool did = false;
         rc = apply_one(pg, &tally_migrations[i], &did, err);
         if (rc != TALLY_OK) return rc;

@@ -30,6 +30,9 @@ tally_code tally_pg_ping(tally_pg *pg, tally_err *err);
  * lacks, in order, each in its own transaction, under an advisory lock so that
  * concurrent runs wait for each other. *applied (may be NULL) gets the count. */
 tally_code tally_pg_migrate(tally_pg *pg, int *applied, tally_err *err);
+/* The same, stopping after version up_to (0: all): for staged upgrades and
+ * for testing what a migration does to data an older schema holds. */
+tally_code tally_pg_migrate_to(tally_pg *pg, int up_to, int *applied, tally_err *err);
 
 /* Number of migrations compiled into this binary. */
 int tally_pg_migration_count(void);

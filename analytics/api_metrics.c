@@ -129,15 +129,15 @@ static void render_histograms(api_metrics *m, tally_buf *out) {
     }
 }
 
-/* Which rollup the usage reports were read from: "model_hourly" is the
- * fast path (docs/architecture.md, "Two rollups"). */
+/* Which rollup the usage reports were read from (docs/architecture.md,
+ * "Three rollups"). */
 static void render_report_sources(tally_buf *out) {
     tally_buf_puts(out, "# HELP tally_usage_reports_total Usage reports computed, by the rollup"
                         " they were read from.\n# TYPE tally_usage_reports_total counter\n");
-    tally_buf_printf(out, "tally_usage_reports_total{rollup=\"full\"} %lld\n",
-                     tally_usage_source_count(TALLY_USAGE_FULL));
-    tally_buf_printf(out, "tally_usage_reports_total{rollup=\"model_hourly\"} %lld\n",
-                     tally_usage_source_count(TALLY_USAGE_MODEL_HOURLY));
+    for (int src = 0; src < TALLY_USAGE__SOURCES; src++)
+        tally_buf_printf(out, "tally_usage_reports_total{rollup=\"%s\"} %lld\n",
+                         tally_usage_source_names[src],
+                         tally_usage_source_count((tally_usage_source)src));
 }
 
 void api_metrics_render(api_metrics *m, tally_buf *out) {

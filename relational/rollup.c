@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pg_internal.h"
 #include "tally_buf.h"
@@ -18,6 +19,11 @@ const char *const tally_rollup_columns[TALLY_ROLLUP__COUNT] = {
     "output_tokens",      "audio_seconds",    "priced_input_tokens",  "priced_cached_tokens",
     "priced_output_tokens", "supplied_cost_usd", "unsaved_output_tokens", "supplied_time_saved",
     "likes",              "dislikes"};
+const tally_hourly_rollup tally_hourly_rollups[TALLY_HOURLY_ROLLUPS] = {
+    {"usage_rollup_model_hourly", "model_id"},
+    {"usage_rollup_hourly", "model_id, agent_id, kind, channel"},
+};
+
 #define METRICS tally_rollup_columns
 #define N_METRICS TALLY_ROLLUP__COUNT
 
@@ -79,13 +85,18 @@ static const char *apply_sql(void) {
         "), added AS (");
     upsert_sql(&sql, "usage_rollup", "tenant_id, bucket, model_id, user_id, agent_id, kind, channel",
                "SELECT * FROM sums");
-    tally_buf_puts(&sql, "), added_hourly AS (");
-    tally_buf sel = {0};
-    tally_buf_puts(&sel, "SELECT tenant_id, date_trunc('hour', bucket, 'UTC'), model_id");
-    for (size_t i = 0; i < N_METRICS; i++) tally_buf_printf(&sel, ", sum(%s)", METRICS[i]);
-    tally_buf_puts(&sel, " FROM sums GROUP BY 1, 2, 3");
-    upsert_sql(&sql, "usage_rollup_model_hourly", "tenant_id, bucket, model_id", sel.data);
-    tally_buf_free(&sel);
+    for (int k = 0; k < TALLY_HOURLY_ROLLUPS; k++) {
+        const tally_hourly_rollup *h = &tally_hourly_rollups[k];
+        tally_buf sel = {0}, keys = {0};
+        tally_buf_printf(&sel, "SELECT tenant_id, date_trunc('hour', bucket, 'UTC'), %s", h->columns);
+        for (size_t i = 0; i < N_METRICS; i++) tally_buf_printf(&sel, ", sum(%s)", METRICS[i]);
+        tally_buf_printf(&sel, " FROM sums GROUP BY tenant_id, 2, %s", h->columns);
+        tally_buf_printf(&keys, "tenant_id, bucket, %s", h->columns);
+        tally_buf_printf(&sql, "), added_hourly_%d AS (", k);
+        upsert_sql(&sql, h->table, keys.data, sel.data);
+        tally_buf_free(&sel);
+        tally_buf_free(&keys);
+    }
     tally_buf_puts(&sql, ") SELECT count(*) FROM counted");
     return sql.data;
 }
@@ -98,45 +109,70 @@ static const char *apply_sql(void) {
  * rollup rows of the rated interaction when it is already counted (else the
  * counting of that interaction picks the rating up, see `rated` above).
  */
-static const char RATE_SQL[] =
-    "WITH input AS ("
-    "  SELECT DISTINCT ON (interaction_id, user_id) * FROM unnest($1::text[], $2::text[],"
-    "    $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])"
-    "  AS t(interaction_id, user_id, tenant_id, rating, ev_time, ev_offset)"
-    "  ORDER BY interaction_id, user_id, ev_time DESC, ev_offset DESC"
-    "), old AS ("
-    "  SELECT f.interaction_id, f.user_id, f.tenant_id, f.rating"
-    "  FROM agg_feedback f JOIN input USING (interaction_id, user_id)"
-    "), stored AS ("
-    "  INSERT INTO agg_feedback AS x SELECT * FROM input"
-    "  ON CONFLICT (interaction_id, user_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
-    "    rating = EXCLUDED.rating, ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset"
-    "  WHERE (x.ev_time, x.ev_offset) <= (EXCLUDED.ev_time, EXCLUDED.ev_offset)"
-    "  RETURNING interaction_id, user_id, tenant_id, rating"
-    "), delta AS ("
-    "  SELECT interaction_id, tenant_id, rating, 1 AS d FROM stored"
-    "  UNION ALL SELECT o.interaction_id, o.tenant_id, o.rating, -1"
-    "  FROM old o JOIN stored s USING (interaction_id, user_id)"
-    "), per_row AS ("
-    "  SELECT i.tenant_id, i.bucket, i.model_id, i.user_id, i.agent_id, i.kind, i.channel,"
-    "    coalesce(sum(d) FILTER (WHERE rating = 'like'), 0) AS likes,"
-    "    coalesce(sum(d) FILTER (WHERE rating = 'dislike'), 0) AS dislikes"
-    "  FROM delta JOIN agg_interactions i ON i.interaction_id = delta.interaction_id"
-    "    AND i.tenant_id = delta.tenant_id"
-    "  GROUP BY 1, 2, 3, 4, 5, 6, 7"
-    "), wide AS ("
-    "  UPDATE usage_rollup u SET likes = u.likes + r.likes, dislikes = u.dislikes + r.dislikes"
-    "  FROM per_row r WHERE (u.tenant_id, u.bucket, u.model_id, u.user_id, u.agent_id, u.kind,"
-    "    u.channel) = (r.tenant_id, r.bucket, r.model_id, r.user_id, r.agent_id, r.kind, r.channel)"
-    "  RETURNING 1"
-    "), hourly AS ("
-    "  UPDATE usage_rollup_model_hourly h SET likes = h.likes + r.likes,"
-    "    dislikes = h.dislikes + r.dislikes"
-    "  FROM (SELECT tenant_id, date_trunc('hour', bucket, 'UTC') AS bucket, model_id,"
-    "    sum(likes) AS likes, sum(dislikes) AS dislikes FROM per_row GROUP BY 1, 2, 3) r"
-    "  WHERE (h.tenant_id, h.bucket, h.model_id) = (r.tenant_id, r.bucket, r.model_id)"
-    "  RETURNING 1"
-    ") SELECT count(*) FROM stored";
+/* "p.a, p.b" for the columns "a, b". */
+static void prefixed(tally_buf *sql, const char *prefix, const char *columns) {
+    for (const char *c = columns; *c;) {
+        size_t n = strcspn(c, ",");
+        tally_buf_printf(sql, "%s%s%.*s", c == columns ? "" : ", ", prefix, (int)n, c);
+        c += n;
+        while (*c == ',' || *c == ' ') c++;
+    }
+}
+
+/* Built once, on first use (by the aggregator's one thread). */
+static const char *rate_sql(void) {
+    static tally_buf sql;
+    if (sql.len) return sql.data;
+    tally_buf_puts(&sql,
+        "WITH input AS ("
+        "  SELECT DISTINCT ON (interaction_id, user_id) * FROM unnest($1::text[], $2::text[],"
+        "    $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])"
+        "  AS t(interaction_id, user_id, tenant_id, rating, ev_time, ev_offset)"
+        "  ORDER BY interaction_id, user_id, ev_time DESC, ev_offset DESC"
+        "), old AS ("
+        "  SELECT f.interaction_id, f.user_id, f.tenant_id, f.rating"
+        "  FROM agg_feedback f JOIN input USING (interaction_id, user_id)"
+        "), stored AS ("
+        "  INSERT INTO agg_feedback AS x SELECT * FROM input"
+        "  ON CONFLICT (interaction_id, user_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
+        "    rating = EXCLUDED.rating, ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset"
+        "  WHERE (x.ev_time, x.ev_offset) <= (EXCLUDED.ev_time, EXCLUDED.ev_offset)"
+        "  RETURNING interaction_id, user_id, tenant_id, rating"
+        "), delta AS ("
+        "  SELECT interaction_id, tenant_id, rating, 1 AS d FROM stored"
+        "  UNION ALL SELECT o.interaction_id, o.tenant_id, o.rating, -1"
+        "  FROM old o JOIN stored s USING (interaction_id, user_id)"
+        "), per_row AS ("
+        "  SELECT i.tenant_id, i.bucket, i.model_id, i.user_id, i.agent_id, i.kind, i.channel,"
+        "    coalesce(sum(d) FILTER (WHERE rating = 'like'), 0) AS likes,"
+        "    coalesce(sum(d) FILTER (WHERE rating = 'dislike'), 0) AS dislikes"
+        "  FROM delta JOIN agg_interactions i ON i.interaction_id = delta.interaction_id"
+        "    AND i.tenant_id = delta.tenant_id"
+        "  GROUP BY 1, 2, 3, 4, 5, 6, 7"
+        "), wide AS ("
+        "  UPDATE usage_rollup u SET likes = u.likes + r.likes, dislikes = u.dislikes + r.dislikes"
+        "  FROM per_row r WHERE (u.tenant_id, u.bucket, u.model_id, u.user_id, u.agent_id, u.kind,"
+        "    u.channel) = (r.tenant_id, r.bucket, r.model_id, r.user_id, r.agent_id, r.kind, r.channel)"
+        "  RETURNING 1");
+    for (int k = 0; k < TALLY_HOURLY_ROLLUPS; k++) {
+        const tally_hourly_rollup *h = &tally_hourly_rollups[k];
+        tally_buf_printf(&sql,
+                         "), hourly_%d AS ("
+                         "  UPDATE %s h SET likes = h.likes + r.likes,"
+                         "    dislikes = h.dislikes + r.dislikes"
+                         "  FROM (SELECT tenant_id, date_trunc('hour', bucket, 'UTC') AS bucket, %s,"
+                         "    sum(likes) AS likes, sum(dislikes) AS dislikes FROM per_row"
+                         "    GROUP BY tenant_id, 2, %s) r"
+                         "  WHERE (h.tenant_id, h.bucket, ",
+                         k, h->table, h->columns, h->columns);
+        prefixed(&sql, "h.", h->columns);
+        tally_buf_puts(&sql, ") = (r.tenant_id, r.bucket, ");
+        prefixed(&sql, "r.", h->columns);
+        tally_buf_puts(&sql, ") RETURNING 1");
+    }
+    tally_buf_puts(&sql, ") SELECT count(*) FROM stored");
+    return sql.data;
+}
 
 static const char OFFSETS_SQL[] =
     "INSERT INTO consumer_offsets AS c (group_id, topic, partition, next_offset)"
@@ -199,7 +235,7 @@ static tally_code apply_items(tally_pg *pg, const tally_rollup_item *items, size
     return TALLY_OK;
 }
 
-/* The ratings of the batch as the six arrays of RATE_SQL. */
+/* The ratings of the batch as the six arrays of rate_sql(). */
 static tally_code apply_ratings(tally_pg *pg, const tally_rollup_rating *r, size_t n,
                                 int64_t *accepted, tally_err *err) {
     tally_buf cols[6] = {0};
@@ -220,7 +256,7 @@ static tally_code apply_ratings(tally_pg *pg, const tally_rollup_rating *r, size
         tally_buf_putc(&cols[c], '}');
         params[c] = cols[c].data;
     }
-    PGresult *res = PQexecParams(pg->conn, RATE_SQL, 6, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(pg->conn, rate_sql(), 6, NULL, params, NULL, NULL, 0);
     for (int c = 0; c < 6; c++) tally_buf_free(&cols[c]);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "count ratings", err);
     if (accepted) *accepted = atoll(PQgetvalue(res, 0, 0));
@@ -256,7 +292,7 @@ tally_code tally_rollup_apply(tally_pg *pg, const char *group, const tally_rollu
     if (result) *result = none;
     tally_code rc = tally_pg_begin(pg, err);
     if (rc != TALLY_OK) return rc;
-    /* Interactions first, then ratings: either order is right (see RATE_SQL),
+    /* Interactions first, then ratings: either order is right (see rate_sql),
      * this one lets a rating in the same batch as its interaction move it. */
     if (batch->n_items > 0)
         rc = apply_items(pg, batch->items, batch->n_items, result ? &result->counted : NULL, err);

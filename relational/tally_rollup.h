@@ -18,13 +18,23 @@
 /* The rollup bucket: 15 minutes, which divides every UTC offset in use. */
 #define TALLY_BUCKET_USEC (15LL * 60 * 1000000)
 
-/* The summed columns of both rollup tables (usage_rollup and
- * usage_rollup_model_hourly), in their order: the sums of the interactions
+/* The summed columns of every rollup table (usage_rollup and the hourly
+ * ones), in their order: the sums of the interactions
  * counted in a row (priced_*: of those without their own cost_usd; unsaved_*:
  * without their own time_saved_minutes; supplied_*: the values events
  * brought) and the likes/dislikes of their newest ratings. */
 enum { TALLY_ROLLUP__COUNT = 14 };
 extern const char *const tally_rollup_columns[TALLY_ROLLUP__COUNT];
+
+/* The hourly rollups, narrowest first: per tenant × UTC hour × `columns`,
+ * with the summed columns above (migrations 005 and 006). usage_rollup
+ * keeps 15-minute buckets and every group. */
+typedef struct {
+    const char *table;
+    const char *columns; /* the group columns kept, comma-separated */
+} tally_hourly_rollup;
+enum { TALLY_HOURLY_ROLLUPS = 2 };
+extern const tally_hourly_rollup tally_hourly_rollups[TALLY_HOURLY_ROLLUPS];
 
 /* One interaction to count. Strings are borrowed for the call. */
 typedef struct {
@@ -69,8 +79,8 @@ typedef struct {
 } tally_rollup_result;
 
 /* In one transaction: record the interaction ids (an id seen before, in this
- * batch or any earlier one, is skipped) and add the new interactions to both
- * rollups (usage_rollup and usage_rollup_model_hourly) with the ratings
+ * batch or any earlier one, is skipped) and add the new interactions to every
+ * rollup (usage_rollup and the hourly ones) with the ratings
  * already known for them; keep the newest rating per (interaction, user) and
  * move the like/dislike counts of counted interactions it changes; store the
  * offsets of `group`. result may be NULL. On failure nothing is written. */

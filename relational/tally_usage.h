@@ -87,9 +87,16 @@ typedef struct {
 } tally_usage_query;
 
 /* Where a report's rows come from: usage_rollup (15-minute buckets, every
- * group), or usage_rollup_model_hourly when the report groups by nothing or
- * by model only and all of its boundaries fall on whole UTC hours. */
-typedef enum { TALLY_USAGE_FULL, TALLY_USAGE_MODEL_HOURLY, TALLY_USAGE__SOURCES } tally_usage_source;
+ * group), or the narrowest hourly rollup that keeps every group the report
+ * asks for, when all of its boundaries fall on whole UTC hours (then the
+ * answer is the same). In the order of tally_hourly_rollups, after FULL. */
+typedef enum {
+    TALLY_USAGE_FULL,         /* usage_rollup */
+    TALLY_USAGE_MODEL_HOURLY, /* usage_rollup_model_hourly: no group, or model */
+    TALLY_USAGE_HOURLY,       /* usage_rollup_hourly: any groups but user */
+    TALLY_USAGE__SOURCES
+} tally_usage_source;
+extern const char *const tally_usage_source_names[TALLY_USAGE__SOURCES];
 
 /* How many reports this process read from each source (for /metrics). */
 long long tally_usage_source_count(tally_usage_source src);

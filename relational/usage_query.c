@@ -24,6 +24,9 @@ const char *const tally_metric_names[TALLY_M__COUNT] = {
     "requests",      "errors",  "input_tokens",       "cached_tokens", "output_tokens",
     "audio_seconds", "cost_usd", "cost_brl", "time_saved_minutes", "likes",         "dislikes"};
 
+_Static_assert(TALLY_USAGE__SOURCES == 1 + TALLY_HOURLY_ROLLUPS, "a source per hourly rollup");
+const char *const tally_usage_source_names[TALLY_USAGE__SOURCES] = {"full", "model_hourly",
+                                                                    "hourly"};
 static atomic_llong source_count[TALLY_USAGE__SOURCES];
 
 long long tally_usage_source_count(tally_usage_source src) { return atomic_load(&source_count[src]); }
@@ -146,7 +149,7 @@ static void periods_sql(tally_buf *sql, tally_granularity g) {
                      unit, unit);
 }
 
-/* Can the report be read from usage_rollup_model_hourly? Only when no
+/* Can the report be read from an hourly rollup? Only when no
  * boundary that matters falls inside an hour: the window's ends, its period
  * starts in the zone, and every price or FX version taking effect inside
  * the window. Then each hour lies wholly in one period and one version
@@ -178,6 +181,18 @@ static tally_code hourly_is_exact(tally_pg *pg, const tally_usage_query *q, cons
     *exact = PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
     return TALLY_OK;
+}
+
+/* The narrowest hourly rollup that keeps every group of q (FULL: none). */
+static tally_usage_source narrowest_hourly(const tally_usage_query *q) {
+    for (int k = 0; k < TALLY_HOURLY_ROLLUPS; k++) {
+        bool keeps_all = true;
+        /* Column names are no substrings of one another. */
+        for (int i = 0; i < q->n_groups && keeps_all; i++)
+            keeps_all = strstr(tally_hourly_rollups[k].columns, group_column[q->groups[i]]) != NULL;
+        if (keeps_all) return (tally_usage_source)(k + 1);
+    }
+    return TALLY_USAGE_FULL;
 }
 
 static void group_list(tally_buf *sql, const tally_usage_query *q, const char *prefix) {
@@ -218,7 +233,7 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
                      "  FROM %s u, periods, cuts"
                      "  WHERE u.tenant_id = $1 AND u.bucket >= $2 AND u.bucket < $3"
                      "  GROUP BY 1, 2",
-                     src == TALLY_USAGE_MODEL_HOURLY ? "usage_rollup_model_hourly" : "usage_rollup");
+                     src == TALLY_USAGE_FULL ? "usage_rollup" : tally_hourly_rollups[src - 1].table);
     for (int k = 4; k <= n_keys; k++) tally_buf_printf(sql, ", %d", k);
     tally_buf_puts(sql,
         "), tp AS ("
@@ -283,12 +298,11 @@ tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
     char from[40], to[40];
     tally_time_format_utc(q->window->from, from, sizeof from);
     tally_time_format_utc(q->window->to, to, sizeof to);
-    tally_usage_source src = TALLY_USAGE_FULL;
-    bool by_model_only = q->n_groups == 0 || (q->n_groups == 1 && q->groups[0] == TALLY_GROUP_MODEL);
-    if (by_model_only) {
+    tally_usage_source src = narrowest_hourly(q);
+    if (src != TALLY_USAGE_FULL) {
         bool exact = false;
         if ((rc = hourly_is_exact(pg, q, from, to, &exact, err)) != TALLY_OK) return rc;
-        if (exact) src = TALLY_USAGE_MODEL_HOURLY;
+        if (!exact) src = TALLY_USAGE_FULL;
     }
     atomic_fetch_add(&source_count[src], 1);
     tally_buf sql = {0};

@@ -1,8 +1,8 @@
 /*
  * tally migrate on a database that already holds data: `--to 4` builds the
  * schema of the previous release, rows are written the way its aggregator
- * and ingester wrote them, and migration 005 must fill the new rating record,
- * the likes of usage_rollup and the hourly rollup from them.
+ * and ingester wrote them, and migrations 005 and 006 must fill the new
+ * rating record, the likes of usage_rollup and the hourly rollups from them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,7 +50,7 @@ static void migration_005_fills_from_stored_rows(void **state) {
 
     const char *all[] = {"migrate", NULL};
     assert_int_equal(itest_run(&ctx, "cli/tally", all), 0);
-    assert_int_equal(itest_pg_scalar(&ctx, "SELECT max(version) FROM schema_migrations"), 5);
+    assert_int_equal(itest_pg_scalar(&ctx, "SELECT max(version) FROM schema_migrations"), 6);
 
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM agg_feedback"), 5);
     /* Likes in the rows of the interactions rated. */
@@ -78,6 +78,17 @@ static void migration_005_fills_from_stored_rows(void **state) {
                                            "::bigint FROM usage_rollup_model_hourly WHERE"
                                            " bucket = '2026-03-10T11:00:00Z'"),
                      140);
+
+    /* 006's rollup keeps agent, kind and channel: i1 and i2 stay apart. */
+    assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM usage_rollup_hourly"), 3);
+    assert_int_equal(itest_pg_scalar(&ctx, "SELECT requests * 1000000 + errors * 100000 + likes * 10"
+                                           " + dislikes FROM usage_rollup_hourly WHERE"
+                                           " agent_id = 'a1' AND channel = 'web'"
+                                           " AND bucket = '2026-03-10T10:00:00Z'"),
+                     1100001);
+    assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(input_tokens) * 100 + sum(likes)"
+                                           " FROM usage_rollup_hourly"),
+                     (100 + 200 + 30) * 100 + 2);
 
     /* Nothing is left to apply; --to past the last migration is refused. */
     assert_int_equal(itest_run(&ctx, "cli/tally", all), 0);

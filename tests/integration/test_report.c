@@ -451,23 +451,31 @@ static int cmp_rows(const void *a, const void *b, int ng) {
 static int sort_ng;
 static int cmp_rows_q(const void *a, const void *b) { return cmp_rows(a, b, sort_ng); }
 
-/* Whether a report should be read from usage_rollup_model_hourly: grouped by
- * nothing or by model alone, and every boundary on a whole UTC hour — the
- * window's ends and (in a whole-hour zone) its periods; edge-co has a price
- * version at 10:15Z inside all of its windows. */
-static bool hourly_expected(const char *tenant, int off_m, tally_usec from, tally_usec to,
-                            const int *groups, int ng) {
+/* The rollup a report should be read from: an hourly one when every
+ * boundary is on a whole UTC hour — the window's ends and (in a whole-hour
+ * zone) its periods; edge-co has a price version at 10:15Z inside all of its
+ * windows — and no group needs the user: usage_rollup_model_hourly for no
+ * group or model alone, usage_rollup_hourly for the others. */
+static tally_usage_source expected_source(const char *tenant, int off_m, tally_usec from,
+                                          tally_usec to, const int *groups, int ng) {
     const tally_usec hour = 3600LL * 1000000;
-    return (ng == 0 || (ng == 1 && groups[0] == 0)) && off_m % 60 == 0 && from % hour == 0 &&
-           to % hour == 0 && strcmp(tenant, "edge-co") != 0;
+    if (off_m % 60 != 0 || from % hour != 0 || to % hour != 0 || !strcmp(tenant, "edge-co"))
+        return TALLY_USAGE_FULL;
+    bool model_only = true;
+    for (int i = 0; i < ng; i++) {
+        if (groups[i] == 1) return TALLY_USAGE_FULL; /* user */
+        if (groups[i] != 0) model_only = false;
+    }
+    return model_only ? TALLY_USAGE_MODEL_HOURLY : TALLY_USAGE_HOURLY;
 }
 
 static void check_report(tally_pg *pg, const model_state *s, const char *tenant,
                          const char *from_s, const char *to_s, tally_usec from, tally_usec to,
                          const char *gran, const int *groups, int ng) {
-    bool want_hourly =
-        hourly_expected(tenant, zone_offset_minutes(zone_of(s, tenant)), from, to, groups, ng);
-    long long hourly_before = tally_usage_source_count(TALLY_USAGE_MODEL_HOURLY);
+    tally_usage_source want =
+        expected_source(tenant, zone_offset_minutes(zone_of(s, tenant)), from, to, groups, ng);
+    long long before[TALLY_USAGE__SOURCES];
+    for (int k = 0; k < TALLY_USAGE__SOURCES; k++) before[k] = tally_usage_source_count(k);
     char group_by[64] = "";
     for (int i = 0; i < ng; i++)
         snprintf(group_by + strlen(group_by), sizeof group_by - strlen(group_by), "%s%s",
@@ -479,10 +487,12 @@ static void check_report(tally_pg *pg, const model_state *s, const char *tenant,
     json_t *rep = NULL;
     tally_err err;
     if (tally_report_usage(pg, &req, &rep, &err) != TALLY_OK) fail_msg("%s: %s", where, err.msg);
-    bool was_hourly = tally_usage_source_count(TALLY_USAGE_MODEL_HOURLY) > hourly_before;
-    if (was_hourly != want_hourly)
+    int used = -1;
+    for (int k = 0; k < TALLY_USAGE__SOURCES; k++)
+        if (tally_usage_source_count(k) > before[k]) used = k;
+    if (used != (int)want)
         fail_msg("%s: read from the %s rollup, expected the %s one", where,
-                 was_hourly ? "hourly" : "full", want_hourly ? "hourly" : "full");
+                 used < 0 ? "no" : tally_usage_source_names[used], tally_usage_source_names[want]);
 
     static expect_row rows[MAX_N];
     expect_row totals;

@@ -22,7 +22,7 @@ static void usage(FILE *out) {
             "usage: tally-aggregate [options]\n\n"
             "Consume tally.events in the consumer group 'tally-aggregate' and count every\n"
             "interaction and rating once into PostgreSQL rollups: per tenant, 15-minute\n"
-            "bucket, model, user, agent, kind and channel; and per tenant, hour and model\n"
+            "bucket, model, user, agent, kind and channel; and per hour without the user\n"
             "(for fast reports). Each batch's rollups, the ids and ratings it counted and\n"
             "the Kafka offsets it consumed commit in one transaction; partitions start from\n"
             "the offsets stored there.\n\n"

@@ -27,10 +27,12 @@ const tally_hourly_rollup tally_hourly_rollups[TALLY_HOURLY_ROLLUPS] = {
 #define METRICS tally_rollup_columns
 #define N_METRICS TALLY_ROLLUP__COUNT
 
-/* "INSERT … ON CONFLICT (keys) DO UPDATE SET m = t.m + EXCLUDED.m, …" */
+/* "INSERT INTO table (keys, metrics) select ON CONFLICT (keys) DO UPDATE SET
+ * m = t.m + EXCLUDED.m, …": select yields the keys, then the metrics. */
 static void upsert_sql(tally_buf *sql, const char *table, const char *keys, const char *select) {
-    tally_buf_printf(sql, "  INSERT INTO %s AS t %s ON CONFLICT (%s) DO UPDATE SET ", table,
-                     select, keys);
+    tally_buf_printf(sql, "  INSERT INTO %s AS t (%s", table, keys);
+    for (size_t i = 0; i < N_METRICS; i++) tally_buf_printf(sql, ", %s", METRICS[i]);
+    tally_buf_printf(sql, ") %s ON CONFLICT (%s) DO UPDATE SET ", select, keys);
     for (size_t i = 0; i < N_METRICS; i++)
         tally_buf_printf(sql, "%s%s = t.%s + EXCLUDED.%s", i ? ", " : "", METRICS[i], METRICS[i],
                          METRICS[i]);

@@ -43,7 +43,13 @@ static const char *prepared_name(tally_pg *pg, const char *sql, int n, const Oid
         return NULL;
     }
     PQclear(r);
-    if (!(p->sql = strdup(sql))) return NULL; /* prepared but unrecorded: harmless */
+    if (!(p->sql = strdup(sql))) {
+        /* Out of memory: drop the statement again so that its name is free. */
+        char deallocate[40];
+        snprintf(deallocate, sizeof deallocate, "DEALLOCATE %s", p->name);
+        PQclear(PQexec(pg->conn, deallocate));
+        return NULL;
+    }
     p->hash = h;
     pg->n_prepared++;
     return p->name;

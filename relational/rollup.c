@@ -85,8 +85,13 @@ static const char *apply_sql(void) {
         "    sum(likes) AS likes, sum(dislikes) AS dislikes"
         "  FROM counted GROUP BY 1, 2, 3, 4, 5, 6, 7"
         "), added AS (");
-    upsert_sql(&sql, "usage_rollup", "tenant_id, bucket, model_id, user_id, agent_id, kind, channel",
-               "SELECT * FROM sums");
+    static const char WIDE_KEYS[] = "tenant_id, bucket, model_id, user_id, agent_id, kind, channel";
+    tally_buf wide = {0};
+    tally_buf_printf(&wide, "SELECT %s", WIDE_KEYS); /* by name: sums' order is not relied on */
+    for (size_t i = 0; i < N_METRICS; i++) tally_buf_printf(&wide, ", %s", METRICS[i]);
+    tally_buf_puts(&wide, " FROM sums");
+    upsert_sql(&sql, "usage_rollup", WIDE_KEYS, wide.data);
+    tally_buf_free(&wide);
     for (int k = 0; k < TALLY_HOURLY_ROLLUPS; k++) {
         const tally_hourly_rollup *h = &tally_hourly_rollups[k];
         tally_buf sel = {0}, keys = {0};
@@ -135,7 +140,9 @@ static const char *rate_sql(void) {
         "  SELECT f.interaction_id, f.user_id, f.tenant_id, f.rating"
         "  FROM agg_feedback f JOIN input USING (interaction_id, user_id)"
         "), stored AS ("
-        "  INSERT INTO agg_feedback AS x SELECT * FROM input"
+        "  INSERT INTO agg_feedback AS x (interaction_id, user_id, tenant_id, rating, ev_time,"
+        "    ev_offset) SELECT interaction_id, user_id, tenant_id, rating, ev_time, ev_offset"
+        "  FROM input"
         "  ON CONFLICT (interaction_id, user_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
         "    rating = EXCLUDED.rating, ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset"
         "  WHERE (x.ev_time, x.ev_offset) <= (EXCLUDED.ev_time, EXCLUDED.ev_offset)"
@@ -258,7 +265,24 @@ static tally_code apply_ratings(tally_pg *pg, const tally_rollup_rating *r, size
         tally_buf_putc(&cols[c], '}');
         params[c] = cols[c].data;
     }
-    PGresult *res = PQexecParams(pg->conn, rate_sql(), 6, NULL, params, NULL, NULL, 0);
+    /* rate_sql's `old` is its snapshot, but ON CONFLICT updates the newest
+     * committed row: two transactions storing the same pair at once (two
+     * consumers overlapping in a rebalance) would each add +1 and neither
+     * −1. So first lock every pair of the batch until commit (in one order,
+     * no deadlock); rate_sql, a new statement, then sees what the other
+     * committed. A hash collision only makes a transaction wait. */
+    PGresult *res = PQexecParams(
+        pg->conn,
+        "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT DISTINCT"
+        " hashtextextended(i || chr(31) || u, 1953) AS k"
+        " FROM unnest($1::text[], $2::text[]) AS t(i, u) ORDER BY k) s",
+        2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        for (int c = 0; c < 6; c++) tally_buf_free(&cols[c]);
+        return pg_result_error(pg, res, "lock ratings", err);
+    }
+    PQclear(res);
+    res = PQexecParams(pg->conn, rate_sql(), 6, NULL, params, NULL, NULL, 0);
     for (int c = 0; c < 6; c++) tally_buf_free(&cols[c]);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "count ratings", err);
     if (accepted) *accepted = atoll(PQgetvalue(res, 0, 0));

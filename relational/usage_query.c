@@ -128,25 +128,33 @@ tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound 
     return TALLY_OK;
 }
 
-/* Periods as an array of their starts (UTC instants), from the one the
- * window's start falls in: a bucket's period is width_bucket(bucket, starts);
- * and their starts as written in the zone (labels, computed once per period
- * rather than once per row). "total" is one period starting at the window's
- * start. $2 from, $3 to, $4 zone. */
+/* The periods of the window, from the one its start falls in: `starts`, the
+ * UTC instants they begin at; `labels`, those written in the zone (computed
+ * once per period, not per row); and `keys`, what a bucket's period is found
+ * by: width_bucket(<period_key_sql>, keys). For day/week/month the keys are
+ * local times, so that a bucket goes to its local date even where DST
+ * repeats a local midnight (e.g. America/Havana's fall-back at 01:00); for
+ * "total", one period from the window's start. $2 from, $3 to, $4 zone. */
 static void periods_sql(tally_buf *sql, tally_granularity g) {
     const char *unit = trunc_unit(g);
     if (!unit) {
-        tally_buf_puts(sql, "SELECT ARRAY[$2::timestamptz] AS starts,"
+        tally_buf_puts(sql, "SELECT ARRAY[$2::timestamptz] AS starts, ARRAY[$2::timestamptz] AS keys,"
                             " ARRAY[tally_rfc3339($2::timestamptz, $4)] AS labels");
         return;
     }
     tally_buf_printf(sql,
-                     "SELECT array_agg(p ORDER BY p) AS starts,"
-                     " array_agg(tally_rfc3339(p, $4) ORDER BY p) AS labels"
-                     " FROM (SELECT generate_series(date_trunc('%s', $2::timestamptz AT TIME ZONE $4),"
+                     "SELECT array_agg(l AT TIME ZONE $4 ORDER BY l) AS starts,"
+                     " array_agg(l ORDER BY l) AS keys,"
+                     " array_agg(tally_rfc3339(l AT TIME ZONE $4, $4) ORDER BY l) AS labels"
+                     " FROM generate_series(date_trunc('%s', $2::timestamptz AT TIME ZONE $4),"
                      " ($3::timestamptz AT TIME ZONE $4) - interval '1 microsecond',"
-                     " interval '1 %s') AT TIME ZONE $4 AS p) s",
+                     " interval '1 %s') l",
                      unit, unit);
+}
+
+/* A rollup row's value to look up in the period keys (see periods_sql). */
+static const char *period_key_sql(tally_granularity g) {
+    return trunc_unit(g) ? "(u.bucket AT TIME ZONE $4)" : "u.bucket";
 }
 
 /* Can the report be read from an hourly rollup? Only when no
@@ -218,7 +226,10 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
         "    UNION SELECT effective_from FROM fx_rates WHERE currency = 'BRL'"
         "    UNION SELECT '-infinity') c"
         "), seg AS ("
-        "  SELECT width_bucket(u.bucket, periods.starts) AS pi,"
+        "  SELECT width_bucket(");
+    tally_buf_puts(sql, period_key_sql(q->granularity));
+    tally_buf_puts(sql,
+        ", periods.keys) AS pi,"
         "    width_bucket(u.bucket, cuts.at) AS si, min(u.bucket) AS b, model_id");
     /* Prices are per model: seg keeps the model whether grouped by or not. */
     int n_keys = 4;

@@ -47,28 +47,22 @@ bench_command N INGEST_EVENTS BUILD
 bench_build
 bench_stack_env
 bench_tmpdir
-if [ ! -x /usr/bin/time ]; then
-  echo "installing /usr/bin/time (Debian package 'time')" >&2
-  { apt-get install -y -qq time || sudo -n apt-get install -y -qq time; } >/dev/null 2>&1 ||
-    bench_die "/usr/bin/time is missing and could not be installed (apt-get install time)"
-fi
+bench_need_time
 bench_header "aggregate: tally-aggregate throughput, beside tally-ingest on the same topic"
 
-mongo_base=$(sed 's#^\(mongodb://[^/?]*\).*#\1#' <<<"$TALLY_MONGO_URL")
-pg_base=$(sed 's#^\(postgres[a-z]*://[^/?]*\).*#\1#' <<<"$TALLY_PG_URL")
-PG_REPORT="$pg_base/bench_report"
-PG_SLICE="$pg_base/bench_report_slice"
-PG_INGEST="$pg_base/bench_report_ingest"
-MONGO_INGEST="$mongo_base/bench_report_ingest"
+PG_REPORT="$PG_BASE/bench_report"
+PG_SLICE="$PG_BASE/bench_report_slice"
+PG_INGEST="$PG_BASE/bench_report_ingest"
+MONGO_INGEST="$MONGO_BASE/bench_report_ingest"
 TOPIC="bench.report.events.$$"
 ENT_TOPIC="bench.report.entities.$$"
 DLQ="bench.report.dlq.$$"
 KGROUPS=("bench-aggregate-$$" "bench-aggregate-slice-$$" "bench-ingest-$$" "bench-entities-$$")
-psql_admin() { psql "$pg_base/postgres" -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql_admin() { psql "$PG_BASE/postgres" -X -q -v ON_ERROR_STOP=1 "$@"; }
 fresh_pg() { # DB
   psql_admin -c "SET client_min_messages TO warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" \
     -c "CREATE DATABASE $1" >/dev/null
-  TALLY_PG_URL="$pg_base/$1" "$BUILD/cli/tally" migrate >/dev/null
+  TALLY_PG_URL="$PG_BASE/$1" "$BUILD/cli/tally" migrate >/dev/null
 }
 drop_scratch() {
   psql_admin -c "DROP DATABASE IF EXISTS bench_report_slice WITH (FORCE)" \

@@ -43,24 +43,18 @@ bench_command N ORDER INGEST_ARGS KEEP BUILD
 bench_build
 bench_stack_env
 bench_tmpdir
-if [ ! -x /usr/bin/time ]; then
-  echo "installing /usr/bin/time (Debian package 'time')" >&2
-  { apt-get install -y -qq time || sudo -n apt-get install -y -qq time; } >/dev/null 2>&1 ||
-    bench_die "/usr/bin/time is missing and could not be installed (apt-get install time)"
-fi
+bench_need_time
 bench_header "ingest: tally-ingest end to end vs the history store's insert ceiling"
 
-mongo_base=$(sed 's#^\(mongodb://[^/?]*\).*#\1#' <<<"$TALLY_MONGO_URL")
-pg_base=$(sed 's#^\(postgres[a-z]*://[^/?]*\).*#\1#' <<<"$TALLY_PG_URL")
-PG_BENCH="$pg_base/bench_ingest"
-MONGO_INGEST="$mongo_base/bench_ingest"
-MONGO_CEILING="$mongo_base/bench_ceiling"
+PG_BENCH="$PG_BASE/bench_ingest"
+MONGO_INGEST="$MONGO_BASE/bench_ingest"
+MONGO_CEILING="$MONGO_BASE/bench_ceiling"
 TOPIC="bench.ingest.events.$$"
 DLQ="bench.ingest.dlq.$$"
 GROUP_BASE="bench-ingest-$$"
 GROUP="$GROUP_BASE-1"
 INGEST_RUNS=0
-psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql "$pg_base/postgres" -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql "$PG_BASE/postgres" -X -q -v ON_ERROR_STOP=1 "$@"; }
 drop_stores() {
   psql_admin -c "DROP DATABASE IF EXISTS bench_ingest WITH (FORCE)" >/dev/null 2>&1 || true
   "$BUILD/bench/bench_mongo_ceiling" --drop-database "$MONGO_INGEST" 2>/dev/null || true

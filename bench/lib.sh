@@ -96,10 +96,22 @@ topic_create() { # NAME PARTITIONS
 topic_delete() { kafka_topic --delete --if-exists --topic "$1" >/dev/null 2>&1 || true; }
 
 # The stack's addresses (TALLY_KAFKA_BROKERS, TALLY_PG_URL, TALLY_MONGO_URL).
+# The stack's addresses; also MONGO_BASE and PG_BASE, the server parts of its
+# URLs, for naming a bench's own databases ("$PG_BASE/bench_x").
 bench_stack_env() {
   eval "$("$ROOT/scripts/stack" env)"
   "$ROOT/scripts/stack" status >/dev/null 2>&1 ||
     bench_die "the local stack does not answer; run scripts/stack up"
+  MONGO_BASE=$(sed 's#^\(mongodb://[^/?]*\).*#\1#' <<<"$TALLY_MONGO_URL")
+  PG_BASE=$(sed 's#^\(postgres[a-z]*://[^/?]*\).*#\1#' <<<"$TALLY_PG_URL")
+}
+
+# /usr/bin/time (for peak RSS), installed when missing.
+bench_need_time() {
+  [ -x /usr/bin/time ] && return
+  echo "installing /usr/bin/time (Debian package 'time')" >&2
+  { apt-get install -y -qq time || sudo -n apt-get install -y -qq time; } >/dev/null 2>&1 ||
+    bench_die "/usr/bin/time is missing and could not be installed (apt-get install time)"
 }
 
 # A temporary folder under $TMPDIR (or /tmp), removed on exit with what

@@ -26,8 +26,7 @@ bench_build
 bench_stack_env
 bench_tmpdir
 command -v kcat >/dev/null || bench_die "kcat is missing (apt-get install kcat)"
-[ -x /usr/bin/time ] || { sudo -n apt-get install -y -qq time >/dev/null 2>&1 || apt-get install -y -qq time >/dev/null; } ||
-  bench_die "/usr/bin/time is missing (apt-get install time)"
+bench_need_time
 bench_header "producer: tally produce vs kcat -P"
 
 file="$BENCH_TMP/events.ndjson"

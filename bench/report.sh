@@ -54,10 +54,8 @@ bench_tmpdir
 [ -x "$BUILD/bench/bench_report" ] || bench_die "$BUILD/bench/bench_report is missing"
 bench_header "report: usage report latency, rollups (in process, HTTP) vs naive over raw history"
 
-mongo_base=$(sed 's#^\(mongodb://[^/?]*\).*#\1#' <<<"$TALLY_MONGO_URL")
-pg_base=$(sed 's#^\(postgres[a-z]*://[^/?]*\).*#\1#' <<<"$TALLY_PG_URL")
-PG_REPORT="$pg_base/bench_report"
-MONGO_NAIVE="$mongo_base/bench_report_naive"
+PG_REPORT="$PG_BASE/bench_report"
+MONGO_NAIVE="$MONGO_BASE/bench_report_naive"
 WINDOW="from=2026-03-01&to=2026-04-01&granularity=day&group_by=model"
 BENCH_CLEANUP+=("$BUILD/bench/bench_mongo_ceiling --drop-database $MONGO_NAIVE 2>/dev/null")
 

@@ -130,7 +130,7 @@ static void fill_batch(tally_aggregator *a, volatile sig_atomic_t *stop) {
 
 /* The batch's interactions and ratings for the rollups; invalid events are
  * the ingester's to reject (it sends them to the DLQ), here they are skipped. */
-static void collect_items(tally_aggregator *a, tally_rollup_batch *b) {
+static void collect_batch(tally_aggregator *a, tally_rollup_batch *b) {
     size_t n = 0, n_ratings = 0;
     for (int i = 0; i < a->n; i++) {
         if (!a->decoded[i]) {
@@ -196,7 +196,7 @@ static size_t collect_offsets(tally_aggregator *a, tally_rollup_offset *out, siz
 
 static tally_code store_batch(tally_aggregator *a, volatile sig_atomic_t *stop, tally_err *err) {
     tally_rollup_batch batch;
-    collect_items(a, &batch);
+    collect_batch(a, &batch);
     tally_rollup_offset offsets[256];
     batch.offsets = offsets;
     batch.n_offsets = collect_offsets(a, offsets, 256);

@@ -24,18 +24,16 @@ const tally_hourly_rollup tally_hourly_rollups[TALLY_HOURLY_ROLLUPS] = {
     {"usage_rollup_hourly", "model_id, agent_id, kind, channel"},
 };
 
-#define METRICS tally_rollup_columns
-#define N_METRICS TALLY_ROLLUP__COUNT
 
 /* "INSERT INTO table (keys, metrics) select ON CONFLICT (keys) DO UPDATE SET
  * m = t.m + EXCLUDED.m, …": select yields the keys, then the metrics. */
 static void upsert_sql(tally_buf *sql, const char *table, const char *keys, const char *select) {
     tally_buf_printf(sql, "  INSERT INTO %s AS t (%s", table, keys);
-    for (size_t i = 0; i < N_METRICS; i++) tally_buf_printf(sql, ", %s", METRICS[i]);
+    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(sql, ", %s", tally_rollup_columns[i]);
     tally_buf_printf(sql, ") %s ON CONFLICT (%s) DO UPDATE SET ", select, keys);
-    for (size_t i = 0; i < N_METRICS; i++)
-        tally_buf_printf(sql, "%s%s = t.%s + EXCLUDED.%s", i ? ", " : "", METRICS[i], METRICS[i],
-                         METRICS[i]);
+    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++)
+        tally_buf_printf(sql, "%s%s = t.%s + EXCLUDED.%s", i ? ", " : "", tally_rollup_columns[i], tally_rollup_columns[i],
+                         tally_rollup_columns[i]);
     tally_buf_puts(sql, " RETURNING 1");
 }
 
@@ -88,7 +86,7 @@ static const char *apply_sql(void) {
     static const char WIDE_KEYS[] = "tenant_id, bucket, model_id, user_id, agent_id, kind, channel";
     tally_buf wide = {0};
     tally_buf_printf(&wide, "SELECT %s", WIDE_KEYS); /* by name: sums' order is not relied on */
-    for (size_t i = 0; i < N_METRICS; i++) tally_buf_printf(&wide, ", %s", METRICS[i]);
+    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(&wide, ", %s", tally_rollup_columns[i]);
     tally_buf_puts(&wide, " FROM sums");
     upsert_sql(&sql, "usage_rollup", WIDE_KEYS, wide.data);
     tally_buf_free(&wide);
@@ -96,7 +94,7 @@ static const char *apply_sql(void) {
         const tally_hourly_rollup *h = &tally_hourly_rollups[k];
         tally_buf sel = {0}, keys = {0};
         tally_buf_printf(&sel, "SELECT tenant_id, date_trunc('hour', bucket, 'UTC'), %s", h->columns);
-        for (size_t i = 0; i < N_METRICS; i++) tally_buf_printf(&sel, ", sum(%s)", METRICS[i]);
+        for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(&sel, ", sum(%s)", tally_rollup_columns[i]);
         tally_buf_printf(&sel, " FROM sums GROUP BY tenant_id, 2, %s", h->columns);
         tally_buf_printf(&keys, "tenant_id, bucket, %s", h->columns);
         tally_buf_printf(&sql, "), added_hourly_%d AS (", k);

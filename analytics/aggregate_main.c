@@ -6,9 +6,8 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "aggregator.h"
-#include "tally_config.h"
-#include "tally_log.h"
+#include "tally_analytics.h"
+#include "tally_common.h"
 
 static volatile sig_atomic_t stop_requested;
 

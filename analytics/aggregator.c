@@ -1,15 +1,12 @@
-#include "aggregator.h"
+#include "tally_analytics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
-#include "kafka_util.h"
-#include "tally_backoff.h"
-#include "tally_log.h"
+#include "tally_stream.h"
+#include "tally_common.h"
 #include "tally_pg.h"
-#include "tally_rollup.h"
 
 struct tally_aggregator {
     tally_aggregate_options opt;

@@ -21,7 +21,7 @@
 #include <strings.h>
 
 #include "api_internal.h"
-#include "tally_log.h"
+#include "tally_common.h"
 
 #define KEY_PREFIX "tly_"
 #define KEY_RANDOM_BYTES 32

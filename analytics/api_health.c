@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "api_internal.h"
-#include "tally_log.h"
+#include "tally_common.h"
 
 static bool pg_alive(tally_api *api, char *why, size_t len) {
     tally_err err = {0};

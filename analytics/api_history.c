@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "api_internal.h"
-#include "tally_usage.h"
+#include "tally_pg.h"
 
 #define DEFAULT_LIMIT 50
 #define CURSOR_MAX 2200 /* hex characters; the store refuses what it did not make */

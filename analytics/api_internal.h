@@ -15,11 +15,9 @@
 #include <stdint.h>
 
 #include "api_routes.h"
-#include "api_server.h"
-#include "tally_buf.h"
+#include "tally_analytics.h"
+#include "tally_common.h"
 #include "tally_docs.h"
-#include "tally_text.h"
-#include "tally_err.h"
 #include "tally_pg.h"
 
 /* Ids are 1–128 characters (CONTRACT.md §1.1); UTF-8 takes up to 4 bytes each. */

@@ -22,8 +22,8 @@
 #include <string.h>
 
 #include "api_internal.h"
-#include "tally_log.h"
-#include "tally_rollup.h"
+#include "tally_common.h"
+#include "tally_pg.h"
 
 #define MAX_PARTITIONS 4096
 

@@ -10,9 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_server.h"
-#include "tally_config.h"
-#include "tally_log.h"
+#include "tally_analytics.h"
+#include "tally_common.h"
 
 static void usage(FILE *out) {
     fprintf(out,

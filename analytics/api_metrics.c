@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "api_internal.h"
-#include "tally_usage.h"
+#include "tally_pg.h"
 
 /* Upper bounds of the latency buckets, in seconds (+Inf is implied). */
 static const double BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,

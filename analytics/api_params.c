@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "api_internal.h"
-#include "tally_time.h"
+#include "tally_common.h"
 
 #define API_VALUE_MAX 2048 /* bytes of one decoded value */
 #define API_NAME_SHOWN 64  /* bytes of an unknown name quoted back */

@@ -9,8 +9,7 @@
 #include <string.h>
 
 #include "api_internal.h"
-#include "tally_log.h"
-#include "tally_time.h"
+#include "tally_common.h"
 
 void api_reply(api_request *r, int status, const char *content_type, char *body, size_t len) {
     if (r->status) { /* a handler answered twice: keep the first answer */

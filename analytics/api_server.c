@@ -28,8 +28,7 @@
 #include <openssl/evp.h>
 
 #include "api_internal.h"
-#include "tally_log.h"
-#include "tally_time.h"
+#include "tally_common.h"
 
 #define BODY_MAX 16384 /* bytes of a request body (POST /v1/admin/keys needs ~200) */
 #define LABEL_UNMATCHED "unmatched"

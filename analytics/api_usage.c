@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "api_internal.h"
-#include "report.h"
+#include "tally_analytics.h"
 
 /* Whether the answer should be CSV: format=csv, or no format and an Accept
  * header that names text/csv. false with a reply queued for a bad format. */

@@ -3,7 +3,7 @@
  * The numbers come from relational/usage_query.c; money and minutes are
  * rounded half-even to 6 places here, on exact decimal text, and only here.
  */
-#include "report.h"
+#include "tally_analytics.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "decimal.h"
-#include "tally_buf.h"
-#include "tally_usage.h"
+#include "tally_common.h"
+#include "tally_pg.h"
 
 static const char *const group_names[TALLY_GROUP__COUNT] = {"model", "user", "agent", "kind",
                                                             "channel"};

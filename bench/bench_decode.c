@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
-#include "tally_time.h"
+#include "tally_stream.h"
+#include "tally_common.h"
 
 typedef struct {
     const char *p;

@@ -40,7 +40,7 @@
 #include <time.h>
 
 #include "tally_docs.h"
-#include "tally_time.h"
+#include "tally_common.h"
 
 #define DUPLICATE_KEY 11000
 

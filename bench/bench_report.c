@@ -7,7 +7,7 @@
  *           JSON (not serialised);
  *   http    GET /v1/tenants/{id}/usage against a running tally-api, one
  *           keep-alive libcurl connection, the whole body read;
- *   naive   tally_docs_naive_usage() over the raw interaction history in the
+ *   naive   naive_report_usage() over the raw interaction history in the
  *           MongoDB-wire store (requests and tokens per model over the month;
  *           the window resolved in the tenant's zone beforehand, untimed).
  *
@@ -38,10 +38,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "report.h"
+#include "tally_analytics.h"
+#include "naive_report.h"
 #include "tally_docs.h"
 #include "tally_pg.h"
-#include "tally_usage.h"
 
 #define MAX_TENANTS 1000
 
@@ -122,10 +122,10 @@ static json_t *run_rollup(tally_pg *pg, const options *o, const char *tenant_id)
     return report;
 }
 
-static json_t *run_naive(tally_docs *d, const tenant *t) {
+static json_t *run_naive(naive_report *nr, const tenant *t) {
     json_t *rows = NULL;
     tally_err err = {0};
-    tally_code rc = tally_docs_naive_usage(d, t->id, t->from_us, t->to_us, &rows, &err);
+    tally_code rc = naive_report_usage(nr, t->id, t->from_us, t->to_us, &rows, &err);
     if (rc == TALLY_ESTORE) return store_failed("naive", t->id, err.msg);
     if (rc != TALLY_OK) die(t->id, err.msg);
     return rows;
@@ -192,6 +192,7 @@ static CURL *http_open(struct curl_slist **headers) {
 typedef struct {
     tally_pg *pg;
     tally_docs *d;
+    naive_report *naive;
     CURL *c;
     const options *o;
     long long retries[3]; /* failed attempts per side */
@@ -201,7 +202,7 @@ static void *attempt(bench *b, int side, const tenant *t) {
     switch (side) {
     case SIDE_ROLLUP: return run_rollup(b->pg, b->o, t->id);
     case SIDE_HTTP: return run_http(b->c, b->o, t->id);
-    default: return run_naive(b->d, t);
+    default: return run_naive(b->naive, t);
     }
 }
 
@@ -517,7 +518,9 @@ int main(int argc, char **argv) {
     tally_err err = {0};
     bench b = {.o = &o};
     if (!(b.pg = tally_pg_open(o.pg_url, &err))) die("--pg-url", err.msg);
-    if (o.naive_file && !(b.d = tally_docs_open(o.mongo_url, &err))) die("--mongo-url", err.msg);
+    if (o.naive_file && (!(b.d = tally_docs_open(o.mongo_url, &err)) ||
+                         !(b.naive = naive_report_open(o.mongo_url, &err))))
+        die("--mongo-url", err.msg);
     struct curl_slist *headers = NULL;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (o.api_url) b.c = http_open(&headers);
@@ -534,6 +537,7 @@ int main(int argc, char **argv) {
     if (b.c) curl_easy_cleanup(b.c);
     curl_slist_free_all(headers);
     curl_global_cleanup();
+    naive_report_close(b.naive);
     if (b.d) tally_docs_close(b.d);
     tally_pg_close(b.pg);
     for (int i = 0; i < n; i++) {

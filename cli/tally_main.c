@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
-#include "tally_config.h"
+#include "tally_cli.h"
+#include "tally_common.h"
 
 typedef struct {
     const char *name;

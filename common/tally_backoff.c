@@ -1,8 +1,7 @@
-#include "tally_backoff.h"
+#include "tally_common.h"
 
 #include <time.h>
 
-#include "tally_time.h"
 
 enum { FIRST_DELAY_MS = 100, MAX_DELAY_MS = 5000 };
 

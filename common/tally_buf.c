@@ -1,4 +1,4 @@
-#include "tally_buf.h"
+#include "tally_common.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "tally_config.h"
+#include "tally_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>

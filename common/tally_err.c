@@ -1,4 +1,4 @@
-#include "tally_err.h"
+#include "tally_common.h"
 
 #include <stdio.h>
 

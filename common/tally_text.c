@@ -1,8 +1,7 @@
-#include "tally_text.h"
+#include "tally_common.h"
 
 #include <string.h>
 
-#include "tally_event_types.h"
 
 size_t tally_utf8_next(const unsigned char *p, size_t avail, unsigned *cp) {
     unsigned c = p[0];

@@ -1,4 +1,4 @@
-#include "tally_time.h"
+#include "tally_common.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "docs_internal.h"
-#include "tally_log.h"
+#include "tally_common.h"
 
 /*
  * The driver logs on its own (stderr by default). Route it through tally_log

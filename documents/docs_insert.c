@@ -14,7 +14,7 @@
 
 #include "docs_internal.h"
 #include "json_bson.h"
-#include "tally_time.h"
+#include "tally_common.h"
 
 #define DUPLICATE_KEY 11000
 

@@ -25,7 +25,7 @@
 #include <bson/bson.h>
 #include <jansson.h>
 
-#include "tally_err.h"
+#include "tally_common.h"
 
 /* Containers below the appended value, counted in BSON documents/arrays
  * (MongoDB allows 100 in a whole document; `data` sits at level 2). */

@@ -33,7 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tally_err.h"
+#include "tally_common.h"
 
 /* The collection of the interaction history. */
 #define TALLY_DOCS_COLLECTION "interactions"
@@ -128,15 +128,5 @@ tally_code tally_docs_count_interactions(tally_docs *d, const char *tenant_id, i
 
 /* Drop the whole collection, indexes included (tests and benchmarks). */
 tally_code tally_docs_drop_interactions(tally_docs *d, tally_err *err);
-
-/* The "naive" usage report straight from the raw history, for benchmarks
- * against the rollups: one row per data.model_id over [from_us, to_us) of a
- * tenant, ordered by model_id (a missing model_id is a JSON null):
- *   {"model_id": …, "requests": n, "input_tokens": n, "output_tokens": n,
- *    "cached_tokens": n}
- * *rows_out is a new JSON array the caller owns. No day buckets: FerretDB
- * 1.24 has no date operator to build a day key with. */
-tally_code tally_docs_naive_usage(tally_docs *d, const char *tenant_id, int64_t from_us,
-                                  int64_t to_us, json_t **rows_out, tally_err *err);
 
 #endif

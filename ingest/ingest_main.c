@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingester.h"
-#include "tally_config.h"
-#include "tally_log.h"
+#include "tally_ingest.h"
+#include "tally_common.h"
 
 static volatile sig_atomic_t stop_requested;
 

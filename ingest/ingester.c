@@ -1,17 +1,13 @@
-#include "ingester.h"
+#include "tally_ingest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dlq.h"
-#include "event.h"
-#include "kafka_util.h"
-#include "tally_backoff.h"
+#include "tally_stream.h"
+#include "tally_common.h"
 #include "tally_docs.h"
-#include "tally_log.h"
 #include "tally_pg.h"
-#include "tally_time.h"
 
 /* What the batch decided for one consumed message. */
 typedef enum { SLOT_STORE, SLOT_REJECT } slot_fate;

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "pg_internal.h"
-#include "tally_buf.h"
-#include "tally_rollup.h"
+#include "tally_common.h"
+#include "tally_pg.h"
 
 const char *const tally_rollup_columns[TALLY_ROLLUP__COUNT] = {
     "requests",           "errors",           "input_tokens",         "cached_tokens",

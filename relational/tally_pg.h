@@ -1,3 +1,12 @@
+#ifndef TALLY_PG_H
+#define TALLY_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tally_common.h"
+
 /*
  * tally_pg — everything PostgreSQL: the connection, migrations, entity
  * upserts, consumer offsets. One opaque handle holds one libpq connection;
@@ -8,14 +17,8 @@
  * reconnects on the next call), and TALLY_EINVAL when the server refused the
  * data itself (a constraint: the event is at fault, not the store).
  */
-#ifndef TALLY_PG_H
-#define TALLY_PG_H
 
-#include <stdbool.h>
-#include <stdint.h>
 
-#include "tally_err.h"
-#include "tally_event_types.h"
 
 typedef struct tally_pg tally_pg;
 
@@ -86,5 +89,192 @@ tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *ten
  * IANA `zone`. TALLY_EINVAL when PostgreSQL refuses the date or the zone. */
 tally_code tally_pg_local_midnight(tally_pg *pg, const char *date, const char *zone,
                                    tally_usec *out, tally_err *err);
+
+/*
+ * tally_rollup — the aggregator's side of PostgreSQL: counting a batch of
+ * interactions and ratings into the rollups exactly once, together with the Kafka
+ * offsets the batch consumed, in one transaction; and reading those offsets
+ * back when partitions are assigned.
+ */
+
+
+
+/* The rollup bucket: 15 minutes, which divides every UTC offset in use. */
+#define TALLY_BUCKET_USEC (15LL * 60 * 1000000)
+
+/* The summed columns of every rollup table (usage_rollup and the hourly
+ * ones), in their order: the sums of the interactions
+ * counted in a row (priced_*: of those without their own cost_usd; unsaved_*:
+ * without their own time_saved_minutes; supplied_*: the values events
+ * brought) and the likes/dislikes of their newest ratings. */
+enum { TALLY_ROLLUP__COUNT = 14 };
+extern const char *const tally_rollup_columns[TALLY_ROLLUP__COUNT];
+
+/* The hourly rollups, narrowest first: per tenant × UTC hour × `columns`,
+ * with the summed columns above (migrations 005 and 006). usage_rollup
+ * keeps 15-minute buckets and every group. */
+typedef struct {
+    const char *table;
+    const char *columns; /* the group columns kept, comma-separated */
+} tally_hourly_rollup;
+enum { TALLY_HOURLY_ROLLUPS = 2 };
+extern const tally_hourly_rollup tally_hourly_rollups[TALLY_HOURLY_ROLLUPS];
+
+/* One interaction to count. Strings are borrowed for the call. */
+typedef struct {
+    const char *interaction_id, *tenant_id, *model_id, *user_id, *kind;
+    const char *agent_id, *channel; /* NULL when absent */
+    tally_usec time;                /* the event's time; bucketed here */
+    int is_error;
+    int64_t input_tokens, cached_tokens, output_tokens;
+    const char *audio_seconds;      /* decimal text, NULL = 0 */
+    const char *cost_usd;           /* decimal text, NULL = computed from prices */
+    const char *time_saved_minutes; /* decimal text, NULL = from the model's rate */
+} tally_rollup_item;
+
+/* The next offset to read of one partition. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t next_offset;
+} tally_rollup_offset;
+
+/* One rating to count (feedback.recorded). Strings are borrowed for the call. */
+typedef struct {
+    const char *interaction_id, *user_id, *tenant_id;
+    bool like;
+    tally_usec time; /* the event's time: the newest per (interaction, user) wins */
+    int64_t offset;  /* its Kafka offset: the tie-break of equal times */
+} tally_rollup_rating;
+
+/* What one batch brings. */
+typedef struct {
+    const tally_rollup_item *items;
+    size_t n_items;
+    const tally_rollup_rating *ratings;
+    size_t n_ratings;
+    const tally_rollup_offset *offsets;
+    size_t n_offsets;
+} tally_rollup_batch;
+
+typedef struct {
+    int64_t counted;          /* interactions newly counted (the rest: seen before) */
+    int64_t ratings_accepted; /* ratings newer than the one stored for their pair */
+} tally_rollup_result;
+
+/* In one transaction: record the interaction ids (an id seen before, in this
+ * batch or any earlier one, is skipped) and add the new interactions to every
+ * rollup (usage_rollup and the hourly ones) with the ratings
+ * already known for them; keep the newest rating per (interaction, user) and
+ * move the like/dislike counts of counted interactions it changes; store the
+ * offsets of `group`. result may be NULL. On failure nothing is written. */
+tally_code tally_rollup_apply(tally_pg *pg, const char *group, const tally_rollup_batch *batch,
+                              tally_rollup_result *result, tally_err *err);
+
+/* The stored next offset of group/topic/partition, or -1 when none. */
+tally_code tally_rollup_load_offset(tally_pg *pg, const char *group, const char *topic,
+                                    int32_t partition, int64_t *next_offset, tally_err *err);
+
+/*
+ * tally_usage — the SQL half of the usage report: which zone a tenant is in,
+ * how a report window resolves in that zone, and the rows of the report
+ * (rollups × price and FX versions, CONTRACT.md §2). analytics/report.c
+ * validates the request and shapes the answer.
+ */
+
+
+
+#define TALLY_DEFAULT_TIMEZONE "America/Sao_Paulo"
+
+typedef enum { TALLY_GRAN_TOTAL, TALLY_GRAN_DAY, TALLY_GRAN_WEEK, TALLY_GRAN_MONTH } tally_granularity;
+
+/* The group dimensions, in the order of CONTRACT.md §3. */
+typedef enum {
+    TALLY_GROUP_MODEL,
+    TALLY_GROUP_USER,
+    TALLY_GROUP_AGENT,
+    TALLY_GROUP_KIND,
+    TALLY_GROUP_CHANNEL,
+    TALLY_GROUP__COUNT
+} tally_group;
+
+/* A tenant is known when it was upserted or has counted interactions; its
+ * zone is the upserted one, TALLY_DEFAULT_TIMEZONE otherwise. */
+tally_code tally_usage_tenant(tally_pg *pg, const char *tenant_id, bool *known, char *zone,
+                              size_t zone_len, tally_err *err);
+
+/* One end of a window as the request gave it. */
+typedef struct {
+    enum { TALLY_BOUND_DEFAULT, TALLY_BOUND_DATE, TALLY_BOUND_INSTANT } kind;
+    char date[11];     /* YYYY-MM-DD, a local midnight in the zone */
+    tally_usec instant; /* UTC */
+} tally_bound;
+
+/* A resolved window [from, to) with its ends written in the zone. */
+typedef struct {
+    tally_usec from, to;
+    char from_text[40], to_text[40];
+    int64_t periods; /* how many periods of the granularity it spans */
+} tally_window;
+
+/* Resolve the ends (defaults: the current month in the zone) and count the
+ * periods. TALLY_EINVAL for a date PostgreSQL refuses, naming `from`/`to`. */
+tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound *from,
+                              const tally_bound *to, tally_granularity g, tally_window *w,
+                              tally_err *err);
+
+/* The metrics of a row, as decimal text from PostgreSQL (cost_brl may be
+ * NULL: no FX rate covers part of it). Money is unrounded here. */
+enum {
+    TALLY_M_REQUESTS,
+    TALLY_M_ERRORS,
+    TALLY_M_INPUT_TOKENS,
+    TALLY_M_CACHED_TOKENS,
+    TALLY_M_OUTPUT_TOKENS,
+    TALLY_M_AUDIO_SECONDS,
+    TALLY_M_COST_USD,
+    TALLY_M_COST_BRL,
+    TALLY_M_TIME_SAVED,
+    TALLY_M_LIKES,
+    TALLY_M_DISLIKES,
+    TALLY_M__COUNT
+};
+extern const char *const tally_metric_names[TALLY_M__COUNT];
+
+typedef struct {
+    bool is_total;            /* the totals over the whole window */
+    const char *period_start; /* RFC 3339 in the zone (rows only) */
+    const char *group[TALLY_GROUP__COUNT]; /* values of the requested groups, NULL = null */
+    const char *metric[TALLY_M__COUNT];
+} tally_usage_row;
+
+typedef struct {
+    const char *tenant_id, *zone;
+    const tally_window *window;
+    tally_granularity granularity;
+    const tally_group *groups; /* requested, in request order */
+    int n_groups;
+} tally_usage_query;
+
+/* Where a report's rows come from: usage_rollup (15-minute buckets, every
+ * group), or the narrowest hourly rollup that keeps every group the report
+ * asks for, when all of its boundaries fall on whole UTC hours (then the
+ * answer is the same). In the order of tally_hourly_rollups, after FULL. */
+typedef enum {
+    TALLY_USAGE_FULL,         /* usage_rollup */
+    TALLY_USAGE_MODEL_HOURLY, /* usage_rollup_model_hourly: no group, or model */
+    TALLY_USAGE_HOURLY,       /* usage_rollup_hourly: any groups but user */
+    TALLY_USAGE__SOURCES
+} tally_usage_source;
+extern const char *const tally_usage_source_names[TALLY_USAGE__SOURCES];
+
+/* How many reports this process read from each source (for /metrics). */
+long long tally_usage_source_count(tally_usage_source src);
+
+/* Run the report query and call fn for every row (ordered by period, then
+ * group values) and finally once for the totals. */
+tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
+                            void (*fn)(const tally_usage_row *row, void *arg), void *arg,
+                            tally_err *err);
 
 #endif

@@ -16,9 +16,8 @@
 #include <string.h>
 
 #include "pg_internal.h"
-#include "tally_buf.h"
-#include "tally_rollup.h"
-#include "tally_usage.h"
+#include "tally_common.h"
+#include "tally_pg.h"
 
 const char *const tally_metric_names[TALLY_M__COUNT] = {
     "requests",      "errors",  "input_tokens",       "cached_tokens", "output_tokens",

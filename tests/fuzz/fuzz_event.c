@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "tally_stream.h"
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \

@@ -18,8 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "naive_report.h"
 #include "tally_docs.h"
-#include "tally_time.h"
+#include "tally_common.h"
 
 #define TEST_DB "tally_test_documents"
 #define T0 1773489600000000LL /* 2026-03-14T12:00:00Z in µs */
@@ -447,7 +448,9 @@ static void naive_usage_sums(void **state) {
     }
     tally_err err = {0};
     json_t *rows;
-    if (tally_docs_naive_usage(d, "tenant-u", T0 + 5 * SEC, T0 + 30 * SEC, &rows, &err) !=
+    naive_report *nr = naive_report_open(test_url, &err);
+    if (!nr) fail_msg("naive report: %s", err.msg);
+    if (naive_report_usage(nr, "tenant-u", T0 + 5 * SEC, T0 + 30 * SEC, &rows, &err) !=
         TALLY_OK)
         fail_msg("naive usage: %s", err.msg);
     assert_int_equal(json_array_size(rows), 2);
@@ -465,10 +468,11 @@ static void naive_usage_sums(void **state) {
         }
     }
     json_decref(rows);
-    if (tally_docs_naive_usage(d, "tenant-none", T0, T0 + 60 * SEC, &rows, &err) != TALLY_OK)
+    if (naive_report_usage(nr, "tenant-none", T0, T0 + 60 * SEC, &rows, &err) != TALLY_OK)
         fail_msg("naive usage: %s", err.msg);
     assert_int_equal(json_array_size(rows), 0);
     json_decref(rows);
+    naive_report_close(nr);
     batch_free(&b);
 }
 

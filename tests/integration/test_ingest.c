@@ -15,7 +15,7 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "event.h"
+#include "tally_stream.h"
 #include "itest.h"
 
 static const char *const INGEST = "ingest/tally-ingest";

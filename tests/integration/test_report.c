@@ -20,9 +20,9 @@
 #include <cmocka.h>
 
 #include "decimal.h"
-#include "event.h"
+#include "tally_stream.h"
 #include "itest.h"
-#include "report.h"
+#include "tally_analytics.h"
 #include "tally_pg.h"
 
 typedef __int128 i128;

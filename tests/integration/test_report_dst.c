@@ -16,9 +16,8 @@
 #include <cmocka.h>
 
 #include "itest.h"
-#include "report.h"
+#include "tally_analytics.h"
 #include "tally_pg.h"
-#include "tally_rollup.h"
 
 static const char *const TIMES[] = {
     "2024-11-02T12:00:00Z", /* Nov 2, 08:00 CDT */

@@ -18,7 +18,6 @@
 
 #include "itest.h"
 #include "tally_pg.h"
-#include "tally_rollup.h"
 
 #define PAIRS 200
 #define ROUNDS 10

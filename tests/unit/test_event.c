@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "tally_stream.h"
 
 #define VALID_DIR TALLY_FIXTURES "/events/valid"
 #define INVALID_DIR TALLY_FIXTURES "/events/invalid"

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
-#include "generate.h"
+#include "tally_stream.h"
+#include "tally_gen.h"
 
 typedef struct {
     char *p;

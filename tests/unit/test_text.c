@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "tally_text.h"
+#include "tally_common.h"
 
 static void text_and_id_rules(void **state) {
     (void)state;

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "tally_time.h"
+#include "tally_common.h"
 
 static void parses_offsets_to_the_same_instant(void **state) {
     (void)state;

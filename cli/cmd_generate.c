@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
-#include "generate.h"
+#include "tally_cli.h"
+#include "tally_gen.h"
 
 static void usage(FILE *out) {
     fprintf(out,

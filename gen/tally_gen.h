@@ -24,8 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tally_err.h"
-#include "tally_time.h"
+#include "tally_common.h"
 
 typedef struct {
     uint64_t seed;             /* default 42 */

@@ -1,9 +1,8 @@
-#include "kafka_util.h"
+#include "tally_stream.h"
 
 #include <stdio.h>
 
-#include "tally_log.h"
-#include "tally_time.h"
+#include "tally_common.h"
 
 tally_code tally_kafka_conf_apply(rd_kafka_conf_t *conf, const tally_kafka_setting *s, size_t n,
                                   tally_err *err) {

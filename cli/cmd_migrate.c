@@ -2,8 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "tally_config.h"
-#include "tally_err.h"
+#include "tally_common.h"
 #include "tally_pg.h"
 
 int tally_cmd_migrate(int argc, char **argv) {

@@ -17,7 +17,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "tally_err.h"
+#include "tally_common.h"
 
 /* Render report as text ending in a newline. Returns a string the caller
  * frees, or NULL with err filled (TALLY_EINVAL: the document is not a usage

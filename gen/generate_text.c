@@ -11,7 +11,7 @@
  */
 #include <string.h>
 
-#include "generate.h"
+#include "tally_gen.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define PICK(r, a) ((a)[tally_gen_below((r), (uint32_t)N(a))])

@@ -12,9 +12,48 @@
  * $dateTrunc are all "not implemented"), so rows are per model over the whole
  * window.
  */
+#include <mongoc/mongoc.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "docs_internal.h"
+#include "naive_report.h"
+
+struct naive_report {
+    mongoc_client_t *client;   /* owned */
+    mongoc_collection_t *coll; /* owned: <the URL's database>.interactions */
+};
+
+naive_report *naive_report_open(const char *mongo_url, tally_err *err) {
+    mongoc_init();
+    bson_error_t e;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(mongo_url, &e);
+    if (!uri) {
+        tally_err_set(err, TALLY_EINVAL, "mongo url: %s", e.message);
+        return NULL;
+    }
+    const char *db = mongoc_uri_get_database(uri);
+    naive_report *r = db ? calloc(1, sizeof *r) : NULL;
+    if (r) r->client = mongoc_client_new_from_uri(uri);
+    if (r && r->client) r->coll = mongoc_client_get_collection(r->client, db, "interactions");
+    mongoc_uri_destroy(uri);
+    if (!r || !r->coll) {
+        naive_report_close(r);
+        tally_err_set(err, TALLY_EINVAL, "mongo url: %s", db ? "cannot connect" : "names no database");
+        return NULL;
+    }
+    return r;
+}
+
+void naive_report_close(naive_report *r) {
+    if (!r) return;
+    if (r->coll) mongoc_collection_destroy(r->coll);
+    if (r->client) mongoc_client_destroy(r->client);
+    free(r);
+}
+
+/* µs since the epoch → BSON date ms, rounded up: "t >= bound" keeps its
+ * meaning for a bound that is not on a whole millisecond. */
+static int64_t ms_ceil(int64_t us) { return us >= 0 ? (us + 999) / 1000 : -((-us) / 1000); }
 
 static const struct {
     const char *name; /* the row's field */
@@ -34,8 +73,8 @@ static void build_pipeline(bson_t *p, const char *tenant_id, int64_t from_us, in
     BSON_APPEND_DOCUMENT_BEGIN(&stage, "$match", &match);
     BSON_APPEND_UTF8(&match, "tenant_id", tenant_id);
     BSON_APPEND_DOCUMENT_BEGIN(&match, "time", &range);
-    BSON_APPEND_DATE_TIME(&range, "$gte", docs_ms_ceil(from_us));
-    BSON_APPEND_DATE_TIME(&range, "$lt", docs_ms_ceil(to_us));
+    BSON_APPEND_DATE_TIME(&range, "$gte", ms_ceil(from_us));
+    BSON_APPEND_DATE_TIME(&range, "$lt", ms_ceil(to_us));
     bson_append_document_end(&match, &range);
     bson_append_document_end(&stage, &match);
     bson_append_document_end(p, &stage);
@@ -92,10 +131,10 @@ static json_t *number_of(const bson_iter_t *v) {
     return json_real(r);
 }
 
-static tally_code run_metric(docs_lease *lease, size_t m, const bson_t *pipeline, row_set *rs,
+static tally_code run_metric(naive_report *r, size_t m, const bson_t *pipeline, row_set *rs,
                              tally_err *err) {
     mongoc_cursor_t *cur =
-        mongoc_collection_aggregate(lease->coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
+        mongoc_collection_aggregate(r->coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
     const bson_t *doc;
     tally_code rc = TALLY_OK;
     while (rc == TALLY_OK && mongoc_cursor_next(cur, &doc)) {
@@ -106,26 +145,23 @@ static tally_code run_metric(docs_lease *lease, size_t m, const bson_t *pipeline
             rc = tally_err_set(err, TALLY_ENOMEM, "out of memory");
     }
     bson_error_t e;
-    if (rc == TALLY_OK && mongoc_cursor_error(cur, &e)) rc = docs_store_err(err, "aggregate", &e);
+    if (rc == TALLY_OK && mongoc_cursor_error(cur, &e)) rc = tally_err_set(err, TALLY_ESTORE, "mongo aggregate: %s", e.message);
     mongoc_cursor_destroy(cur);
     return rc;
 }
 
-tally_code tally_docs_naive_usage(tally_docs *d, const char *tenant_id, int64_t from_us,
+tally_code naive_report_usage(naive_report *r, const char *tenant_id, int64_t from_us,
                                   int64_t to_us, json_t **rows_out, tally_err *err) {
     if (!tenant_id || !*tenant_id) return tally_err_set(err, TALLY_EINVAL, "tenant_id: missing");
     row_set rs = {json_array(), json_object(), NULL};
     tally_code rc = rs.rows && rs.by_model ? TALLY_OK
                                            : tally_err_set(err, TALLY_ENOMEM, "out of memory");
-    docs_lease lease;
-    docs_checkout(d, &lease);
     for (size_t m = 0; m < N_METRICS && rc == TALLY_OK; m++) {
         bson_t pipeline = BSON_INITIALIZER;
         build_pipeline(&pipeline, tenant_id, from_us, to_us, metrics[m].path);
-        rc = run_metric(&lease, m, &pipeline, &rs, err);
+        rc = run_metric(r, m, &pipeline, &rs, err);
         bson_destroy(&pipeline);
     }
-    docs_checkin(d, &lease);
     json_decref(rs.by_model);
     if (rc != TALLY_OK) {
         json_decref(rs.rows);

@@ -6,38 +6,11 @@
  * Nothing is allocated besides jansson's tree; every string handed out is
  * borrowed from that tree, which the event owns until tally_event_free().
  */
-#include "event.h"
+#include "tally_stream.h"
 
 #include <string.h>
 
 #include "event_fields.h"
-
-static const char *const TYPE_NAMES[TALLY_EV__COUNT] = {
-    [TALLY_EV_TENANT_UPSERTED] = "tenant.upserted",
-    [TALLY_EV_USER_UPSERTED] = "user.upserted",
-    [TALLY_EV_PLAN_UPSERTED] = "plan.upserted",
-    [TALLY_EV_SUBSCRIPTION_UPSERTED] = "subscription.upserted",
-    [TALLY_EV_MODEL_PRICED] = "model.priced",
-    [TALLY_EV_FX_RATE_SET] = "fx.rate_set",
-    [TALLY_EV_BUDGET_SET] = "budget.set",
-    [TALLY_EV_INTERACTION_RECORDED] = "interaction.recorded",
-    [TALLY_EV_FEEDBACK_RECORDED] = "feedback.recorded",
-};
-
-const char *tally_event_type_name(tally_event_type t) {
-    return (unsigned)t < TALLY_EV__COUNT ? TYPE_NAMES[t] : NULL;
-}
-
-bool tally_event_type_parse(const char *name, tally_event_type *out) {
-    if (!name) return false;
-    for (unsigned i = 0; i < TALLY_EV__COUNT; i++) {
-        if (strcmp(name, TYPE_NAMES[i]) == 0) {
-            if (out) *out = (tally_event_type)i;
-            return true;
-        }
-    }
-    return false;
-}
 
 const char *tally_event_key(const tally_event *ev) {
     return ev && ev->subject ? ev->subject : "_global";
@@ -119,7 +92,7 @@ static bool read_envelope(tally_event *ev, tally_err *err) {
     ev->time_text = json_string_value(json_object_get(ev->root, "time"));
     if (!ev->subject &&
         (ev->type == TALLY_EV_INTERACTION_RECORDED || ev->type == TALLY_EV_FEEDBACK_RECORDED))
-        return tf_fail(&f, "subject", "is required for %s", TYPE_NAMES[ev->type]);
+        return tf_fail(&f, "subject", "is required for %s", tally_event_type_name(ev->type));
     ev->data = tf_get(&f, "data");
     if (!ev->data) return tf_missing(&f, "data");
     if (!json_is_object(ev->data)) return tf_fail(&f, "data", "must be an object");

@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "event.h"
-#include "tally_text.h"
+#include "tally_stream.h"
+#include "tally_common.h"
 
 /* Where fields are read from, and where their errors go. */
 typedef struct {

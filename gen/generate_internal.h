@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "generate.h"
+#include "tally_gen.h"
 
 #define N_(a) (sizeof(a) / sizeof((a)[0]))
 #define MS_HOUR 3600000LL

@@ -14,7 +14,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "tally_err.h"
+#include "tally_common.h"
 
 typedef struct {
     const char *brokers, *group, *topic, *dlq_topic;

@@ -16,9 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "event.h"
-#include "tally_config.h"
-#include "tally_time.h"
+#include "tally_stream.h"
+#include "tally_common.h"
 
 typedef struct {
     long long lines, valid, invalid, delivered, failed;

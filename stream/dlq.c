@@ -1,4 +1,4 @@
-#include "dlq.h"
+#include "tally_stream.h"
 
 #include <stdio.h>
 #include <string.h>

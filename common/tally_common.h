@@ -1,0 +1,319 @@
+/*
+ * tally_common — the ground floor: errors, time, logs, configuration, buffers,
+ * backoff, the event types as C data and the text rules. Every other layer
+ * includes this header and no other file of common/.
+ */
+#ifndef TALLY_COMMON_H
+#define TALLY_COMMON_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * tally_err — an error as a code and a human message, written into a buffer
+ * the caller owns (the librdkafka way). Functions that can fail return a
+ * tally_code and, on failure, fill the tally_err they were given (if any).
+ */
+
+
+typedef enum {
+    TALLY_OK = 0,
+    TALLY_EINVAL,    /* the input breaks the contract: reject it, move on */
+    TALLY_ESTORE,    /* a store (PostgreSQL, MongoDB, Kafka) failed: retry later */
+    TALLY_ENOMEM,
+    TALLY_EIO,
+    TALLY_ENOTFOUND, /* no such thing (or not yours to see): HTTP 404 */
+    TALLY_EAUTH,     /* no or a bad credential: HTTP 401 */
+} tally_code;
+
+typedef struct {
+    tally_code code;
+    char msg[512];
+} tally_err;
+
+/* Fill err (when non-NULL) and return code. */
+tally_code tally_err_set(tally_err *err, tally_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void tally_err_clear(tally_err *err);
+
+/*
+ * tally_time — RFC 3339 instants as int64 microseconds since the Unix epoch
+ * (UTC). Time-zone arithmetic for reports is done by PostgreSQL, which owns
+ * the IANA database; C code only parses and prints instants.
+ */
+
+
+typedef int64_t tally_usec;
+
+/* Parse "2026-03-14T12:00:00.123-03:00" (also 'Z', lower-case 't'/'z',
+ * a space for 'T', fractions up to nanoseconds; digits past microseconds are
+ * truncated). Returns false on anything else, including impossible dates. */
+bool tally_time_parse_rfc3339(const char *s, tally_usec *out);
+
+/* Write "2026-03-14T15:00:00.123000Z" into buf (at least 32 bytes). */
+void tally_time_format_utc(tally_usec t, char *buf, size_t len);
+
+/* Wall-clock now, in microseconds since the epoch. */
+tally_usec tally_time_now(void);
+
+/* Monotonic clock in microseconds, for durations and timeouts. */
+int64_t tally_time_monotonic_us(void);
+
+/*
+ * tally_log — structured log lines on stderr, one event per line:
+ *   2026-03-14T12:00:00.123Z level=info comp=ingest msg="batch stored" n=500
+ * The caller passes the key=value tail already formatted; the message is quoted.
+ */
+
+typedef enum { TALLY_LOG_DEBUG, TALLY_LOG_INFO, TALLY_LOG_WARN, TALLY_LOG_ERROR } tally_log_level;
+
+/* Set once at start (from TALLY_LOG_LEVEL or a flag) and the component name. */
+void tally_log_init(const char *component, tally_log_level min_level);
+tally_log_level tally_log_level_parse(const char *s);
+
+void tally_log(tally_log_level level, const char *msg, const char *kv_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define tally_info(msg, ...) tally_log(TALLY_LOG_INFO, msg, __VA_ARGS__)
+#define tally_warn(msg, ...) tally_log(TALLY_LOG_WARN, msg, __VA_ARGS__)
+#define tally_error(msg, ...) tally_log(TALLY_LOG_ERROR, msg, __VA_ARGS__)
+#define tally_debug(msg, ...) tally_log(TALLY_LOG_DEBUG, msg, __VA_ARGS__)
+
+/*
+ * tally_config — the settings of CONTRACT.md §4, read once from the
+ * environment at start; command-line flags may override fields afterwards.
+ * The strings are borrowed from the environment or are static defaults.
+ */
+
+typedef struct {
+    const char *kafka_brokers;  /* TALLY_KAFKA_BROKERS */
+    const char *pg_url;         /* TALLY_PG_URL */
+    const char *mongo_url;      /* TALLY_MONGO_URL */
+    const char *http_addr;      /* TALLY_HTTP_ADDR */
+    const char *admin_key;      /* TALLY_ADMIN_KEY, NULL when unset */
+    const char *topic_events;   /* TALLY_TOPIC_EVENTS */
+    const char *topic_dlq;      /* TALLY_TOPIC_DLQ */
+    const char *topic_alerts;   /* TALLY_TOPIC_ALERTS */
+    const char *log_level;      /* TALLY_LOG_LEVEL: debug|info|warn|error */
+} tally_config;
+
+void tally_config_from_env(tally_config *cfg);
+
+/* Parse a command-line integer flag value >= min; on a bad one print
+ * "<prog>: <flag>: expected an integer >= <min>, got '<s>'" and return false. */
+bool tally_parse_flag_int(const char *prog, const char *flag, const char *s, long long min,
+                          long long *out);
+
+/* The help text block that lists the variables and their defaults. */
+extern const char tally_config_env_help[];
+
+/*
+ * tally_buf — a growable byte buffer, always NUL-terminated. The buffer owns
+ * `data`; tally_buf_free releases it. Appends abort the process when memory
+ * runs out (nothing sensible can follow), so callers need no error paths.
+ */
+
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} tally_buf;
+
+void tally_buf_append(tally_buf *b, const char *s, size_t n);
+void tally_buf_puts(tally_buf *b, const char *s);
+void tally_buf_putc(tally_buf *b, char c);
+void tally_buf_printf(tally_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tally_buf_reset(tally_buf *b); /* len = 0, keeps the memory */
+void tally_buf_free(tally_buf *b);
+
+/* Append one element of a PostgreSQL array literal: NULL, or the string
+ * double-quoted with '"' and '\' escaped. A ',' is written before every
+ * element but the first (the caller writes the braces). */
+void tally_buf_pg_array_elem(tally_buf *b, const char *s, int first);
+
+/*
+ * tally_backoff — waiting between retries of a store that failed: 100 ms,
+ * doubling up to 5 s. A daemon asked to stop keeps retrying for its drain
+ * timeout, then gives up (its batch stays uncommitted and is redelivered).
+ */
+
+
+typedef struct {
+    int delay_ms;         /* the next wait */
+    int attempts;         /* failures so far */
+    int64_t stop_seen_us; /* when a stop request was first seen, 0 before */
+} tally_backoff;
+
+void tally_backoff_init(tally_backoff *b);
+
+/* Count a failure and sleep the current delay. Returns false, without
+ * sleeping, once *stop has been set for longer than drain_ms. */
+bool tally_backoff_wait(tally_backoff *b, volatile sig_atomic_t *stop, int drain_ms);
+
+/*
+ * tally_event_types — the events of CONTRACT.md §1 as C data: the type enum
+ * and one plain struct per type. They are shared by every layer (the decoder
+ * in ingest/ fills them; relational/ and documents/ store them), so they live
+ * here at the bottom. Every string is borrowed from the event's parsed JSON
+ * (see ingest/event.h for ownership).
+ */
+
+
+
+#define TALLY_ID_MAX_LEN 128
+#define TALLY_MAX_THRESHOLDS 16
+
+typedef enum {
+    TALLY_EV_TENANT_UPSERTED,
+    TALLY_EV_USER_UPSERTED,
+    TALLY_EV_PLAN_UPSERTED,
+    TALLY_EV_SUBSCRIPTION_UPSERTED,
+    TALLY_EV_MODEL_PRICED,
+    TALLY_EV_FX_RATE_SET,
+    TALLY_EV_BUDGET_SET,
+    TALLY_EV_INTERACTION_RECORDED,
+    TALLY_EV_FEEDBACK_RECORDED,
+    TALLY_EV__COUNT
+} tally_event_type;
+
+/* "tenant.upserted" etc.; NULL for an out-of-range value. */
+const char *tally_event_type_name(tally_event_type t);
+/* Returns false when name is not a type of the contract. */
+bool tally_event_type_parse(const char *name, tally_event_type *out);
+
+/* An exact decimal as canonical text that PostgreSQL's numeric accepts.
+ * JSON numbers are read by jansson as doubles and written back with 15
+ * significant digits, which round-trips every decimal of up to 15 digits;
+ * a JSON string ("0.000150") is kept exactly as sent. */
+typedef struct {
+    bool set;
+    char text[48];
+} tally_decimal;
+
+typedef struct {
+    bool set;
+    int64_t v;
+} tally_opt_i64;
+
+typedef struct {
+    const char *tenant_id, *name, *slug, *contact;
+    const char *status;   /* "active" (default) | "suspended" */
+    const char *timezone; /* IANA name, default "America/Sao_Paulo" */
+} tally_tenant;
+
+typedef struct {
+    const char *tenant_id, *user_id, *name, *email;
+    const char *role; /* "admin" | "member" (default) | "student" */
+    int active;       /* 1, 0, or -1 when absent */
+} tally_user;
+
+typedef struct {
+    const char *plan_id, *tenant_id /* NULL = global */, *name, *description;
+    tally_opt_i64 monthly_request_limit, monthly_token_limit; /* unset = unlimited */
+} tally_plan;
+
+typedef struct {
+    const char *subscription_id, *tenant_id, *user_id /* NULL = whole tenant */, *plan_id;
+    const char *status; /* "active" (default) | "trial" | "cancelled" */
+    tally_usec starts_at;
+    bool has_ends_at;
+    tally_usec ends_at;
+} tally_subscription;
+
+typedef struct {
+    const char *model_id, *provider, *tenant_id /* NULL = global price */;
+    tally_decimal input_usd_per_1m, output_usd_per_1m;
+    tally_decimal cached_input_usd_per_1m;              /* default: the input price */
+    tally_decimal minutes_saved_per_100_output_tokens; /* default: 0 */
+    tally_usec effective_from;
+} tally_price;
+
+typedef struct {
+    const char *currency; /* three upper-case letters, e.g. "BRL" */
+    tally_decimal per_usd;
+    tally_usec effective_from;
+} tally_fx;
+
+typedef struct {
+    const char *tenant_id, *budget_id, *webhook_url;
+    const char *kind;   /* "tokens" | "brl" | "both" */
+    const char *period; /* "daily" | "weekly" | "monthly" */
+    tally_opt_i64 token_limit;
+    tally_decimal brl_limit;
+    int thresholds[TALLY_MAX_THRESHOLDS]; /* percents, default 80, 90, 100 */
+    int n_thresholds;
+    bool pause_at_limit;
+} tally_budget;
+
+typedef struct {
+    const char *tenant_id, *user_id, *model_id;
+    const char *kind;   /* "chat" (default) | "embedding" | "tts" | "stt" */
+    const char *status; /* "ok" (default) | "error" */
+    const char *conversation_id, *agent_id, *channel, *intent;
+    int64_t input_tokens, output_tokens, cached_tokens; /* default 0 */
+    tally_decimal audio_seconds;                        /* unset = 0 */
+    tally_opt_i64 latency_ms;
+    bool was_cached, was_fallback;
+    tally_decimal cost_usd;           /* set: wins over the computed cost */
+    tally_decimal time_saved_minutes; /* set: wins over the model's rate */
+} tally_interaction;
+
+typedef struct {
+    const char *tenant_id, *interaction_id, *user_id;
+    bool like; /* rating: true = "like", false = "dislike" */
+} tally_feedback;
+
+typedef struct {
+    json_t *root;       /* owned */
+    const json_t *data; /* borrowed: root["data"], always an object */
+    const char *id, *source, *subject, *time_text;
+    tally_event_type type;
+    tally_usec time; /* the envelope's time, UTC microseconds */
+    union {
+        tally_tenant tenant;
+        tally_user user;
+        tally_plan plan;
+        tally_subscription subscription;
+        tally_price price;
+        tally_fx fx;
+        tally_budget budget;
+        tally_interaction interaction;
+        tally_feedback feedback;
+    } u;
+} tally_event;
+
+/*
+ * tally_text — the rules untrusted text must follow (valid UTF-8, no control
+ * characters; ids also 1..TALLY_ID_MAX_LEN characters) and a safe way to
+ * quote such text in a message or a log line. Shared by the event decoder
+ * and the HTTP API, which both name bad input back to whoever sent it.
+ */
+
+
+/* Bytes of the valid UTF-8 sequence at p (avail bytes left) and its code
+ * point, or 0 when it is not one (bad lead or continuation, cut short,
+ * overlong forms, surrogates, above U+10FFFF). */
+size_t tally_utf8_next(const unsigned char *p, size_t avail, unsigned *cp);
+
+/* C0 controls, DEL and the C1 controls (U+0080..U+009F). */
+bool tally_is_control(unsigned cp);
+
+/* NULL when s is valid UTF-8 without control characters, else the rule it
+ * breaks ("must be valid UTF-8", "must not contain control characters"). */
+const char *tally_text_problem(const char *s, size_t len);
+
+/* As tally_text_problem, and 1 to TALLY_ID_MAX_LEN characters long. */
+const char *tally_text_id_problem(const char *s, size_t len);
+
+/* s made safe to show: invalid UTF-8 and control characters become '?',
+ * with `escape` '"' and '\' get a backslash (for text inside double
+ * quotes), and what does not fit in out_len (>= 4) ends in "...". Always
+ * NUL-terminated. */
+void tally_text_quote(const char *s, size_t len, char *out, size_t out_len, bool escape);
+
+#endif

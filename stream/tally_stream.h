@@ -1,0 +1,130 @@
+/*
+ * tally_stream — the event stream: decoding and validating events, Kafka
+ * clients, the dead-letter queue and the batch-consumer loop every daemon
+ * runs on. Outside stream/, include this header only.
+ */
+#ifndef TALLY_STREAM_H
+#define TALLY_STREAM_H
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tally_common.h"
+
+/*
+ * event — one CloudEvents 1.0 event of CONTRACT.md §1, decoded and validated.
+ *
+ * tally_event_decode() parses one JSON text with jansson, checks every rule
+ * of the contract (envelope, required fields, types, enums, id shapes,
+ * decimals, times) and fills a typed view. On a violation it returns
+ * TALLY_EINVAL and an error message that names the field and the rule:
+ *     "data.input_tokens: must be a non-negative integer below 2^53"
+ *
+ * Ownership: the event owns `root` (the parsed JSON); every `const char *`
+ * and `data` below is borrowed from it and lives until tally_event_free().
+ * Optional strings are NULL when absent (or JSON null). Enum values
+ * (status, role, kind...) and defaults (e.g. the timezone) point at static
+ * strings instead, which live forever.
+ *
+ * Ids (the event id, subject and every *_id field) are 1-128 characters
+ * (Unicode code points) with no control character (C0, DEL, C1). Messages
+ * are one line of printable text: quoted input is cut and sanitised.
+ *
+ * Decimals (tally_decimal.text): a JSON integer is written exactly; a JSON
+ * number with a fraction or exponent is read by jansson as a double and
+ * written with 15 significant digits ("%.15g") spelled out without an
+ * exponent (1.5e-07 becomes "0.00000015"); a JSON string must match
+ * -?digits[.digits] and is kept as sent (a negative zero loses its sign).
+ * The text is at most TALLY_DECIMAL_MAX_CHARS long; longer values are
+ * rejected.
+ */
+
+
+
+/* Events larger than this are rejected before parsing (Kafka's own default
+ * message limit is about 1 MB; the local broker allows more so that such an
+ * event can still reach the DLQ). */
+#define TALLY_EVENT_MAX_BYTES (1024 * 1024)
+#define TALLY_DECIMAL_MAX_CHARS 40
+
+/* Decode and validate one event. On success ev is filled and must be released
+ * with tally_event_free(); on failure ev holds nothing to release and err
+ * names the field and the rule. `buf` need not be NUL-terminated. */
+tally_code tally_event_decode(const char *buf, size_t len, tally_event *ev, tally_err *err);
+
+void tally_event_free(tally_event *ev);
+
+/* The partition key of an event: its subject, or "_global" without one. */
+const char *tally_event_key(const tally_event *ev);
+
+/*
+ * kafka_util — building librdkafka handles from a list of settings, so that
+ * every Tally client states its configuration as a readable table.
+ */
+
+
+
+typedef struct {
+    const char *name, *value;
+} tally_kafka_setting;
+
+/* Apply n settings to conf; on a bad one fill err naming it and return it. */
+tally_code tally_kafka_conf_apply(rd_kafka_conf_t *conf, const tally_kafka_setting *s, size_t n,
+                                  tally_err *err);
+
+/* A consumer in `group` with manual offset commits, reading from the earliest
+ * offset when the group has none. extra (may be NULL) is applied last. The
+ * conf is consumed; rebalance_cb may be NULL. */
+rd_kafka_t *tally_kafka_consumer_new(const char *brokers, const char *group,
+                                     const tally_kafka_setting *extra, size_t n_extra,
+                                     void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                          rd_kafka_topic_partition_list_t *,
+                                                          void *),
+                                     void *opaque, tally_err *err);
+
+/* Delivery outcomes of a producer, updated by its delivery-report callback
+ * (which runs inside rd_kafka_poll/flush on the caller's thread). */
+typedef struct {
+    long long delivered, failed;
+    char last_error[256];
+} tally_kafka_deliveries;
+
+/* An idempotent producer for DLQ and alert messages; `d` (owned by the
+ * caller, outliving the producer) counts what was delivered and what failed. */
+rd_kafka_t *tally_kafka_producer_new(const char *brokers, tally_kafka_deliveries *d,
+                                     tally_err *err);
+
+/* Poll messages into out[*n ..] until *n reaches max, wait_ms has passed or
+ * *stop is set. Error messages are logged and dropped. When *revoked (may be
+ * NULL; a rebalance callback sets it) becomes true, the messages collected so
+ * far are destroyed, *n goes back to 0 and the flag is cleared: they may now
+ * belong to another member of the group. */
+void tally_kafka_poll_batch(rd_kafka_t *rk, rd_kafka_message_t **out, int *n, int max,
+                            int wait_ms, volatile sig_atomic_t *stop, bool *revoked);
+
+/* Subscribe to one topic. */
+tally_code tally_kafka_subscribe(rd_kafka_t *rk, const char *topic, tally_err *err);
+
+/*
+ * dlq — the dead-letter queue: a rejected event goes to the DLQ topic
+ * unchanged (same key, same value) with two headers, `tally-error` (a one-line
+ * reason) and `tally-source-offset` (topic/partition/offset).
+ */
+
+
+
+/* Queue one rejected message for the DLQ (the bytes are copied). */
+tally_code tally_dlq_send(rd_kafka_t *producer, const char *dlq_topic,
+                          const rd_kafka_message_t *msg, const char *reason, tally_err *err);
+
+/* Wait until everything queued is acknowledged by the broker (or timeout_ms
+ * passes). TALLY_ESTORE when something was not delivered: d->failed grew
+ * past failed_before, or messages are still queued. */
+tally_code tally_dlq_flush(rd_kafka_t *producer, const tally_kafka_deliveries *d,
+                           long long failed_before, int timeout_ms, tally_err *err);
+
+#endif

@@ -44,13 +44,13 @@ static void sha256(const char *s, size_t len, unsigned char out[32]) {
     if (!EVP_Digest(s, len, out, &n, EVP_sha256(), NULL)) memset(out, 0, 32);
 }
 
-void api_sha256_hex(const char *s, size_t len, char out[65]) {
+void tally__api_sha256_hex(const char *s, size_t len, char out[65]) {
     unsigned char d[32];
     sha256(s, len, d);
     to_hex(d, 32, out);
 }
 
-bool api_key_wellformed(const char *key, size_t len) {
+bool tally__api_key_wellformed(const char *key, size_t len) {
     if (len != KEY_LEN || strncmp(key, KEY_PREFIX, sizeof KEY_PREFIX - 1)) return false;
     for (size_t i = sizeof KEY_PREFIX - 1; i < len; i++)
         if (!strchr(HEX, key[i]) || !key[i]) return false;
@@ -81,36 +81,36 @@ static bool is_admin(const tally_api *api, const char *tok, size_t len) {
 static void reply_401(api_request *r, const char *msg) {
     r->extra_header = "WWW-Authenticate";
     r->extra_value = "Bearer";
-    api_reply_error(r, 401, "%s", msg);
+    tally__api_reply_error(r, 401, "%s", msg);
 }
 
 /* Look the tenant key up; false when a reply was queued. */
 static bool tenant_of_key(api_request *r, const char *tok, size_t len) {
     char hash[65];
-    api_sha256_hex(tok, len, hash);
+    tally__api_sha256_hex(tok, len, hash);
     tally_err err = {0};
-    tally_pg *pg = api_pool_get(r->api->pool, &err);
+    tally_pg *pg = tally__api_pool_get(r->api->pool, &err);
     tally_code rc = pg ? tally_pg_api_key_tenant(pg, hash, r->who_tenant, sizeof r->who_tenant,
                                                  &err)
                        : TALLY_ESTORE;
-    api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
+    tally__api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
     if (rc == TALLY_ENOTFOUND) {
         reply_401(r, "invalid API key");
         return false;
     }
     if (rc != TALLY_OK) {
-        api_reply_failure(r, &err);
+        tally__api_reply_failure(r, &err);
         return false;
     }
     r->who = API_WHO_TENANT;
     return true;
 }
 
-bool api_authenticate(api_request *r) {
+bool tally__api_authenticate(api_request *r) {
     api_auth_kind need = r->route->auth;
     if (need == API_AUTH_NONE) return true;
     if (need == API_AUTH_ADMIN && !r->api->has_admin) {
-        api_reply_error(r, 403, "admin routes are disabled: TALLY_ADMIN_KEY is not set");
+        tally__api_reply_error(r, 403, "admin routes are disabled: TALLY_ADMIN_KEY is not set");
         return false;
     }
     const char *h =
@@ -124,14 +124,14 @@ bool api_authenticate(api_request *r) {
     }
     if (is_admin(r->api, tok, len)) {
         r->who = API_WHO_ADMIN;
-    } else if (!api_key_wellformed(tok, len)) {
+    } else if (!tally__api_key_wellformed(tok, len)) {
         reply_401(r, "invalid API key");
         return false;
     } else if (!tenant_of_key(r, tok, len)) {
         return false;
     }
     if (need == API_AUTH_ADMIN && r->who != API_WHO_ADMIN) {
-        api_reply_error(r, 403, "this route needs the admin key");
+        tally__api_reply_error(r, 403, "this route needs the admin key");
         return false;
     }
     return true;
@@ -142,14 +142,14 @@ bool api_authenticate(api_request *r) {
 /* The tenant id of the body {"tenant_id": "…"}; NULL when a reply was queued. */
 static const char *body_tenant(api_request *r, json_t **doc) {
     if (r->body_too_large) {
-        api_reply_error(r, 413, "body: too large");
+        tally__api_reply_error(r, 413, "body: too large");
         return NULL;
     }
     json_error_t jerr;
     *doc = r->body.len ? json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr)
                        : NULL;
     if (!json_is_object(*doc)) {
-        api_reply_error(r, 400, "body: must be a JSON object {\"tenant_id\": \"...\"}");
+        tally__api_reply_error(r, 400, "body: must be a JSON object {\"tenant_id\": \"...\"}");
         return NULL;
     }
     const char *key;
@@ -158,7 +158,7 @@ static const char *body_tenant(api_request *r, json_t **doc) {
         if (strcmp(key, "tenant_id")) {
             char shown[BODY_SHOWN + 8];
             tally_text_quote(key, strlen(key), shown, sizeof shown, false);
-            api_reply_error(r, 400, "body: unknown field \"%s\"", shown);
+            tally__api_reply_error(r, 400, "body: unknown field \"%s\"", shown);
             return NULL;
         }
     }
@@ -168,13 +168,13 @@ static const char *body_tenant(api_request *r, json_t **doc) {
                                            : tally_text_id_problem(json_string_value(v),
                                                             json_string_length(v));
     if (why) {
-        api_reply_error(r, 400, "tenant_id: %s", why);
+        tally__api_reply_error(r, 400, "tenant_id: %s", why);
         return NULL;
     }
     return json_string_value(v);
 }
 
-void api_handle_create_key(api_request *r) {
+void tally__api_handle_create_key(api_request *r) {
     json_t *doc = NULL;
     const char *tenant = body_tenant(r, &doc);
     if (!tenant) {
@@ -185,21 +185,21 @@ void api_handle_create_key(api_request *r) {
     char key[KEY_LEN + 1], hash[65];
     if (RAND_bytes(raw, sizeof raw) != 1) {
         json_decref(doc);
-        api_reply_error(r, 500, "cannot draw a random key");
+        tally__api_reply_error(r, 500, "cannot draw a random key");
         return;
     }
     memcpy(key, KEY_PREFIX, sizeof KEY_PREFIX - 1);
     to_hex(raw, sizeof raw, key + sizeof KEY_PREFIX - 1);
-    api_sha256_hex(key, KEY_LEN, hash);
+    tally__api_sha256_hex(key, KEY_LEN, hash);
 
     tally_err err = {0};
-    tally_pg *pg = api_pool_get(r->api->pool, &err);
+    tally_pg *pg = tally__api_pool_get(r->api->pool, &err);
     tally_code rc = pg ? tally_pg_api_key_insert(pg, hash, tenant, &err) : TALLY_ESTORE;
-    api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
+    tally__api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
     if (rc != TALLY_OK) {
         if (rc == TALLY_EINVAL) err.code = TALLY_EIO; /* our row, not the caller's input */
         json_decref(doc);
-        api_reply_failure(r, &err);
+        tally__api_reply_failure(r, &err);
         return;
     }
     char shown[160];
@@ -207,7 +207,7 @@ void api_handle_create_key(api_request *r) {
     tally_info("api key created", "tenant=\"%s\" key_hash=%.12s", shown, hash);
     json_t *out = json_pack("{s:s, s:s}", "key", key, "tenant_id", tenant);
     json_decref(doc);
-    api_reply_json(r, 201, out);
+    tally__api_reply_json(r, 201, out);
     OPENSSL_cleanse(key, sizeof key);
     OPENSSL_cleanse(raw, sizeof raw);
 }

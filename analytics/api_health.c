@@ -13,9 +13,9 @@
 
 static bool pg_alive(tally_api *api, char *why, size_t len) {
     tally_err err = {0};
-    tally_pg *pg = api_pool_get(api->pool, &err);
+    tally_pg *pg = tally__api_pool_get(api->pool, &err);
     tally_code rc = pg ? tally_pg_ping(pg, &err) : TALLY_ESTORE;
-    api_pool_put(api->pool, pg, rc != TALLY_OK);
+    tally__api_pool_put(api->pool, pg, rc != TALLY_OK);
     if (rc != TALLY_OK) tally_text_quote(err.msg, strlen(err.msg), why, len, true);
     return rc == TALLY_OK;
 }
@@ -27,7 +27,7 @@ static bool mongo_alive(tally_api *api, char *why, size_t len) {
     return rc == TALLY_OK;
 }
 
-void api_handle_healthz(api_request *r) {
+void tally__api_handle_healthz(api_request *r) {
     char pg_why[300] = "", mongo_why[300] = "";
     bool pg = pg_alive(r->api, pg_why, sizeof pg_why);
     bool mongo = mongo_alive(r->api, mongo_why, sizeof mongo_why);
@@ -37,15 +37,15 @@ void api_handle_healthz(api_request *r) {
     json_t *doc = json_pack("{s:s, s:s, s:s}", "status", pg && mongo ? "ok" : "unavailable",
                             "postgresql", pg ? "ok" : "unavailable", "mongodb",
                             mongo ? "ok" : "unavailable");
-    api_reply_json(r, pg && mongo ? 200 : 503, doc);
+    tally__api_reply_json(r, pg && mongo ? 200 : 503, doc);
 }
 
-void api_handle_metrics(api_request *r) {
+void tally__api_handle_metrics(api_request *r) {
     tally_buf out = {0};
-    api_metrics_render(r->api->metrics, &out);
+    tally__api_metrics_render(r->api->metrics, &out);
     tally_buf_puts(&out, "# HELP tally_api_requests_in_flight Requests being served now.\n"
                          "# TYPE tally_api_requests_in_flight gauge\n");
     tally_buf_printf(&out, "tally_api_requests_in_flight %d\n", atomic_load(&r->api->in_flight));
-    api_lag_render(r->api->lag, r->api->pool, &out);
-    api_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+    tally__api_lag_render(r->api->lag, r->api->pool, &out);
+    tally__api_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
 }

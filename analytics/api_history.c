@@ -35,32 +35,32 @@ static bool parse_limit(const char *s, int *out) {
 
 /* The text checks that need no store; false with a reply queued. */
 static bool check_params(api_request *r, int *limit, time_bound *b) {
-    const char *s = api_param_get(&r->params, "limit");
+    const char *s = tally__api_param_get(&r->params, "limit");
     if (s && !parse_limit(s, limit)) {
-        api_reply_error(r, 400, "limit: must be an integer from 1 to %d", TALLY_DOCS_LIMIT_MAX);
+        tally__api_reply_error(r, 400, "limit: must be an integer from 1 to %d", TALLY_DOCS_LIMIT_MAX);
         return false;
     }
     static const char *const ids[] = {"user_id", "conversation_id"};
     for (int i = 0; i < 2; i++) {
-        const char *v = api_param_get(&r->params, ids[i]);
+        const char *v = tally__api_param_get(&r->params, ids[i]);
         const char *why = v ? tally_text_id_problem(v, strlen(v)) : NULL;
         if (why) {
-            api_reply_error(r, 400, "%s: %s", ids[i], why);
+            tally__api_reply_error(r, 400, "%s: %s", ids[i], why);
             return false;
         }
     }
-    const char *c = api_param_get(&r->params, "cursor");
+    const char *c = tally__api_param_get(&r->params, "cursor");
     if (c && (strspn(c, "0123456789abcdefABCDEF") != strlen(c) || strlen(c) % 2 ||
               strlen(c) > CURSOR_MAX)) {
-        api_reply_error(r, 400, "cursor: malformed");
+        tally__api_reply_error(r, 400, "cursor: malformed");
         return false;
     }
     for (int i = 0; i < 2; i++) {
-        b[i].text = api_param_get(&r->params, b[i].name);
+        b[i].text = tally__api_param_get(&r->params, b[i].name);
         if (!b[i].text) continue;
-        b[i].kind = api_time_parse(b[i].text, &b[i].at);
+        b[i].kind = tally__api_time_parse(b[i].text, &b[i].at);
         if (b[i].kind == API_TIME_BAD) {
-            api_reply_error(r, 400, "%s: must be a date (YYYY-MM-DD) or an RFC 3339 time",
+            tally__api_reply_error(r, 400, "%s: must be a date (YYYY-MM-DD) or an RFC 3339 time",
                             b[i].name);
             return false;
         }
@@ -84,9 +84,9 @@ static tally_code has_history(tally_docs *d, const char *tenant, bool *yes, tall
  * reply queued. */
 static bool resolve(api_request *r, time_bound *b) {
     tally_err err = {0};
-    tally_pg *pg = api_pool_get(r->api->pool, &err);
+    tally_pg *pg = tally__api_pool_get(r->api->pool, &err);
     if (!pg) {
-        api_reply_failure(r, &err);
+        tally__api_reply_failure(r, &err);
         return false;
     }
     bool known = false;
@@ -100,20 +100,20 @@ static bool resolve(api_request *r, time_bound *b) {
         if (rc == TALLY_EINVAL)
             tally_err_set(&err, TALLY_EINVAL, "%s: not a date in %s", b[i].name, zone);
     }
-    api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
+    tally__api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
     if (rc != TALLY_OK) {
-        api_reply_failure(r, &err);
+        tally__api_reply_failure(r, &err);
         return false;
     }
     return true;
 }
 
-void api_handle_interactions(api_request *r) {
+void tally__api_handle_interactions(api_request *r) {
     int limit = DEFAULT_LIMIT;
     time_bound b[2] = {{.name = "from"}, {.name = "to"}};
     if (!check_params(r, &limit, b) || !resolve(r, b)) return;
     if (b[0].text && b[1].text && b[0].at >= b[1].at) {
-        api_reply_error(r, 400, "from: must be before to");
+        tally__api_reply_error(r, 400, "from: must be before to");
         return;
     }
     tally_docs_query q = {
@@ -122,22 +122,22 @@ void api_handle_interactions(api_request *r) {
         .has_to = b[1].text != NULL,
         .from_us = b[0].at,
         .to_us = b[1].at,
-        .user_id = api_param_get(&r->params, "user_id"),
-        .conversation_id = api_param_get(&r->params, "conversation_id"),
+        .user_id = tally__api_param_get(&r->params, "user_id"),
+        .conversation_id = tally__api_param_get(&r->params, "conversation_id"),
         .limit = limit,
-        .cursor = api_param_get(&r->params, "cursor"),
+        .cursor = tally__api_param_get(&r->params, "cursor"),
     };
     json_t *items = NULL;
     char *next = NULL;
     tally_err err = {0};
     tally_code rc = tally_docs_find_interactions(r->api->docs, &q, &items, &next, &err);
     if (rc != TALLY_OK) {
-        api_reply_failure(r, &err);
+        tally__api_reply_failure(r, &err);
         return;
     }
     json_t *doc = json_object();
     json_object_set_new(doc, "items", items);
     json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
     free(next);
-    api_reply_json(r, 200, doc);
+    tally__api_reply_json(r, 200, doc);
 }

@@ -20,48 +20,45 @@
 #include "tally_docs.h"
 #include "tally_pg.h"
 
-/* Ids are 1–128 characters (CONTRACT.md §1.1); UTF-8 takes up to 4 bytes each. */
-#define API_ID_CHARS_MAX 128
-#define API_ID_BYTES_MAX (4 * API_ID_CHARS_MAX)
 
 /* ---- api_pool.c: PostgreSQL handles for worker threads --------------------- */
 
 typedef struct api_pool api_pool;
 
 /* `size` handles on `url`, opened lazily (a store down at start is no error). */
-api_pool *api_pool_new(const char *url, int size);
-void api_pool_free(api_pool *p);
+api_pool *tally__api_pool_new(const char *url, int size);
+void tally__api_pool_free(api_pool *p);
 
 /* Take a handle for the caller's exclusive use: NULL and TALLY_ESTORE when
  * none could be connected or none came free in time. */
-tally_pg *api_pool_get(api_pool *p, tally_err *err);
+tally_pg *tally__api_pool_get(api_pool *p, tally_err *err);
 
 /* Give it back; `broken` (a TALLY_ESTORE was seen on it) closes it, so the
  * next taker connects afresh. */
-void api_pool_put(api_pool *p, tally_pg *pg, bool broken);
+void tally__api_pool_put(api_pool *p, tally_pg *pg, bool broken);
 
 /* ---- api_metrics.c: request counters and latency histograms --------------- */
 
 typedef struct api_metrics api_metrics;
 
 /* One series set per label: labels[0..n-1] (borrowed, outliving the metrics). */
-api_metrics *api_metrics_new(const char *const *labels, size_t n);
-void api_metrics_free(api_metrics *m);
-void api_metrics_observe(api_metrics *m, size_t label, int status, double seconds);
+api_metrics *tally__api_metrics_new(const char *const *labels, size_t n);
+void tally__api_metrics_free(api_metrics *m);
+void tally__api_metrics_observe(api_metrics *m, size_t label, int status, double seconds);
 /* Append the request series in Prometheus text format. */
-void api_metrics_render(api_metrics *m, tally_buf *out);
+void tally__api_metrics_render(api_metrics *m, tally_buf *out);
 /* Append a Prometheus label value: backslash, quote and newline escaped. */
-void api_prom_label(tally_buf *out, const char *v);
+void tally__api_prom_label(tally_buf *out, const char *v);
 
 /* ---- api_lag.c: consumer lag of the two groups, at scrape time ------------ */
 
 typedef struct api_lag api_lag;
 
-api_lag *api_lag_new(const tally_api_options *opt, tally_err *err);
-void api_lag_free(api_lag *l);
+api_lag *tally__api_lag_new(const tally_api_options *opt, tally_err *err);
+void tally__api_lag_free(api_lag *l);
 /* Append the lag series; the aggregate group's offsets are read with a
  * handle of `pool`. Never blocks longer than a few Kafka timeouts. */
-void api_lag_render(api_lag *l, api_pool *pool, tally_buf *out);
+void tally__api_lag_render(api_lag *l, api_pool *pool, tally_buf *out);
 
 /* ---- the server and one request ------------------------------------------ */
 
@@ -105,11 +102,11 @@ struct api_request {
     tally_buf body;
     bool body_too_large;
     const api_route *route;  /* NULL: no route matched */
-    char tenant_id[API_ID_BYTES_MAX + 1]; /* decoded {tenant_id} of the path */
+    char tenant_id[TALLY_ID_MAX_BYTES + 1]; /* decoded {tenant_id} of the path */
     api_params params;
     api_who who;
-    char who_tenant[API_ID_BYTES_MAX + 1]; /* the tenant of a tenant key */
-    const char *extra_header, *extra_value; /* one more response header (read by api_reply) */
+    char who_tenant[TALLY_ID_MAX_BYTES + 1]; /* the tenant of a tenant key */
+    const char *extra_header, *extra_value; /* one more response header (read by tally__api_reply) */
     int status;              /* of the queued response; 0 until then */
     enum MHD_Result mhd;     /* what MHD_queue_response said */
 };
@@ -117,43 +114,43 @@ struct api_request {
 /* ---- api_reply.c: responses ---------------------------------------------- */
 
 /* Queue a response; body is malloc'd and taken over (NULL = empty). */
-void api_reply(api_request *r, int status, const char *content_type, char *body, size_t len);
+void tally__api_reply(api_request *r, int status, const char *content_type, char *body, size_t len);
 /* Queue doc (stolen) as application/json. */
-void api_reply_json(api_request *r, int status, json_t *doc);
+void tally__api_reply_json(api_request *r, int status, json_t *doc);
 /* Queue JSON text (malloc'd, taken over; NULL: a 500). */
-void api_reply_json_text(api_request *r, int status, char *text);
+void tally__api_reply_json_text(api_request *r, int status, char *text);
 /* Queue {"error": "<message>"}; the message is made safe (valid UTF-8, no
  * control characters, cut at 300 bytes) whatever input it quotes. */
-void api_reply_error(api_request *r, int status, const char *fmt, ...)
+void tally__api_reply_error(api_request *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The answer to a tenant that does not exist or is not the caller's: one
  * body for both, so that no caller can tell them apart. */
-void api_reply_no_tenant(api_request *r);
+void tally__api_reply_no_tenant(api_request *r);
 /* Map a failed store or report call: EINVAL 400 (message), ENOTFOUND 404
  * (no_tenant), ESTORE 503, anything else 500. Logs what it hides. */
-void api_reply_failure(api_request *r, const tally_err *err);
+void tally__api_reply_failure(api_request *r, const tally_err *err);
 
 /* ---- api_params.c: query parameters and text hygiene --------------------- */
 
 /* Collect the request's query parameters, percent-decoded, checking each
  * against `allowed` and the text rules below; false with msg (naming the
  * parameter) on the first problem. */
-bool api_params_collect(struct MHD_Connection *c, const char *const *allowed, api_params *out,
+bool tally__api_params_collect(struct MHD_Connection *c, const char *const *allowed, api_params *out,
                         char *msg, size_t msg_len);
-const char *api_param_get(const api_params *p, const char *name);
-void api_params_free(api_params *p);
+const char *tally__api_param_get(const api_params *p, const char *name);
+void tally__api_params_free(api_params *p);
 
 /* Percent-decode in[0..len) into out (len + 1 bytes); '+' is a space when
  * plus_is_space. Returns the decoded length, or (size_t)-1 for a '%' not
  * followed by two hex digits. The output may hold NUL bytes: check it. */
-size_t api_url_decode(const char *in, size_t len, char *out, bool plus_is_space);
+size_t tally__api_url_decode(const char *in, size_t len, char *out, bool plus_is_space);
 
 /* Text rules and quoting: common/tally_text.h. */
 
 /* A `from`/`to` value: a date YYYY-MM-DD (checked as a calendar date) or an
  * RFC 3339 time (*instant set). */
 typedef enum { API_TIME_BAD, API_TIME_DATE, API_TIME_INSTANT } api_time_kind;
-api_time_kind api_time_parse(const char *s, int64_t *instant);
+api_time_kind tally__api_time_parse(const char *s, int64_t *instant);
 
 /* ---- api_auth.c: keys ---------------------------------------------------- */
 
@@ -161,18 +158,18 @@ api_time_kind api_time_parse(const char *s, int64_t *instant);
  * r->who (and r->who_tenant). false when a response (401/403/503) has been
  * queued instead. Whether a tenant key may read the path's tenant is the
  * dispatcher's check, once the id is decoded. */
-bool api_authenticate(api_request *r);
+bool tally__api_authenticate(api_request *r);
 /* SHA-256 of s as 64 lower-case hex digits and a NUL. */
-void api_sha256_hex(const char *s, size_t len, char out[65]);
+void tally__api_sha256_hex(const char *s, size_t len, char out[65]);
 /* Whether key has the shape of a tenant key: "tly_" and 64 lower-case hex. */
-bool api_key_wellformed(const char *key, size_t len);
+bool tally__api_key_wellformed(const char *key, size_t len);
 
 /* ---- handlers (one file each) --------------------------------------------- */
 
-void api_handle_healthz(api_request *r);      /* api_health.c */
-void api_handle_metrics(api_request *r);      /* api_health.c */
-void api_handle_create_key(api_request *r);   /* api_auth.c */
-void api_handle_usage(api_request *r);        /* api_usage.c */
-void api_handle_interactions(api_request *r); /* api_history.c */
+void tally__api_handle_healthz(api_request *r);      /* api_health.c */
+void tally__api_handle_metrics(api_request *r);      /* api_health.c */
+void tally__api_handle_create_key(api_request *r);   /* api_auth.c */
+void tally__api_handle_usage(api_request *r);        /* api_usage.c */
+void tally__api_handle_interactions(api_request *r); /* api_history.c */
 
 #endif

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "tally_stream.h"
 #include "tally_common.h"
 #include "tally_pg.h"
 
@@ -47,10 +48,10 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
               fac, buf);
 }
 
-api_lag *api_lag_new(const tally_api_options *opt, tally_err *err) {
+api_lag *tally__api_lag_new(const tally_api_options *opt, tally_err *err) {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *settings[][2] = {
+    const tally_kafka_setting settings[] = {
         {"bootstrap.servers", opt->brokers},
         {"group.id", opt->ingest_group},
         {"client.id", "tally-api"},
@@ -58,13 +59,10 @@ api_lag *api_lag_new(const tally_api_options *opt, tally_err *err) {
         {"enable.auto.offset.store", "false"},
         {"allow.auto.create.topics", "false"},
     };
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(conf);
-            tally_err_set(err, TALLY_EINVAL, "kafka: %s: %s", settings[i][0], errstr);
-            return NULL;
-        }
+    if (tally_kafka_conf_apply(conf, settings, sizeof settings / sizeof settings[0], err) !=
+        TALLY_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     rd_kafka_conf_set_log_cb(conf, kafka_log);
     api_lag *l = calloc(1, sizeof *l);
@@ -90,7 +88,7 @@ api_lag *api_lag_new(const tally_api_options *opt, tally_err *err) {
     return l;
 }
 
-void api_lag_free(api_lag *l) {
+void tally__api_lag_free(api_lag *l) {
     if (!l) return;
     if (l->rkt) rd_kafka_topic_destroy(l->rkt);
     rd_kafka_consumer_close(l->rk);
@@ -159,12 +157,12 @@ static bool load_kafka_committed(api_lag *l, part_state *p, size_t n) {
 /* Offsets tally-aggregate stored in PostgreSQL into p[].next[1]. */
 static bool load_pg_offsets(api_lag *l, api_pool *pool, part_state *p, size_t n) {
     tally_err err = {0};
-    tally_pg *pg = api_pool_get(pool, &err);
+    tally_pg *pg = tally__api_pool_get(pool, &err);
     tally_code rc = pg ? TALLY_OK : TALLY_ESTORE;
     for (size_t i = 0; rc == TALLY_OK && i < n; i++)
         rc = tally_rollup_load_offset(pg, l->aggregate_group, l->topic, p[i].id, &p[i].next[1],
                                       &err);
-    if (pg) api_pool_put(pool, pg, rc == TALLY_ESTORE);
+    if (pg) tally__api_pool_put(pool, pg, rc == TALLY_ESTORE);
     if (rc != TALLY_OK)
         tally_debug("lag: no stored offsets", "group=%s error=\"%s\"", l->aggregate_group,
                     err.msg);
@@ -179,13 +177,13 @@ static int64_t partition_lag(const part_state *p, int g) {
 static void put_series(tally_buf *out, const char *name, const char *group, const char *topic) {
     tally_buf_puts(out, name);
     tally_buf_puts(out, "{group=\"");
-    api_prom_label(out, group);
+    tally__api_prom_label(out, group);
     tally_buf_puts(out, "\",topic=\"");
-    api_prom_label(out, topic);
+    tally__api_prom_label(out, topic);
     tally_buf_putc(out, '"');
 }
 
-void api_lag_render(api_lag *l, api_pool *pool, tally_buf *out) {
+void tally__api_lag_render(api_lag *l, api_pool *pool, tally_buf *out) {
     pthread_mutex_lock(&l->mu);
     rd_kafka_poll(l->rk, 0); /* serve queued errors and logs */
     size_t n;
@@ -221,7 +219,7 @@ void api_lag_render(api_lag *l, api_pool *pool, tally_buf *out) {
                         "# TYPE tally_consumer_lag_up gauge\n");
     for (int g = 0; g < 2; g++) {
         tally_buf_puts(out, "tally_consumer_lag_up{group=\"");
-        api_prom_label(out, groups[g]);
+        tally__api_prom_label(out, groups[g]);
         tally_buf_printf(out, "\"} %d\n", up[g] ? 1 : 0);
     }
     free(p);

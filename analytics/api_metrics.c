@@ -36,7 +36,7 @@ struct api_metrics {
     route_series *series;
 };
 
-api_metrics *api_metrics_new(const char *const *labels, size_t n) {
+api_metrics *tally__api_metrics_new(const char *const *labels, size_t n) {
     api_metrics *m = calloc(1, sizeof *m);
     if (!m) return NULL;
     m->series = calloc(n, sizeof *m->series);
@@ -50,14 +50,14 @@ api_metrics *api_metrics_new(const char *const *labels, size_t n) {
     return m;
 }
 
-void api_metrics_free(api_metrics *m) {
+void tally__api_metrics_free(api_metrics *m) {
     if (!m) return;
     pthread_mutex_destroy(&m->mu);
     free(m->series);
     free(m);
 }
 
-void api_metrics_observe(api_metrics *m, size_t label, int status, double seconds) {
+void tally__api_metrics_observe(api_metrics *m, size_t label, int status, double seconds) {
     if (label >= m->n) return;
     pthread_mutex_lock(&m->mu);
     route_series *s = &m->series[label];
@@ -80,7 +80,7 @@ void api_metrics_observe(api_metrics *m, size_t label, int status, double second
     pthread_mutex_unlock(&m->mu);
 }
 
-void api_prom_label(tally_buf *out, const char *v) {
+void tally__api_prom_label(tally_buf *out, const char *v) {
     for (; *v; v++) {
         if (*v == '\\' || *v == '"') tally_buf_putc(out, '\\');
         if (*v == '\n') {
@@ -98,7 +98,7 @@ static void render_counts(api_metrics *m, tally_buf *out) {
         const route_series *s = &m->series[r];
         for (size_t i = 0; i < s->n_status; i++) {
             tally_buf_puts(out, "tally_api_requests_total{route=\"");
-            api_prom_label(out, m->labels[r]);
+            tally__api_prom_label(out, m->labels[r]);
             tally_buf_printf(out, "\",status=\"%d\"} %llu\n", s->status[i], s->count[i]);
         }
     }
@@ -114,17 +114,17 @@ static void render_histograms(api_metrics *m, tally_buf *out) {
         for (size_t b = 0; b <= N_BUCKETS; b++) {
             cum += s->bucket[b];
             tally_buf_puts(out, "tally_api_request_duration_seconds_bucket{route=\"");
-            api_prom_label(out, m->labels[r]);
+            tally__api_prom_label(out, m->labels[r]);
             if (b < N_BUCKETS)
                 tally_buf_printf(out, "\",le=\"%g\"} %llu\n", BUCKETS[b], cum);
             else
                 tally_buf_printf(out, "\",le=\"+Inf\"} %llu\n", cum);
         }
         tally_buf_puts(out, "tally_api_request_duration_seconds_sum{route=\"");
-        api_prom_label(out, m->labels[r]);
+        tally__api_prom_label(out, m->labels[r]);
         tally_buf_printf(out, "\"} %.6f\n", s->sum);
         tally_buf_puts(out, "tally_api_request_duration_seconds_count{route=\"");
-        api_prom_label(out, m->labels[r]);
+        tally__api_prom_label(out, m->labels[r]);
         tally_buf_printf(out, "\"} %llu\n", s->total);
     }
 }
@@ -140,7 +140,7 @@ static void render_report_sources(tally_buf *out) {
                          tally_usage_source_count((tally_usage_source)src));
 }
 
-void api_metrics_render(api_metrics *m, tally_buf *out) {
+void tally__api_metrics_render(api_metrics *m, tally_buf *out) {
     pthread_mutex_lock(&m->mu);
     render_counts(m, out);
     render_histograms(m, out);

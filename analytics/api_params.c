@@ -26,7 +26,7 @@ static int hexval(char c) {
     return -1;
 }
 
-size_t api_url_decode(const char *in, size_t len, char *out, bool plus_is_space) {
+size_t tally__api_url_decode(const char *in, size_t len, char *out, bool plus_is_space) {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         if (in[i] != '%') {
@@ -69,7 +69,7 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
     /* Names are short and plain; decode to compare them with the list. */
     char name[API_NAME_SHOWN + 1] = "";
     size_t nlen =
-        key_len <= API_NAME_SHOWN ? api_url_decode(key, key_len, name, true) : (size_t)-1;
+        key_len <= API_NAME_SHOWN ? tally__api_url_decode(key, key_len, name, true) : (size_t)-1;
     bool known = false;
     if (nlen != (size_t)-1 && nlen == strlen(name)) /* decoded, and no NUL inside */
         for (const char *const *a = st->allowed; a && *a && !known; a++) known = !strcmp(*a, name);
@@ -77,7 +77,7 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
         snprintf(st->msg, st->msg_len, "unknown query parameter \"%s\"", shown);
         goto fail;
     }
-    if (api_param_get(st->out, name)) {
+    if (tally__api_param_get(st->out, name)) {
         snprintf(st->msg, st->msg_len, "%s: given more than once", name);
         goto fail;
     }
@@ -87,7 +87,7 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
         goto fail;
     }
     char *v = malloc(value_len + 1);
-    size_t vlen = v ? api_url_decode(value, value_len, v, true) : (size_t)-1;
+    size_t vlen = v ? tally__api_url_decode(value, value_len, v, true) : (size_t)-1;
     const char *why = NULL;
     if (vlen == (size_t)-1) why = "malformed percent-encoding";
     else if (vlen == 0) why = "must not be empty";
@@ -113,20 +113,20 @@ fail:
     return MHD_NO;
 }
 
-bool api_params_collect(struct MHD_Connection *c, const char *const *allowed, api_params *out,
+bool tally__api_params_collect(struct MHD_Connection *c, const char *const *allowed, api_params *out,
                         char *msg, size_t msg_len) {
     collect_state st = {allowed, out, msg, msg_len, false};
     MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_one, &st);
     return !st.failed;
 }
 
-const char *api_param_get(const api_params *p, const char *name) {
+const char *tally__api_param_get(const api_params *p, const char *name) {
     for (size_t i = 0; i < p->n; i++)
         if (!strcmp(p->item[i].name, name)) return p->item[i].value;
     return NULL;
 }
 
-void api_params_free(api_params *p) {
+void tally__api_params_free(api_params *p) {
     for (size_t i = 0; i < p->n; i++) {
         free(p->item[i].name);
         free(p->item[i].value);
@@ -148,7 +148,7 @@ static bool parse_date(const char *s) {
     return d <= days[m - 1] + (m == 2 && is_leap(y));
 }
 
-api_time_kind api_time_parse(const char *s, int64_t *instant) {
+api_time_kind tally__api_time_parse(const char *s, int64_t *instant) {
     if (parse_date(s)) return API_TIME_DATE;
     tally_usec t;
     if (strlen(s) <= 64 && tally_time_parse_rfc3339(s, &t)) {

@@ -31,7 +31,7 @@ struct api_pool {
     pool_slot *slot;
 };
 
-api_pool *api_pool_new(const char *url, int size) {
+api_pool *tally__api_pool_new(const char *url, int size) {
     api_pool *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->url = strdup(url);
@@ -52,7 +52,7 @@ api_pool *api_pool_new(const char *url, int size) {
     return p;
 }
 
-void api_pool_free(api_pool *p) {
+void tally__api_pool_free(api_pool *p) {
     if (!p) return;
     for (int i = 0; i < p->size; i++) tally_pg_close(p->slot[i].pg);
     pthread_cond_destroy(&p->freed);
@@ -73,7 +73,7 @@ static int free_slot(const api_pool *p) {
     return found;
 }
 
-tally_pg *api_pool_get(api_pool *p, tally_err *err) {
+tally_pg *tally__api_pool_get(api_pool *p, tally_err *err) {
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += POOL_WAIT_MS / 1000;
@@ -104,7 +104,7 @@ tally_pg *api_pool_get(api_pool *p, tally_err *err) {
     return pg;
 }
 
-void api_pool_put(api_pool *p, tally_pg *pg, bool broken) {
+void tally__api_pool_put(api_pool *p, tally_pg *pg, bool broken) {
     if (!pg) return;
     pthread_mutex_lock(&p->mu);
     for (int i = 0; i < p->size; i++) {

@@ -1,5 +1,5 @@
 /*
- * api_reply — every response of tally-api goes out through here: JSON
+ * tally__api_reply — every response of tally-api goes out through here: JSON
  * unless CSV or Prometheus text was asked for, never cached, with the status
  * remembered for the request log and the metrics.
  */
@@ -11,7 +11,7 @@
 #include "api_internal.h"
 #include "tally_common.h"
 
-void api_reply(api_request *r, int status, const char *content_type, char *body, size_t len) {
+void tally__api_reply(api_request *r, int status, const char *content_type, char *body, size_t len) {
     if (r->status) { /* a handler answered twice: keep the first answer */
         free(body);
         return;
@@ -37,22 +37,22 @@ void api_reply(api_request *r, int status, const char *content_type, char *body,
     /* Counted when queued, not when sent: a client that got its answer
      * finds it counted on its next scrape. */
     double secs = (double)(tally_time_monotonic_us() - r->start_us) / 1e6;
-    size_t label = r->route ? api_route_index(r->route) : tally_api_routes_count;
-    api_metrics_observe(r->api->metrics, label, status, secs);
+    size_t label = r->route ? tally__api_route_index(r->route) : tally_api_routes_count;
+    tally__api_metrics_observe(r->api->metrics, label, status, secs);
 }
 
 /* 15 significant digits: a decimal that came in as text (a cost, say) goes
  * out as the same text, not as the binary double's 17-digit expansion. */
-void api_reply_json(api_request *r, int status, json_t *doc) {
+void tally__api_reply_json(api_request *r, int status, json_t *doc) {
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(doc);
-    api_reply_json_text(r, status, text);
+    tally__api_reply_json_text(r, status, text);
 }
 
-void api_reply_json_text(api_request *r, int status, char *text) {
+void tally__api_reply_json_text(api_request *r, int status, char *text) {
     if (!text) {
         char *e = strdup("{\"error\":\"cannot encode the answer\"}\n");
-        api_reply(r, 500, "application/json", e, e ? strlen(e) : 0);
+        tally__api_reply(r, 500, "application/json", e, e ? strlen(e) : 0);
         return;
     }
     size_t len = strlen(text);
@@ -64,10 +64,10 @@ void api_reply_json_text(api_request *r, int status, char *text) {
     } else {
         body = text;
     }
-    api_reply(r, status, "application/json", body, len);
+    tally__api_reply(r, status, "application/json", body, len);
 }
 
-void api_reply_error(api_request *r, int status, const char *fmt, ...) {
+void tally__api_reply_error(api_request *r, int status, const char *fmt, ...) {
     char raw[1024], safe[320];
     va_list ap;
     va_start(ap, fmt);
@@ -78,25 +78,24 @@ void api_reply_error(api_request *r, int status, const char *fmt, ...) {
     tally_text_quote(raw, (size_t)n, safe, sizeof safe, false);
     json_t *doc = json_object();
     if (doc) json_object_set_new(doc, "error", json_string(safe));
-    api_reply_json(r, status, doc);
+    tally__api_reply_json(r, status, doc);
 }
 
-void api_reply_no_tenant(api_request *r) { api_reply_error(r, 404, "tenant not found"); }
+void tally__api_reply_no_tenant(api_request *r) { tally__api_reply_error(r, 404, "tenant not found"); }
 
-void api_reply_failure(api_request *r, const tally_err *err) {
+void tally__api_reply_failure(api_request *r, const tally_err *err) {
     char why[600];
     tally_text_quote(err->msg, strlen(err->msg), why, sizeof why, true);
     switch (err->code) {
-    case TALLY_EINVAL: api_reply_error(r, 400, "%s", err->msg); return;
-    case TALLY_ENOTFOUND: api_reply_no_tenant(r); return;
-    case TALLY_EAUTH: api_reply_error(r, 401, "%s", err->msg); return;
+    case TALLY_EINVAL: tally__api_reply_error(r, 400, "%s", err->msg); return;
+    case TALLY_ENOTFOUND: tally__api_reply_no_tenant(r); return;
     case TALLY_ESTORE:
         tally_warn("store unavailable", "path=\"%s\" error=\"%s\"", r->log_path, why);
-        api_reply_error(r, 503, "a store is unavailable, try again later");
+        tally__api_reply_error(r, 503, "a store is unavailable, try again later");
         return;
     default:
         tally_error("request failed", "path=\"%s\" error=\"%s\"", r->log_path, why);
-        api_reply_error(r, 500, "internal error");
+        tally__api_reply_error(r, 500, "internal error");
         return;
     }
 }

@@ -18,16 +18,16 @@ static const char *const INTERACTIONS_PARAMS[] = {"from",  "to",     "user_id", 
                                                   "limit", "cursor", NULL};
 
 const api_route tally_api_routes[] = {
-    {"GET", "/healthz", API_AUTH_NONE, NO_PARAMS, api_handle_healthz},
-    {"GET", "/metrics", API_AUTH_NONE, NO_PARAMS, api_handle_metrics},
-    {"POST", "/v1/admin/keys", API_AUTH_ADMIN, NO_PARAMS, api_handle_create_key},
-    {"GET", "/v1/tenants/{tenant_id}/usage", API_AUTH_TENANT, USAGE_PARAMS, api_handle_usage},
+    {"GET", "/healthz", API_AUTH_NONE, NO_PARAMS, tally__api_handle_healthz},
+    {"GET", "/metrics", API_AUTH_NONE, NO_PARAMS, tally__api_handle_metrics},
+    {"POST", "/v1/admin/keys", API_AUTH_ADMIN, NO_PARAMS, tally__api_handle_create_key},
+    {"GET", "/v1/tenants/{tenant_id}/usage", API_AUTH_TENANT, USAGE_PARAMS, tally__api_handle_usage},
     {"GET", "/v1/tenants/{tenant_id}/interactions", API_AUTH_TENANT, INTERACTIONS_PARAMS,
-     api_handle_interactions},
+     tally__api_handle_interactions},
 };
 const size_t tally_api_routes_count = sizeof tally_api_routes / sizeof tally_api_routes[0];
 
-size_t api_route_index(const api_route *route) { return (size_t)(route - tally_api_routes); }
+size_t tally__api_route_index(const api_route *route) { return (size_t)(route - tally_api_routes); }
 
 /* Whether path matches template; the raw segment of a {variable} in *var. */
 static bool path_matches(const char *tmpl, const char *path, const char **var, size_t *var_len) {
@@ -49,7 +49,7 @@ static bool path_matches(const char *tmpl, const char *path, const char **var, s
     return !*tmpl && !*path;
 }
 
-api_match api_route_match(const char *method, const char *path, const api_route **route,
+api_match tally__api_route_match(const char *method, const char *path, const api_route **route,
                           const char **var, size_t *var_len, char *allow, size_t allow_len) {
     bool path_seen = false;
     if (allow_len) allow[0] = '\0';

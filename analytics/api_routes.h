@@ -17,7 +17,7 @@ typedef enum {
 
 typedef struct api_request api_request;
 
-/* A handler answers through the api_reply* functions exactly once. */
+/* A handler answers through the tally__api_reply* functions exactly once. */
 typedef void (*api_handler)(api_request *r);
 
 typedef struct {
@@ -41,10 +41,10 @@ typedef enum {
  * the route and, when its template has a {variable}, *var and *var_len give that
  * raw segment inside `path`. On API_MATCH_NO_METHOD, `allow` gets the methods
  * the path does take ("GET" or "GET, POST"). */
-api_match api_route_match(const char *method, const char *path, const api_route **route,
+api_match tally__api_route_match(const char *method, const char *path, const api_route **route,
                           const char **var, size_t *var_len, char *allow, size_t allow_len);
 
 /* The route's index in tally_api_routes (metrics are kept per route). */
-size_t api_route_index(const api_route *route);
+size_t tally__api_route_index(const api_route *route);
 
 #endif

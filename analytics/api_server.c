@@ -51,16 +51,19 @@ static api_request *request_new(tally_api *api, struct MHD_Connection *conn, con
 /* The {tenant_id} of the path, percent-decoded into r->tenant_id and held to
  * the id rules; false with a 400 queued. */
 static bool decode_tenant(api_request *r, const char *var, size_t var_len) {
-    char buf[3 * API_ID_BYTES_MAX + 1];
+    /* Longer than any valid id, even fully percent-encoded: the id rule's
+     * own message, without decoding it. */
+    static const char too_long[] = "must be at most " TALLY_STR(TALLY_ID_MAX_LEN) " characters long";
+    char buf[3 * TALLY_ID_MAX_BYTES + 1];
     const char *why = NULL;
     size_t n = 0;
-    if (var_len > 3 * API_ID_BYTES_MAX) why = "must be at most 128 characters long";
-    else if ((n = api_url_decode(var, var_len, buf, false)) == (size_t)-1)
+    if (var_len > 3 * TALLY_ID_MAX_BYTES) why = too_long;
+    else if ((n = tally__api_url_decode(var, var_len, buf, false)) == (size_t)-1)
         why = "malformed percent-encoding";
-    else if (n > API_ID_BYTES_MAX) why = "must be at most 128 characters long";
+    else if (n > TALLY_ID_MAX_BYTES) why = too_long;
     else why = tally_text_id_problem(buf, n);
     if (why) {
-        api_reply_error(r, 400, "tenant_id: %s", why);
+        tally__api_reply_error(r, 400, "tenant_id: %s", why);
         return false;
     }
     memcpy(r->tenant_id, buf, n + 1);
@@ -72,29 +75,29 @@ static void dispatch(api_request *r, const char *url) {
     const char *var;
     size_t var_len;
     char allow[32];
-    switch (api_route_match(r->method, url, &r->route, &var, &var_len, allow, sizeof allow)) {
-    case API_MATCH_NO_PATH: api_reply_error(r, 404, "no such route"); return;
+    switch (tally__api_route_match(r->method, url, &r->route, &var, &var_len, allow, sizeof allow)) {
+    case API_MATCH_NO_PATH: tally__api_reply_error(r, 404, "no such route"); return;
     case API_MATCH_NO_METHOD:
         r->extra_header = MHD_HTTP_HEADER_ALLOW;
         r->extra_value = allow; /* read only by the reply below */
-        api_reply_error(r, 405, "method %s not allowed here (allowed: %s)", r->method, allow);
+        tally__api_reply_error(r, 405, "method %s not allowed here (allowed: %s)", r->method, allow);
         return;
     case API_MATCH_OK: break;
     }
-    if (!api_authenticate(r)) return;
+    if (!tally__api_authenticate(r)) return;
     if (var && !decode_tenant(r, var, var_len)) return;
     if (r->route->auth == API_AUTH_TENANT && r->who == API_WHO_TENANT &&
         strcmp(r->who_tenant, r->tenant_id)) {
-        api_reply_no_tenant(r); /* another tenant's id: the answer of an unknown one */
+        tally__api_reply_no_tenant(r); /* another tenant's id: the answer of an unknown one */
         return;
     }
     char msg[300];
-    if (!api_params_collect(r->conn, r->route->params, &r->params, msg, sizeof msg)) {
-        api_reply_error(r, 400, "%s", msg);
+    if (!tally__api_params_collect(r->conn, r->route->params, &r->params, msg, sizeof msg)) {
+        tally__api_reply_error(r, 400, "%s", msg);
         return;
     }
     r->route->handler(r);
-    if (!r->status) api_reply_error(r, 500, "no answer");
+    if (!r->status) tally__api_reply_error(r, 500, "no answer");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -110,7 +113,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > BODY_MAX) { /* refuse before reading it */
-            api_reply_error(r, 413, "body: too large (at most %d bytes)", BODY_MAX);
+            tally__api_reply_error(r, 413, "body: too large (at most %d bytes)", BODY_MAX);
             return r->mhd;
         }
         return MHD_YES; /* the next call brings the body, or its end */
@@ -134,13 +137,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r) return;
     *con_cls = NULL;
     double secs = (double)(tally_time_monotonic_us() - r->start_us) / 1e6;
-    size_t label = r->route ? api_route_index(r->route) : tally_api_routes_count;
+    size_t label = r->route ? tally__api_route_index(r->route) : tally_api_routes_count;
     const char *who = r->who == API_WHO_ADMIN ? "admin" : r->who == API_WHO_TENANT ? "tenant" : "-";
     tally_log(r->status >= 500 ? TALLY_LOG_WARN : TALLY_LOG_INFO, "request",
               "method=%s path=\"%s\" route=\"%s\" status=%d duration_ms=%.3f auth=%s%s",
               r->method, r->log_path, api->labels[label], r->status, secs * 1e3, who,
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
-    api_params_free(&r->params);
+    tally__api_params_free(&r->params);
     tally_buf_free(&r->body);
     free(r);
     atomic_fetch_sub(&api->in_flight, 1);
@@ -193,10 +196,10 @@ static bool parse_addr(const char *addr, struct sockaddr_storage *ss, tally_err 
 
 static void api_free(tally_api *api) {
     if (!api) return;
-    api_lag_free(api->lag);
-    api_metrics_free(api->metrics);
+    tally__api_lag_free(api->lag);
+    tally__api_metrics_free(api->metrics);
     tally_docs_close(api->docs);
-    api_pool_free(api->pool);
+    tally__api_pool_free(api->pool);
     free(api);
 }
 
@@ -208,15 +211,15 @@ static bool open_parts(tally_api *api, tally_err *err) {
     }
     for (size_t i = 0; i < n; i++) api->labels[i] = tally_api_routes[i].path;
     api->labels[n] = LABEL_UNMATCHED;
-    api->metrics = api_metrics_new(api->labels, n + 1);
-    api->pool = api_pool_new(api->opt.pg_url, api->opt.threads);
+    api->metrics = tally__api_metrics_new(api->labels, n + 1);
+    api->pool = tally__api_pool_new(api->opt.pg_url, api->opt.threads);
     if (!api->metrics || !api->pool) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory");
         return false;
     }
     api->docs = tally_docs_open(api->opt.mongo_url, err);
     if (!api->docs) return false;
-    api->lag = api_lag_new(&api->opt, err);
+    api->lag = tally__api_lag_new(&api->opt, err);
     return api->lag != NULL;
 }
 

@@ -13,10 +13,10 @@
 /* Whether the answer should be CSV: format=csv, or no format and an Accept
  * header that names text/csv. false with a reply queued for a bad format. */
 static bool wants_csv(api_request *r, bool *csv) {
-    const char *format = api_param_get(&r->params, "format");
+    const char *format = tally__api_param_get(&r->params, "format");
     if (format) {
         if (strcmp(format, "json") && strcmp(format, "csv")) {
-            api_reply_error(r, 400, "format: must be json or csv");
+            tally__api_reply_error(r, 400, "format: must be json or csv");
             return false;
         }
         *csv = !strcmp(format, "csv");
@@ -28,34 +28,34 @@ static bool wants_csv(api_request *r, bool *csv) {
     return true;
 }
 
-void api_handle_usage(api_request *r) {
+void tally__api_handle_usage(api_request *r) {
     bool csv = false;
     if (!wants_csv(r, &csv)) return;
     tally_usage_request req = {
         .tenant_id = r->tenant_id,
-        .from = api_param_get(&r->params, "from"),
-        .to = api_param_get(&r->params, "to"),
-        .granularity = api_param_get(&r->params, "granularity"),
-        .group_by = api_param_get(&r->params, "group_by"),
+        .from = tally__api_param_get(&r->params, "from"),
+        .to = tally__api_param_get(&r->params, "to"),
+        .granularity = tally__api_param_get(&r->params, "granularity"),
+        .group_by = tally__api_param_get(&r->params, "group_by"),
     };
     tally_err err = {0};
-    tally_pg *pg = api_pool_get(r->api->pool, &err);
+    tally_pg *pg = tally__api_pool_get(r->api->pool, &err);
     json_t *report = NULL;
     tally_code rc = pg ? tally_report_usage(pg, &req, &report, &err) : TALLY_ESTORE;
-    api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
+    tally__api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
     if (rc != TALLY_OK) {
-        api_reply_failure(r, &err);
+        tally__api_reply_failure(r, &err);
         return;
     }
     char *text = csv ? tally_report_usage_csv(report) : tally_report_json_text(report);
     json_decref(report);
     if (!csv) {
-        api_reply_json_text(r, 200, text);
+        tally__api_reply_json_text(r, 200, text);
         return;
     }
     if (!text) {
-        api_reply_error(r, 500, "cannot write the report as CSV");
+        tally__api_reply_error(r, 500, "cannot write the report as CSV");
         return;
     }
-    api_reply(r, 200, "text/csv; charset=utf-8", text, strlen(text));
+    tally__api_reply(r, 200, "text/csv; charset=utf-8", text, strlen(text));
 }

@@ -14,17 +14,9 @@
 #include "tally_common.h"
 #include "tally_pg.h"
 
-static const char *const group_names[TALLY_GROUP__COUNT] = {"model", "user", "agent", "kind",
-                                                            "channel"};
-static const char *const granularity_names[] = {"total", "day", "week", "month"};
 
-static bool valid_id(const char *s) {
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 128) return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
-    return true;
-}
+/* The id rule of common/ (characters, not bytes). */
+static bool valid_id(const char *s) { return s && !tally_text_id_problem(s, strlen(s)); }
 
 static tally_code parse_bound(const char *name, const char *s, tally_bound *b, tally_err *err) {
     memset(b, 0, sizeof *b);
@@ -50,11 +42,11 @@ static tally_code parse_bound(const char *name, const char *s, tally_bound *b, t
 static tally_code parse_granularity(const char *s, tally_granularity *g, tally_err *err) {
     *g = TALLY_GRAN_TOTAL;
     if (!s) return TALLY_OK;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, granularity_names[i])) {
-            *g = (tally_granularity)i;
-            return TALLY_OK;
-        }
+    int found = tally_granularity_find(s);
+    if (found >= 0) {
+        *g = (tally_granularity)found;
+        return TALLY_OK;
+    }
     return tally_err_set(err, TALLY_EINVAL, "granularity: must be one of total, day, week, month");
 }
 
@@ -65,9 +57,7 @@ static tally_code parse_groups(const char *s, tally_group *groups, int *n, tally
     for (;;) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
-        int found = -1;
-        for (int g = 0; g < TALLY_GROUP__COUNT; g++)
-            if (strlen(group_names[g]) == len && !strncmp(p, group_names[g], len)) found = g;
+        int found = tally_group_find(p, len);
         if (found < 0)
             return tally_err_set(err, TALLY_EINVAL,
                                  "group_by: unknown group \"%.*s\" (use model, user, agent, kind,"
@@ -76,7 +66,7 @@ static tally_code parse_groups(const char *s, tally_group *groups, int *n, tally
         for (int i = 0; i < *n; i++)
             if (groups[i] == (tally_group)found)
                 return tally_err_set(err, TALLY_EINVAL, "group_by: \"%s\" given twice",
-                                     group_names[found]);
+                                     tally_groups[found].name);
         groups[(*n)++] = (tally_group)found;
         if (!end) return TALLY_OK;
         p = end + 1;
@@ -122,7 +112,7 @@ static void on_row(const tally_usage_row *row, void *arg) {
     json_object_set_new(o, "period_start", json_string(row->period_start));
     json_t *group = json_object();
     for (int g = 0; g < c->q->n_groups; g++)
-        json_object_set_new(group, group_names[c->q->groups[g]],
+        json_object_set_new(group, tally_groups[c->q->groups[g]].name,
                             row->group[g] ? json_string(row->group[g]) : json_null());
     json_object_set_new(o, "group", group);
     json_array_append_new(c->rows, metrics_object(row, o));
@@ -157,7 +147,7 @@ tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json
     if (w.periods > 1000)
         return tally_err_set(err, TALLY_EINVAL,
                              "granularity: the window holds %lld %s buckets, more than 1000",
-                             (long long)w.periods, granularity_names[gran]);
+                             (long long)w.periods, tally_granularities[gran].name);
 
     tally_usage_query q = {.tenant_id = req->tenant_id, .zone = zone, .window = &w,
                            .granularity = gran, .groups = groups, .n_groups = n_groups};
@@ -173,9 +163,9 @@ tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json
     json_object_set_new(report, "timezone", json_string(zone));
     json_object_set_new(report, "from", json_string(w.from_text));
     json_object_set_new(report, "to", json_string(w.to_text));
-    json_object_set_new(report, "granularity", json_string(granularity_names[gran]));
+    json_object_set_new(report, "granularity", json_string(tally_granularities[gran].name));
     json_t *gb = json_array();
-    for (int g = 0; g < n_groups; g++) json_array_append_new(gb, json_string(group_names[groups[g]]));
+    for (int g = 0; g < n_groups; g++) json_array_append_new(gb, json_string(tally_groups[groups[g]].name));
     json_object_set_new(report, "group_by", gb);
     json_object_set_new(report, "rows", c.rows);
     json_object_set_new(report, "totals", c.totals ? c.totals : json_object());

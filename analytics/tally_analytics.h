@@ -11,6 +11,7 @@
 
 #include "tally_common.h"
 #include "tally_pg.h"
+#include "tally_stream.h"
 
 /*
  * report — the usage report of CONTRACT.md §3 (`GET /v1/tenants/{id}/usage`):
@@ -47,33 +48,27 @@ char *tally_report_json_text(const json_t *report);
 char *tally_report_usage_csv(const json_t *report);
 
 /*
- * aggregator — the `tally-aggregate` consumer: counts interactions into
- * PostgreSQL rollups exactly once. Each batch's rollup increments, the ids
- * it counted and the Kafka offsets it consumed are committed in ONE
- * PostgreSQL transaction; on every partition assignment the consumer seeks
- * to the offsets stored there (not Kafka's), so a crash anywhere replays
- * exactly what was not committed, and ids already counted are skipped.
+ * aggregator — the `tally-aggregate` daemon's own logic, run by the stream
+ * layer's consumer loop: counts interactions and ratings into PostgreSQL
+ * rollups exactly once. Each batch's rollup increments, the ids it counted
+ * and the Kafka offsets it consumed are committed in ONE PostgreSQL
+ * transaction; on every partition assignment the loop seeks to the offsets
+ * stored there (not Kafka's), so a crash anywhere replays exactly what was
+ * not committed, and ids already counted are skipped.
  */
 
-
-
 typedef struct {
-    const char *brokers, *group, *topic, *pg_url;
-    int batch_size, batch_ms, drain_timeout_ms, stats_interval_s;
-    int64_t max_events; /* stop after this many events (0: run until stopped) */
-} tally_aggregate_options;
-
-typedef struct {
-    int64_t events, counted, duplicates, ratings, skipped_invalid, batches, store_retries,
-        rebalances;
+    int64_t counted, duplicates, ratings, skipped_invalid;
 } tally_aggregate_stats;
 
 typedef struct tally_aggregator tally_aggregator;
 
-tally_aggregator *tally_aggregator_new(const tally_aggregate_options *opt, tally_err *err);
-tally_code tally_aggregator_run(tally_aggregator *a, volatile sig_atomic_t *stop, tally_err *err);
+/* Open PostgreSQL (migrating it) and fill h with the aggregator's handlers
+ * (ctx: the returned aggregator). */
+tally_aggregator *tally_aggregator_open(const char *pg_url, const tally_consumer_options *opt,
+                                        tally_consumer_handlers *h, tally_err *err);
 const tally_aggregate_stats *tally_aggregator_stats(const tally_aggregator *a);
-void tally_aggregator_free(tally_aggregator *a);
+void tally_aggregator_close(tally_aggregator *a);
 
 /*
  * api_server — tally-api, the HTTP report service of CONTRACT.md §3, as a

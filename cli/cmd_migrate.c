@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "tally_cli.h"
 #include "tally_common.h"
 #include "tally_pg.h"
 

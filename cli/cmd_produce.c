@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tally_stream.h"
+#include "tally_cli.h"
 #include "tally_common.h"
 
 typedef struct {

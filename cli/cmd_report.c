@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "report_table.h"
+#include "tally_cli.h"
 #include "tally_common.h"
 
 /* An answer larger than this is not a report this tool can print. */

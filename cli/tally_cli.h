@@ -1,13 +1,14 @@
 /*
- * The subcommands of `tally`. Each takes the arguments after its own name
- * (argv[0] is the subcommand name) and returns the process exit code.
+ * tally_cli — the subcommands of `tally`, one file each (cmd_<name>.c).
+ * Each takes the arguments after its own name (argv[0] is the subcommand
+ * name) and returns the process exit code. tally_main.c dispatches.
  */
-#ifndef TALLY_COMMANDS_H
-#define TALLY_COMMANDS_H
+#ifndef TALLY_CLI_H
+#define TALLY_CLI_H
 
-int tally_cmd_generate(int argc, char **argv); /* ingest/generate_cmd.c */
-int tally_cmd_produce(int argc, char **argv);  /* ingest/produce_cmd.c */
-int tally_cmd_migrate(int argc, char **argv);  /* relational/migrate_cmd.c */
-int tally_cmd_report(int argc, char **argv);   /* analytics/report_cmd.c */
+int tally_cmd_generate(int argc, char **argv);
+int tally_cmd_produce(int argc, char **argv);
+int tally_cmd_migrate(int argc, char **argv);
+int tally_cmd_report(int argc, char **argv);
 
 #endif

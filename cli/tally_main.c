@@ -1,6 +1,6 @@
 /*
- * tally — the command-line front door. It only dispatches: each subcommand
- * lives with the layer it belongs to.
+ * tally — the command-line front door. It only dispatches: every subcommand
+ * is a file of its own in cli/ (tally_cli.h lists them).
  */
 #include <stdio.h>
 #include <string.h>
@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        puts("tally 0.1.0");
+        puts("tally " TALLY_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

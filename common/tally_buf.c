@@ -10,10 +10,7 @@ static void reserve(tally_buf *b, size_t extra) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1) cap *= 2;
     char *p = realloc(b->data, cap);
-    if (!p) {
-        fputs("tally: out of memory\n", stderr);
-        abort();
-    }
+    if (!p) tally_oom("a growing buffer");
     b->data = p;
     b->cap = cap;
 }

@@ -27,13 +27,23 @@ typedef enum {
     TALLY_ENOMEM,
     TALLY_EIO,
     TALLY_ENOTFOUND, /* no such thing (or not yours to see): HTTP 404 */
-    TALLY_EAUTH,     /* no or a bad credential: HTTP 401 */
 } tally_code;
 
 typedef struct {
     tally_code code;
     char msg[512];
 } tally_err;
+
+/* Out of memory, the one policy (CONTRIBUTING.md, "Memory"):
+ *   - an allocation sized by the input (a batch, a request, a report, a JSON
+ *     tree) is checked and fails that unit of work with TALLY_ENOMEM: a
+ *     daemon retries the batch with backoff, the API answers 500, a command
+ *     exits 1 — and the process goes on;
+ *   - a small working buffer that only grows (tally_buf, the generator's
+ *     output) calls tally_oom(): it logs and aborts, because nothing useful
+ *     can follow, and at-least-once delivery makes a crash safe (nothing
+ *     uncommitted is lost, the batch is redelivered). */
+__attribute__((noreturn)) void tally_oom(const char *what);
 
 /* Fill err (when non-NULL) and return code. */
 tally_code tally_err_set(tally_err *err, tally_code code, const char *fmt, ...)
@@ -114,8 +124,8 @@ extern const char tally_config_env_help[];
 
 /*
  * tally_buf — a growable byte buffer, always NUL-terminated. The buffer owns
- * `data`; tally_buf_free releases it. Appends abort the process when memory
- * runs out (nothing sensible can follow), so callers need no error paths.
+ * `data`; tally_buf_free releases it. Appends call tally_oom() when memory
+ * runs out (see the policy above), so callers need no error paths.
  */
 
 
@@ -143,6 +153,14 @@ void tally_buf_pg_array_elem(tally_buf *b, const char *s, int first);
  */
 
 
+/* The next offset to read of one Kafka partition (stream/ computes them,
+ * relational/ stores them with the rollups). */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t next_offset;
+} tally_partition_offset;
+
 typedef struct {
     int delay_ms;         /* the next wait */
     int attempts;         /* failures so far */
@@ -165,7 +183,15 @@ bool tally_backoff_wait(tally_backoff *b, volatile sig_atomic_t *stop, int drain
 
 
 
+/* The one id rule (the event id, the subject, every *_id, the API's paths):
+ * 1 to TALLY_ID_MAX_LEN characters (Unicode code points, not bytes), no
+ * control character; tally_text_id_problem() checks it. UTF-8 takes at most
+ * 4 bytes a character, so TALLY_ID_MAX_BYTES holds any valid id. */
 #define TALLY_ID_MAX_LEN 128
+#define TALLY_ID_MAX_BYTES (4 * TALLY_ID_MAX_LEN)
+/* A number macro as a string literal: "at most " TALLY_STR(TALLY_ID_MAX_LEN). */
+#define TALLY_STR(x) TALLY_STR_(x)
+#define TALLY_STR_(x) #x
 #define TALLY_MAX_THRESHOLDS 16
 
 typedef enum {

@@ -1,6 +1,7 @@
 #include "tally_common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 tally_code tally_err_set(tally_err *err, tally_code code, const char *fmt, ...) {
     if (err) {
@@ -11,6 +12,11 @@ tally_code tally_err_set(tally_err *err, tally_code code, const char *fmt, ...) 
         err->code = code;
     }
     return code;
+}
+
+void tally_oom(const char *what) {
+    fprintf(stderr, "tally: out of memory (%s)\n", what);
+    abort();
 }
 
 void tally_err_clear(tally_err *err) {

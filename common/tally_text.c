@@ -61,7 +61,8 @@ const char *tally_text_id_problem(const char *s, size_t len) {
     long chars = text_chars(s, len, &why);
     if (chars < 0) return why;
     if (chars == 0) return "must not be empty";
-    if (chars > TALLY_ID_MAX_LEN) return "must be at most 128 characters long";
+    if (chars > TALLY_ID_MAX_LEN)
+        return "must be at most " TALLY_STR(TALLY_ID_MAX_LEN) " characters long";
     return NULL;
 }
 

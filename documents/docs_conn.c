@@ -79,19 +79,19 @@ void tally_docs_close(tally_docs *d) {
 
 const char *tally_docs_database(const tally_docs *d) { return d->db; }
 
-void docs_checkout(tally_docs *d, docs_lease *lease) {
+void tally__docs_checkout(tally_docs *d, docs_lease *lease) {
     lease->client = mongoc_client_pool_pop(d->pool);
     lease->coll = mongoc_client_get_collection(lease->client, d->db, TALLY_DOCS_COLLECTION);
 }
 
-void docs_checkin(tally_docs *d, docs_lease *lease) {
+void tally__docs_checkin(tally_docs *d, docs_lease *lease) {
     if (lease->coll) mongoc_collection_destroy(lease->coll);
     if (lease->client) mongoc_client_pool_push(d->pool, lease->client);
     lease->coll = NULL;
     lease->client = NULL;
 }
 
-tally_code docs_store_err(tally_err *err, const char *what, const bson_error_t *e) {
+tally_code tally__docs_store_err(tally_err *err, const char *what, const bson_error_t *e) {
     if (e->domain == MONGOC_ERROR_SERVER || e->domain == MONGOC_ERROR_WRITE_CONCERN)
         return tally_err_set(err, TALLY_ESTORE, "mongo %s: %s (server code %u)", what, e->message,
                              e->code);
@@ -100,21 +100,21 @@ tally_code docs_store_err(tally_err *err, const char *what, const bson_error_t *
 
 tally_code tally_docs_ping(tally_docs *d, tally_err *err) {
     docs_lease lease;
-    docs_checkout(d, &lease);
+    tally__docs_checkout(d, &lease);
     bson_t cmd = BSON_INITIALIZER;
     BSON_APPEND_INT32(&cmd, "ping", 1);
     bson_error_t e;
     bool ok = mongoc_client_command_simple(lease.client, "admin", &cmd, NULL, NULL, &e);
     bson_destroy(&cmd);
-    docs_checkin(d, &lease);
-    return ok ? TALLY_OK : docs_store_err(err, "ping", &e);
+    tally__docs_checkin(d, &lease);
+    return ok ? TALLY_OK : tally__docs_store_err(err, "ping", &e);
 }
 
-int64_t docs_ms_floor(int64_t us) { return us >= 0 ? us / 1000 : -((-us + 999) / 1000); }
+int64_t tally__docs_ms_floor(int64_t us) { return us >= 0 ? us / 1000 : -((-us + 999) / 1000); }
 
-int64_t docs_ms_ceil(int64_t us) { return us >= 0 ? (us + 999) / 1000 : -(-us / 1000); }
+int64_t tally__docs_ms_ceil(int64_t us) { return us >= 0 ? (us + 999) / 1000 : -(-us / 1000); }
 
-void docs_format_ms(int64_t ms, char *buf, size_t len) {
+void tally__docs_format_ms(int64_t ms, char *buf, size_t len) {
     int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
     int frac = (int)(ms - secs * 1000);
     time_t t = (time_t)secs;

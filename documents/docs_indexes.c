@@ -65,7 +65,7 @@ static tally_code create_one(docs_lease *lease, const char *db, const char *coll
     if (!ok) {
         char what[160];
         snprintf(what, sizeof what, "createIndexes %s.%s", coll, json_string_value(name));
-        return docs_store_err(err, what, &e);
+        return tally__docs_store_err(err, what, &e);
     }
     return TALLY_OK;
 }
@@ -77,14 +77,14 @@ tally_code tally_docs_ensure_indexes(tally_docs *d, const char *indexes_json_pat
     const char *coll = json_string_value(json_object_get(spec, "collection"));
     const json_t *indexes = json_object_get(spec, "indexes");
     docs_lease lease;
-    docs_checkout(d, &lease);
+    tally__docs_checkout(d, &lease);
     size_t i;
     const json_t *index;
     json_array_foreach(indexes, i, index) {
         rc = create_one(&lease, d->db, coll, index, err);
         if (rc != TALLY_OK) break;
     }
-    docs_checkin(d, &lease);
+    tally__docs_checkin(d, &lease);
     json_decref(spec);
     return rc;
 }

@@ -40,7 +40,7 @@ static tally_code build_doc(bson_t *doc, const tally_docs_interaction *it, tally
         time_text = text;
     }
     bool ok = BSON_APPEND_UTF8(doc, "_id", it->id) &&
-              BSON_APPEND_DATE_TIME(doc, "time", docs_ms_floor(it->time_us)) &&
+              BSON_APPEND_DATE_TIME(doc, "time", tally__docs_ms_floor(it->time_us)) &&
               BSON_APPEND_UTF8(doc, "time_text", time_text) &&
               (!it->source || BSON_APPEND_UTF8(doc, "source", it->source)) &&
               BSON_APPEND_UTF8(doc, "tenant_id", tenant) &&
@@ -101,8 +101,8 @@ static tally_code read_reply(const bson_t *reply, bool executed, const bson_erro
     }
     if (rc == TALLY_OK && bson_iter_init_find(&it, reply, "writeConcernErrors") &&
         bson_iter_recurse(&it, &errs) && bson_iter_next(&errs))
-        return docs_store_err(err, "insert (write concern)", e);
-    if (rc == TALLY_OK && !executed && !had_write_errors) return docs_store_err(err, "insert", e);
+        return tally__docs_store_err(err, "insert (write concern)", e);
+    if (rc == TALLY_OK && !executed && !had_write_errors) return tally__docs_store_err(err, "insert", e);
     return rc;
 }
 
@@ -116,7 +116,7 @@ tally_code tally_docs_insert_interactions(tally_docs *d, const tally_docs_intera
     if (!items) return tally_err_set(err, TALLY_EINVAL, "items: NULL");
 
     docs_lease lease;
-    docs_checkout(d, &lease);
+    tally__docs_checkout(d, &lease);
     bson_t bulk_opts = BSON_INITIALIZER, insert_opts = BSON_INITIALIZER, doc = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&bulk_opts, "ordered", false);
     BSON_APPEND_BOOL(&insert_opts, "validate", false);
@@ -142,7 +142,7 @@ tally_code tally_docs_insert_interactions(tally_docs *d, const tally_docs_intera
     bson_destroy(&doc);
     bson_destroy(&insert_opts);
     bson_destroy(&bulk_opts);
-    docs_checkin(d, &lease);
+    tally__docs_checkin(d, &lease);
     if (inserted) *inserted = ins;
     if (duplicates) *duplicates = dup;
     return rc;

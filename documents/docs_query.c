@@ -88,8 +88,8 @@ static void build_filter(bson_t *f, const tally_docs_query *q, bool has_cursor, 
     if (q->has_from || q->has_to) {
         bson_t range;
         BSON_APPEND_DOCUMENT_BEGIN(f, "time", &range);
-        if (q->has_from) BSON_APPEND_DATE_TIME(&range, "$gte", docs_ms_ceil(q->from_us));
-        if (q->has_to) BSON_APPEND_DATE_TIME(&range, "$lt", docs_ms_ceil(q->to_us));
+        if (q->has_from) BSON_APPEND_DATE_TIME(&range, "$gte", tally__docs_ms_ceil(q->from_us));
+        if (q->has_to) BSON_APPEND_DATE_TIME(&range, "$lt", tally__docs_ms_ceil(q->to_us));
         bson_append_document_end(f, &range);
     }
     if (has_cursor) {
@@ -137,7 +137,7 @@ static json_t *item_of(const bson_t *doc, int64_t *ms, bool *bad) {
     *bad = false;
     *ms = bson_iter_date_time(&it);
     char when[40];
-    docs_format_ms(*ms, when, sizeof when);
+    tally__docs_format_ms(*ms, when, sizeof when);
     json_t *item = json_object();
     if (!item) return NULL;
     json_object_set_new(item, "id", json_stringn(id, idlen));
@@ -180,7 +180,7 @@ static tally_code read_page(mongoc_cursor_t *cur, int limit, json_t *items, char
         count++;
     }
     bson_error_t e;
-    if (mongoc_cursor_error(cur, &e)) return docs_store_err(err, "find", &e);
+    if (mongoc_cursor_error(cur, &e)) return tally__docs_store_err(err, "find", &e);
     return TALLY_OK;
 }
 
@@ -200,12 +200,12 @@ tally_code tally_docs_find_interactions(tally_docs *d, const tally_docs_query *q
     build_filter(&filter, q, q->cursor != NULL, c_ms, c_id);
     build_find_opts(&opts, q->limit);
     docs_lease lease;
-    docs_checkout(d, &lease);
+    tally__docs_checkout(d, &lease);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(lease.coll, &filter, &opts, NULL);
     char *next = NULL;
     rc = read_page(cur, q->limit, items, &next, err);
     mongoc_cursor_destroy(cur);
-    docs_checkin(d, &lease);
+    tally__docs_checkin(d, &lease);
     bson_destroy(&opts);
     bson_destroy(&filter);
     if (rc != TALLY_OK) {
@@ -225,12 +225,12 @@ tally_code tally_docs_count_interactions(tally_docs *d, const char *tenant_id, i
     bson_t filter = BSON_INITIALIZER;
     if (tenant_id) BSON_APPEND_UTF8(&filter, "tenant_id", tenant_id);
     docs_lease lease;
-    docs_checkout(d, &lease);
+    tally__docs_checkout(d, &lease);
     bson_error_t e;
     int64_t n = mongoc_collection_count_documents(lease.coll, &filter, NULL, NULL, NULL, &e);
-    docs_checkin(d, &lease);
+    tally__docs_checkin(d, &lease);
     bson_destroy(&filter);
-    if (n < 0) return docs_store_err(err, "count", &e);
+    if (n < 0) return tally__docs_store_err(err, "count", &e);
     *count = n;
     return TALLY_OK;
 }
@@ -239,11 +239,11 @@ tally_code tally_docs_count_interactions(tally_docs *d, const char *tenant_id, i
 
 tally_code tally_docs_drop_interactions(tally_docs *d, tally_err *err) {
     docs_lease lease;
-    docs_checkout(d, &lease);
+    tally__docs_checkout(d, &lease);
     bson_error_t e;
     bool ok = mongoc_collection_drop_with_opts(lease.coll, NULL, &e);
-    docs_checkin(d, &lease);
+    tally__docs_checkin(d, &lease);
     if (!ok && !(e.domain == MONGOC_ERROR_SERVER && e.code == NAMESPACE_NOT_FOUND))
-        return docs_store_err(err, "drop", &e);
+        return tally__docs_store_err(err, "drop", &e);
     return TALLY_OK;
 }

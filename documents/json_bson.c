@@ -246,7 +246,7 @@ json_t *tally_bson_json_value(const bson_iter_t *iter) {
     case BSON_TYPE_BOOL: return json_boolean(bson_iter_bool(iter));
     case BSON_TYPE_DATE_TIME: {
         char buf[40];
-        docs_format_ms(bson_iter_date_time(iter), buf, sizeof buf);
+        tally__docs_format_ms(bson_iter_date_time(iter), buf, sizeof buf);
         return json_string(buf);
     }
     case BSON_TYPE_DECIMAL128: {

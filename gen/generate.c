@@ -97,12 +97,12 @@ static double d_log(double x) {
 
 /* A log-normal draw: the median times e^(sigma·z), z about standard normal
  * (the sum of four uniforms: light tails, which keeps values plausible). */
-double gen_lognormal(tally_gen_rng *r, double median, double sigma) {
+double tally__gen_lognormal(tally_gen_rng *r, double median, double sigma) {
     double z = tally_gen_unit(r) + tally_gen_unit(r) + tally_gen_unit(r) + tally_gen_unit(r);
     return median * d_exp(sigma * (z - 2.0) * 1.7320508075688772);
 }
 
-unsigned gen_weighted(tally_gen_rng *r, const unsigned *w, unsigned n) {
+unsigned tally__gen_weighted(tally_gen_rng *r, const unsigned *w, unsigned n) {
     unsigned total = 0, i = 0;
     for (unsigned k = 0; k < n; k++) total += w[k];
     unsigned x = tally_gen_below(r, total);
@@ -113,7 +113,7 @@ unsigned gen_weighted(tally_gen_rng *r, const unsigned *w, unsigned n) {
 /* ---- the time line ---- */
 
 static void hour_weights(unsigned shape, double *w) {
-    for (int h = 0; h < 24; h++) w[h] = GEN_SHAPES[shape].hours[h] / 100.0;
+    for (int h = 0; h < 24; h++) w[h] = tally__gen_shapes[shape].hours[h] / 100.0;
 }
 
 static bool build_timeline(gen *g) {
@@ -138,12 +138,12 @@ static bool build_timeline(gen *g) {
         double hw[24], total = k->cum[k->n - 1];
         hour_weights(k->shape, hw);
         for (size_t b = 0; b < g->n_hours; b++) {
-            int64_t lh = (int64_t)b + GEN_ZONES[k->zone].offset_h;
+            int64_t lh = (int64_t)b + tally__gen_zones[k->zone].offset_h;
             if (lh < 0 || lh >= (int64_t)o->days * 24) continue;
             int64_t day = lh / 24;
             int wd = (int)((first_day + day + 4) % 7); /* 0 = Sunday; 1970-01-01 was a Thursday */
             double w = hw[lh % 24] * day_factor[day] * total;
-            if (wd == 0 || wd == 6) w *= GEN_SHAPES[k->shape].weekend;
+            if (wd == 0 || wd == 6) w *= tally__gen_shapes[k->shape].weekend;
             g->class_w[b * g->n_classes + c] = w;
         }
     }
@@ -265,25 +265,25 @@ static void write_feedback(gen *g, const pending *p) {
     const tenant *tn = &g->tenants[p->tenant];
     out_buf *o = &g->out;
     char uid[48];
-    gen_user_id_of(g, p->tenant, p->user, uid);
-    ev_begin(g, p->type == P_FEEDBACK ? "fb" : "fbr", p->n, GEN_SHAPES[tn->shape].source,
-             "feedback.recorded", p->due, GEN_ZONES[tn->zone].offset_h, (p->n & 3) == 0, tn->id);
+    tally__gen_user_id_of(g, p->tenant, p->user, uid);
+    tally__ev_begin(g, p->type == P_FEEDBACK ? "fb" : "fbr", p->n, tally__gen_shapes[tn->shape].source,
+             "feedback.recorded", p->due, tally__gen_zones[tn->zone].offset_h, (p->n & 3) == 0, tn->id);
     O_LIT(o, "\"tenant_id\":");
-    o_cstr(o, tn->id);
+    tally__o_cstr(o, tn->id);
     O_LIT(o, ",\"interaction_id\":");
-    o_id_interaction(o, g, p->n);
+    tally__o_id_interaction(o, g, p->n);
     O_LIT(o, ",\"user_id\":");
-    o_cstr(o, uid);
+    tally__o_cstr(o, uid);
     if (p->like) O_LIT(o, ",\"rating\":\"like\"");
     else O_LIT(o, ",\"rating\":\"dislike\"");
-    ev_end(g);
+    tally__ev_end(g);
 }
 
 static bool write_pending(gen *g, heap *h, irec *x, tally_gen_stats *st) {
     pending p = heap_pop(h);
     if (p.type == P_DUP) {
-        gen_build_interaction(g, x, p.n, p.ms, p.tenant);
-        gen_write_interaction(g, x);
+        tally__gen_build_interaction(g, x, p.n, p.ms, p.tenant);
+        tally__gen_write_interaction(g, x);
         st->duplicates++;
         return true;
     }
@@ -390,11 +390,11 @@ static void estimate(gen *g) {
         enum { SAMPLES = 256 };
         uint64_t tokens = 0, cost = 0;
         for (uint64_t k = 0; k < SAMPLES; k++) {
-            gen_build_interaction(g, &x, (1ULL << 62) + k, g->start_ms + 12 * MS_HOUR, t);
+            tally__gen_build_interaction(g, &x, (1ULL << 62) + k, g->start_ms + 12 * MS_HOUR, t);
             int64_t p[3];
             tokens += (uint64_t)(x.in + x.out);
             if (x.has_cost) cost += x.cost_e12;
-            else if (gen_price_at(g, t, x.model, x.ms, p)) cost += gen_cost_e12(p, &x);
+            else if (tally__gen_price_at(g, t, x.model, x.ms, p)) cost += tally__gen_cost_e12(p, &x);
         }
         double n = (double)g->o->events * tenant_share(g, t);
         tn->expect_requests = (uint64_t)n;
@@ -422,13 +422,13 @@ tally_code tally_gen_run(const tally_gen_opts *o, tally_gen_sink sink, void *ctx
     g->out = (out_buf){malloc(2 * FLUSH_AT), 0, 2 * FLUSH_AT, sink, ctx, false, 0, 0};
     heap h = {0};
     irec *x = malloc(sizeof *x);
-    if (!g->out.p || !x || !gen_build_tenants(g) || !build_timeline(g)) {
+    if (!g->out.p || !x || !tally__gen_build_tenants(g) || !build_timeline(g)) {
         rc = tally_err_set(err, TALLY_ENOMEM, "generate: out of memory");
         goto done;
     }
     if (o->entities) {
         estimate(g);
-        gen_write_entities(g);
+        tally__gen_write_entities(g);
     }
     st.entities = g->n_entities;
 
@@ -444,14 +444,14 @@ tally_code tally_gen_run(const tally_gen_opts *o, tally_gen_sink sink, void *ctx
         next_slot(g, &w, &ms, &t);
         while (h.n && h.v[0].due <= ms)
             if (!write_pending(g, &h, x, &st)) goto oom;
-        gen_build_interaction(g, x, n, ms, t);
-        gen_write_interaction(g, x);
+        tally__gen_build_interaction(g, x, n, ms, t);
+        tally__gen_write_interaction(g, x);
         st.interactions++;
         if (!schedule(g, &h, x, &dup_sel, &dups, &fb_sel, &fbs, o->events - n)) goto oom;
     }
     while (h.n && !g->out.failed)
         if (!write_pending(g, &h, x, &st)) goto oom;
-    o_flush(&g->out);
+    tally__o_flush(&g->out);
     if (g->out.failed) rc = tally_err_set(err, TALLY_EIO, "generate: the output failed");
     goto done;
 oom:

@@ -14,7 +14,7 @@
 
 /* ---- catalogues: zones, shapes, tenants ---- */
 
-const gen_zone GEN_ZONES[GEN_N_ZONES] = {{"America/Sao_Paulo", -3}, {"America/Manaus", -4},
+const gen_zone tally__gen_zones[GEN_N_ZONES] = {{"America/Sao_Paulo", -3}, {"America/Manaus", -4},
                                          {"America/Rio_Branco", -5}, {"America/Noronha", -2}};
 static const unsigned ZONE_CYCLE[] = {0, 0, 1, 0, 2, 0, 3, 0, 0, 1};
 
@@ -36,7 +36,7 @@ static const tenant_name BOTS[] = {{"uzz-clinica-sorriso", "Clínica Odontológi
 static const tenant_name SUPPORTS[] = {{"gatte-suporte", "GATTE Tecnologia — Suporte"},
                                        {"gatte-revenda-lc", "Revenda LC Soluções"}};
 
-const shape_info GEN_SHAPES[TALLY_GEN__SHAPES] = {
+const shape_info tally__gen_shapes[TALLY_GEN__SHAPES] = {
     [TALLY_GEN_SCHOOL] = {SCHOOLS, N_(SCHOOLS), "escola-api-1", 1.0,
                           {4, 2, 1, 1, 1, 2, 5, 10, 18, 28, 36, 40, 34, 32, 38, 42, 44, 46, 52, 68,
                            80, 74, 50, 20},
@@ -76,7 +76,7 @@ static void phone_of(const gen *g, uint32_t t, uint32_t u, char *buf) {
     buf[14] = '\0';
 }
 
-void gen_uuid_of(uint64_t h, char *buf) {
+void tally__gen_uuid_of(uint64_t h, char *buf) {
     uint64_t a = mix64(h), b = mix64(h ^ 0x5851f42d4c957f2dULL);
     static const char hx[] = "0123456789abcdef";
     int k = 0;
@@ -91,7 +91,7 @@ void gen_uuid_of(uint64_t h, char *buf) {
 }
 
 /* The user id of user u of tenant t (buf: 48 bytes). */
-void gen_user_id_of(const gen *g, uint32_t t, uint32_t u, char *buf) {
+void tally__gen_user_id_of(const gen *g, uint32_t t, uint32_t u, char *buf) {
     const tenant *tn = &g->tenants[t];
     switch (tn->shape) {
     case TALLY_GEN_SCHOOL: {
@@ -107,13 +107,13 @@ void gen_user_id_of(const gen *g, uint32_t t, uint32_t u, char *buf) {
         break;
     }
     case TALLY_GEN_WHATSAPP: phone_of(g, t, u, buf); break;
-    default: gen_uuid_of(hash4(g->o->seed, 'U', t, u), buf);
+    default: tally__gen_uuid_of(hash4(g->o->seed, 'U', t, u), buf);
     }
 }
 
 /* ---- tenants ---- */
 
-bool gen_build_tenants(gen *g) {
+bool tally__gen_build_tenants(gen *g) {
     const tally_gen_opts *o = g->o;
     tally_gen_rng r;
     tally_gen_rng_seed(&r, hash4(o->seed, 'W', 0, 0));
@@ -123,7 +123,7 @@ bool gen_build_tenants(gen *g) {
     bool priced = false;
     for (uint32_t i = 0; i < o->tenants; i++) {
         tenant *t = &g->tenants[i];
-        const shape_info *s = &GEN_SHAPES[i % TALLY_GEN__SHAPES];
+        const shape_info *s = &tally__gen_shapes[i % TALLY_GEN__SHAPES];
         t->shape = i % TALLY_GEN__SHAPES;
         t->round = i / TALLY_GEN__SHAPES;
         t->zone = ZONE_CYCLE[i % N_(ZONE_CYCLE)];
@@ -182,7 +182,7 @@ static uint64_t round2(double v, uint64_t floor) {
 
 static void ent_begin(gen *g, const char *type, int64_t ms, const char *subject) {
     bool pricing = !strncmp(type, "model.", 6) || !strncmp(type, "fx.", 3);
-    ev_begin(g, "ent", g->n_entities++, pricing ? "pricing-sync" : "backoffice-1", type, ms, 0,
+    tally__ev_begin(g, "ent", g->n_entities++, pricing ? "pricing-sync" : "backoffice-1", type, ms, 0,
              true, subject);
 }
 
@@ -194,24 +194,24 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
         const tenant *tn = &g->tenants[t];
         ent_begin(g, "tenant.upserted", (*clock)++ * 1000, tn->id);
         O_LIT(o, "\"tenant_id\":");
-        o_cstr(o, tn->id);
+        tally__o_cstr(o, tn->id);
         O_LIT(o, ",\"name\":");
-        o_cstr(o, tn->name);
+        tally__o_cstr(o, tn->name);
         O_LIT(o, ",\"slug\":");
-        o_cstr(o, tn->slug);
+        tally__o_cstr(o, tn->slug);
         O_LIT(o, ",\"status\":\"active\",\"timezone\":");
-        o_cstr(o, GEN_ZONES[tn->zone].name);
+        tally__o_cstr(o, tally__gen_zones[tn->zone].name);
         O_LIT(o, ",\"contact\":");
         if (tn->shape == TALLY_GEN_WHATSAPP) {
             char phone[16];
             phone_of(g, t, 999999, phone);
-            o_cstr(o, phone);
+            tally__o_cstr(o, phone);
         } else {
             O_LIT(o, "\"contato@");
             o_raw(o, tn->slug, strlen(tn->slug));
             O_LIT(o, ".com.br\"");
         }
-        ev_end(g);
+        tally__ev_end(g);
     }
     for (uint32_t t = 0; t < g->n_tenants; t++) {
         const tenant *tn = &g->tenants[t];
@@ -221,18 +221,18 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
             tally_gen_person p;
             tally_gen_person_pick(&r, &p);
             char uid[48];
-            gen_user_id_of(g, t, u, uid);
+            tally__gen_user_id_of(g, t, u, uid);
             ent_begin(g, "user.upserted", (*clock)++ * 1000, tn->id);
             O_LIT(o, "\"tenant_id\":");
-            o_cstr(o, tn->id);
+            tally__o_cstr(o, tn->id);
             O_LIT(o, ",\"user_id\":");
-            o_cstr(o, uid);
+            tally__o_cstr(o, uid);
             bool anonymous = tn->shape == TALLY_GEN_WHATSAPP && chance(&r, 0.2);
             if (!anonymous) {
                 char name[96];
                 snprintf(name, sizeof name, "%s %s", p.first, p.last);
                 O_LIT(o, ",\"name\":");
-                o_cstr(o, name);
+                tally__o_cstr(o, name);
             }
             if (tn->shape != TALLY_GEN_WHATSAPP) {
                 char mail[160];
@@ -245,7 +245,7 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
                     snprintf(mail, sizeof mail, "%s.%s@%s.com.br", p.first_ascii, p.last_ascii,
                              tn->slug);
                 O_LIT(o, ",\"email\":");
-                o_cstr(o, mail);
+                tally__o_cstr(o, mail);
             }
             const char *role = u == 0 ? "admin"
                                : (tn->shape == TALLY_GEN_SCHOOL ||
@@ -253,10 +253,10 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
                                    ? "student"
                                    : "member";
             O_LIT(o, ",\"role\":");
-            o_cstr(o, role);
+            tally__o_cstr(o, role);
             if (u > 0 && chance(&r, 0.05)) O_LIT(o, ",\"active\":false");
             else O_LIT(o, ",\"active\":true");
-            ev_end(g);
+            tally__ev_end(g);
         }
     }
 }
@@ -266,22 +266,22 @@ static void write_plan(gen *g, int64_t ms, const char *id, const tenant *tn, con
     out_buf *o = &g->out;
     ent_begin(g, "plan.upserted", ms, tn ? tn->id : NULL);
     O_LIT(o, "\"plan_id\":");
-    o_cstr(o, id);
+    tally__o_cstr(o, id);
     if (tn) {
         O_LIT(o, ",\"tenant_id\":");
-        o_cstr(o, tn->id);
+        tally__o_cstr(o, tn->id);
     }
     O_LIT(o, ",\"name\":");
-    o_cstr(o, name);
+    tally__o_cstr(o, name);
     O_LIT(o, ",\"monthly_request_limit\":");
-    if (requests) o_u64(o, requests);
+    if (requests) tally__o_u64(o, requests);
     else O_LIT(o, "null");
     O_LIT(o, ",\"monthly_token_limit\":");
-    if (tokens) o_u64(o, tokens);
+    if (tokens) tally__o_u64(o, tokens);
     else O_LIT(o, "null");
     O_LIT(o, ",\"description\":");
-    o_cstr(o, description);
-    ev_end(g);
+    tally__o_cstr(o, description);
+    tally__ev_end(g);
 }
 
 static void write_subscription(gen *g, int64_t ms, const tenant *tn, const char *user,
@@ -291,24 +291,24 @@ static void write_subscription(gen *g, int64_t ms, const tenant *tn, const char 
     snprintf(id, sizeof id, "sub-%s%s%s", tn->id, user ? "-" : "", user ? user : "");
     ent_begin(g, "subscription.upserted", ms, tn->id);
     O_LIT(o, "\"subscription_id\":");
-    o_cstr(o, id);
+    tally__o_cstr(o, id);
     O_LIT(o, ",\"tenant_id\":");
-    o_cstr(o, tn->id);
+    tally__o_cstr(o, tn->id);
     if (user) {
         O_LIT(o, ",\"user_id\":");
-        o_cstr(o, user);
+        tally__o_cstr(o, user);
     }
     O_LIT(o, ",\"plan_id\":");
-    o_cstr(o, plan);
+    tally__o_cstr(o, plan);
     O_LIT(o, ",\"starts_at\":");
-    o_time(o, g->epoch_ms, 0, true, false);
+    tally__o_time(o, g->epoch_ms, 0, true, false);
     if (ends) {
         O_LIT(o, ",\"ends_at\":");
-        o_time(o, ends, -3, false, false);
+        tally__o_time(o, ends, -3, false, false);
     }
     O_LIT(o, ",\"status\":");
-    o_cstr(o, status);
-    ev_end(g);
+    tally__o_cstr(o, status);
+    tally__ev_end(g);
 }
 
 static void write_plans_and_subscriptions(gen *g, int64_t *clock) {
@@ -344,7 +344,7 @@ static void write_plans_and_subscriptions(gen *g, int64_t *clock) {
         /* seed 002: users subscribe to plans of their own */
         for (uint32_t u = 1; u < g->o->users_per_tenant && u <= 4; u++) {
             char uid[48];
-            gen_user_id_of(g, t, u, uid);
+            tally__gen_user_id_of(g, t, u, uid);
             bool cancelled = u == 4;
             write_subscription(g, (*clock)++ * 1000, tn, uid,
                                u % 2 ? "plan-gratuito" : "plan-profissional",
@@ -356,33 +356,33 @@ static void write_plans_and_subscriptions(gen *g, int64_t *clock) {
 
 static void write_price(gen *g, int64_t ms, int model, const int64_t p[3], bool minutes,
                         int64_t effective, const tenant *tn) {
-    const model_info *m = &GEN_MODELS[model];
+    const model_info *m = &tally__gen_models[model];
     out_buf *o = &g->out;
     ent_begin(g, "model.priced", ms, tn ? tn->id : NULL);
     O_LIT(o, "\"model_id\":");
-    o_cstr(o, m->id);
+    tally__o_cstr(o, m->id);
     O_LIT(o, ",\"provider\":");
-    o_cstr(o, m->provider);
+    tally__o_cstr(o, m->provider);
     O_LIT(o, ",\"input_usd_per_1m\":");
-    o_fixed(o, (uint64_t)p[0], 6);
+    tally__o_fixed(o, (uint64_t)p[0], 6);
     O_LIT(o, ",\"output_usd_per_1m\":");
-    o_fixed(o, (uint64_t)p[1], 6);
+    tally__o_fixed(o, (uint64_t)p[1], 6);
     if (p[2] >= 0) {
         O_LIT(o, ",\"cached_input_usd_per_1m\":");
-        o_fixed(o, (uint64_t)p[2], 6);
+        tally__o_fixed(o, (uint64_t)p[2], 6);
     }
     if (minutes && m->minutes >= 0) {
         O_LIT(o, ",\"minutes_saved_per_100_output_tokens\":");
-        o_fixed(o, (uint64_t)m->minutes, 2);
+        tally__o_fixed(o, (uint64_t)m->minutes, 2);
     }
     O_LIT(o, ",\"effective_from\":");
-    if (effective == g->epoch_ms) o_time(o, effective, 0, true, false);
-    else o_time(o, effective, -3, false, false);
+    if (effective == g->epoch_ms) tally__o_time(o, effective, 0, true, false);
+    else tally__o_time(o, effective, -3, false, false);
     if (tn) {
         O_LIT(o, ",\"tenant_id\":");
-        o_cstr(o, tn->id);
+        tally__o_cstr(o, tn->id);
     }
-    ev_end(g);
+    tally__ev_end(g);
 }
 
 static void write_prices_and_rates(gen *g) {
@@ -390,28 +390,28 @@ static void write_prices_and_rates(gen *g) {
     int64_t at = g->epoch_ms;
     for (int i = 0; i < M__N; i++) {
         if (i == M_LLAMA8) continue;
-        int64_t p[3] = {GEN_MODELS[i].in, GEN_MODELS[i].out, GEN_MODELS[i].cached};
+        int64_t p[3] = {tally__gen_models[i].in, tally__gen_models[i].out, tally__gen_models[i].cached};
         write_price(g, at + i * 60000, i, p, true, g->epoch_ms, NULL);
     }
     if (g->n_tenants) {
-        write_price(g, at + 3 * MS_DAY, TENANT_PRICE_MODEL, GEN_TENANT_PRICE, false, g->epoch_ms,
+        write_price(g, at + 3 * MS_DAY, TENANT_PRICE_MODEL, tally__gen_tenant_price, false, g->epoch_ms,
                     &g->tenants[g->priced_tenant]);
     }
-    for (size_t i = 0; i < N_(GEN_PRICE_V2); i++) {
-        int64_t p[3] = {GEN_PRICE_V2[i].in, GEN_PRICE_V2[i].out, GEN_PRICE_V2[i].cached};
+    for (size_t i = 0; i < N_(tally__gen_price_v2); i++) {
+        int64_t p[3] = {tally__gen_price_v2[i].in, tally__gen_price_v2[i].out, tally__gen_price_v2[i].cached};
         /* announced five days before it takes effect */
-        write_price(g, g->mid_ms - 5 * MS_DAY, GEN_PRICE_V2[i].model, p, true, g->mid_ms, NULL);
+        write_price(g, g->mid_ms - 5 * MS_DAY, tally__gen_price_v2[i].model, p, true, g->mid_ms, NULL);
     }
-    int64_t p8[3] = {GEN_MODELS[M_LLAMA8].in, GEN_MODELS[M_LLAMA8].out, -1};
+    int64_t p8[3] = {tally__gen_models[M_LLAMA8].in, tally__gen_models[M_LLAMA8].out, -1};
     write_price(g, g->late_ms - MS_DAY, M_LLAMA8, p8, true, g->late_ms, NULL);
     const int64_t fx[2][2] = {{FX_V1, g->epoch_ms}, {FX_V2, g->fx_ms}};
     for (int i = 0; i < 2; i++) {
         ent_begin(g, "fx.rate_set", fx[i][1], NULL);
         O_LIT(o, "\"currency\":\"BRL\",\"per_usd\":");
-        o_fixed(o, (uint64_t)fx[i][0], 6);
+        tally__o_fixed(o, (uint64_t)fx[i][0], 6);
         O_LIT(o, ",\"effective_from\":");
-        o_time(o, fx[i][1], i ? -3 : 0, i == 0, false);
-        ev_end(g);
+        tally__o_time(o, fx[i][1], i ? -3 : 0, i == 0, false);
+        tally__ev_end(g);
     }
 }
 
@@ -430,9 +430,9 @@ static void write_budgets(gen *g, int64_t *clock) {
             snprintf(id, sizeof id, "budget-%s-%s", tn->id, b ? "diario" : weekly ? "semanal" : "mensal");
             ent_begin(g, "budget.set", (*clock)++ * 1000, tn->id);
             O_LIT(o, "\"tenant_id\":");
-            o_cstr(o, tn->id);
+            tally__o_cstr(o, tn->id);
             O_LIT(o, ",\"budget_id\":");
-            o_cstr(o, id);
+            tally__o_cstr(o, id);
             if (b == 0) {
                 /* money over the month (or week): about 90% of what the traffic costs */
                 if (weekly) O_LIT(o, ",\"kind\":\"both\",\"period\":\"weekly\"");
@@ -440,26 +440,26 @@ static void write_budgets(gen *g, int64_t *clock) {
                 double scale = weekly ? 7.0 / 30.0 : 1.0;
                 if (weekly) {
                     O_LIT(o, ",\"token_limit\":");
-                    o_u64(o, round2(0.9 * tokens_day * 7, 1000));
+                    tally__o_u64(o, round2(0.9 * tokens_day * 7, 1000));
                 }
                 O_LIT(o, ",\"brl_limit\":");
-                o_fixed(o, round2(0.9 * brl_month * scale, 10000), 6);
+                tally__o_fixed(o, round2(0.9 * brl_month * scale, 10000), 6);
                 O_LIT(o, ",\"thresholds\":[80,90,100],\"pause_at_limit\":false");
             } else {
                 /* tokens a day: busy weekdays cross it */
                 O_LIT(o, ",\"kind\":\"tokens\",\"period\":\"daily\",\"token_limit\":");
-                o_u64(o, round2(1.1 * tokens_day, 1000));
+                tally__o_u64(o, round2(1.1 * tokens_day, 1000));
                 O_LIT(o, ",\"thresholds\":[50,80,100],\"pause_at_limit\":true");
             }
             O_LIT(o, ",\"webhook_url\":\"https://hooks.uzz.ai/budgets/");
             o_raw(o, tn->id, strlen(tn->id));
             o_ch(o, '"');
-            ev_end(g);
+            tally__ev_end(g);
         }
     }
 }
 
-void gen_write_entities(gen *g) {
+void tally__gen_write_entities(gen *g) {
     /* tenants, users, plans… a second apart, from 40 days before the window */
     int64_t clock = (g->start_ms - 40 * MS_DAY) / 1000;
     write_tenants_and_users(g, &clock);

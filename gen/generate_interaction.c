@@ -18,7 +18,7 @@
 
 /* ---- models and prices ---- */
 
-const model_info GEN_MODELS[M__N] = {
+const model_info tally__gen_models[M__N] = {
     [M_4O_MINI] = {"openai/gpt-4o-mini", "openai", 150000, 600000, 75000, 150, 12},
     [M_4O] = {"openai/gpt-4o", "openai", 2500000, 10000000, 1250000, 200, 18},
     [M_HAIKU] = {"anthropic/claude-3-5-haiku", "anthropic", 800000, 4000000, 80000, 180, 14},
@@ -34,11 +34,11 @@ const model_info GEN_MODELS[M__N] = {
 };
 
 /* The second version of some prices, in force from mid-window. */
-const gen_price GEN_PRICE_V2[GEN_N_PRICE_V2] = {{M_4O, 2000000, 8000000, 1000000},
+const gen_price tally__gen_price_v2[GEN_N_PRICE_V2] = {{M_4O, 2000000, 8000000, 1000000},
                                                {M_GEMINI, 100000, 400000, 25000}};
 
 /* One tenant's own price of TENANT_PRICE_MODEL (the first IXC distributor's). */
-const int64_t GEN_TENANT_PRICE[3] = {120000, 480000, 60000};
+const int64_t tally__gen_tenant_price[3] = {120000, 480000, 60000};
 
 /* ---- interactions ---- */
 
@@ -47,26 +47,26 @@ static const char *const CHANNELS[] = {"whatsapp", "web", "api"};
 enum { CH_WHATSAPP, CH_WEB, CH_API };
 
 /* The price in force for tenant t at time ms: {in, out, cached}, false when none. */
-bool gen_price_at(const gen *g, uint32_t t, int model, int64_t ms, int64_t p[3]) {
-    const model_info *m = &GEN_MODELS[model];
+bool tally__gen_price_at(const gen *g, uint32_t t, int model, int64_t ms, int64_t p[3]) {
+    const model_info *m = &tally__gen_models[model];
     if (model == M_LLAMA8 && ms < g->late_ms) return false;
     p[0] = m->in;
     p[1] = m->out;
     p[2] = m->cached >= 0 ? m->cached : m->in;
     if (model == TENANT_PRICE_MODEL && (int)t == g->priced_tenant) {
-        memcpy(p, GEN_TENANT_PRICE, sizeof GEN_TENANT_PRICE);
+        memcpy(p, tally__gen_tenant_price, sizeof tally__gen_tenant_price);
         return true;
     }
-    for (size_t i = 0; i < N_(GEN_PRICE_V2); i++)
-        if (GEN_PRICE_V2[i].model == model && ms >= g->mid_ms) {
-            p[0] = GEN_PRICE_V2[i].in;
-            p[1] = GEN_PRICE_V2[i].out;
-            p[2] = GEN_PRICE_V2[i].cached;
+    for (size_t i = 0; i < N_(tally__gen_price_v2); i++)
+        if (tally__gen_price_v2[i].model == model && ms >= g->mid_ms) {
+            p[0] = tally__gen_price_v2[i].in;
+            p[1] = tally__gen_price_v2[i].out;
+            p[2] = tally__gen_price_v2[i].cached;
         }
     return true;
 }
 
-uint64_t gen_cost_e12(const int64_t p[3], const irec *x) {
+uint64_t tally__gen_cost_e12(const int64_t p[3], const irec *x) {
     return (uint64_t)((x->in - x->cached) * p[0] + x->cached * p[2] + x->out * p[1]);
 }
 
@@ -77,11 +77,11 @@ static int chat_model(unsigned shape, tally_gen_rng *r) {
                           ixc[] = {35, 10, 15, 10, 25, 5}, bot[] = {72, 0, 0, 12, 8, 8},
                           support[] = {80, 0, 20};
     switch (shape) {
-    case TALLY_GEN_SCHOOL: return (int)gen_weighted(r, school, 4);
-    case TALLY_GEN_TUTORING: return (int)gen_weighted(r, tutoring, 2);
-    case TALLY_GEN_IXC: return (int)gen_weighted(r, ixc, 6);
-    case TALLY_GEN_WHATSAPP: return (int)gen_weighted(r, bot, 6);
-    default: return (int)gen_weighted(r, support, 3);
+    case TALLY_GEN_SCHOOL: return (int)tally__gen_weighted(r, school, 4);
+    case TALLY_GEN_TUTORING: return (int)tally__gen_weighted(r, tutoring, 2);
+    case TALLY_GEN_IXC: return (int)tally__gen_weighted(r, ixc, 6);
+    case TALLY_GEN_WHATSAPP: return (int)tally__gen_weighted(r, bot, 6);
+    default: return (int)tally__gen_weighted(r, support, 3);
     }
 }
 
@@ -99,8 +99,8 @@ static tally_gen_kind pick_kind(unsigned shape, tally_gen_rng *r) {
 static void chat_tokens(irec *x, const tenant *tn, tally_gen_rng *r) {
     static const double in_median[] = {1800, 9000, 1400, 900, 1200},
                         out_median[] = {350, 700, 260, 120, 150};
-    x->in = (int64_t)gen_lognormal(r, in_median[tn->shape], 0.6) + (int64_t)(x->q.len / 4) + 20;
-    x->out = (int64_t)gen_lognormal(r, out_median[tn->shape], 0.55) + 1;
+    x->in = (int64_t)tally__gen_lognormal(r, in_median[tn->shape], 0.6) + (int64_t)(x->q.len / 4) + 20;
+    x->out = (int64_t)tally__gen_lognormal(r, out_median[tn->shape], 0.55) + 1;
     if (x->has_params && x->out > x->max_tokens) x->out = x->max_tokens;
     double p_cache = tn->shape == TALLY_GEN_WHATSAPP ? 0.55 : 0.4;
     if (x->model == M_LLAMA70 || x->model == M_LLAMA8 || x->in < 1024 || !chance(r, p_cache))
@@ -116,13 +116,13 @@ static void build_usage(gen *g, irec *x, const tenant *tn, tally_gen_rng *r) {
     switch (x->kind) {
     case TALLY_GEN_CHAT:
         chat_tokens(x, tn, r);
-        x->latency = (int64_t)gen_lognormal(r, 450, 0.4) +
-                     (int64_t)((double)(x->out * GEN_MODELS[x->model].ms_per_token) *
+        x->latency = (int64_t)tally__gen_lognormal(r, 450, 0.4) +
+                     (int64_t)((double)(x->out * tally__gen_models[x->model].ms_per_token) *
                                (0.8 + 0.4 * tally_gen_unit(r)));
         break;
     case TALLY_GEN_EMBEDDING:
-        x->in = (int64_t)(x->q.len / 4) + (int64_t)gen_lognormal(r, 120, 0.5);
-        x->latency = 40 + (int64_t)gen_lognormal(r, 80, 0.4);
+        x->in = (int64_t)(x->q.len / 4) + (int64_t)tally__gen_lognormal(r, 120, 0.5);
+        x->latency = 40 + (int64_t)tally__gen_lognormal(r, 80, 0.4);
         break;
     case TALLY_GEN_TTS: {
         size_t chars = tally_gen_utf8_chars(x->a.p, x->a.len);
@@ -145,7 +145,7 @@ static void build_usage(gen *g, irec *x, const tenant *tn, tally_gen_rng *r) {
         static const char *const CODES[] = {"timeout", "rate_limit_exceeded", "upstream_500",
                                             "context_length_exceeded"};
         x->err_code = CODES[tally_gen_below(r, 4)];
-        x->latency = x->err_code == CODES[0] ? 30000 : (int64_t)gen_lognormal(r, 350, 0.5);
+        x->latency = x->err_code == CODES[0] ? 30000 : (int64_t)tally__gen_lognormal(r, 350, 0.5);
         x->out = 0;
         x->cached = 0;
         x->a.len = 0;
@@ -171,22 +171,22 @@ static void build_usage(gen *g, irec *x, const tenant *tn, tally_gen_rng *r) {
             x->cost_e12 = 0; /* answered from the gateway's cache: nothing billed */
         } else if (tn->shape == TALLY_GEN_SCHOOL) {
             /* the school's own table: list prices, never updated for the cut */
-            const model_info *m = &GEN_MODELS[x->model];
+            const model_info *m = &tally__gen_models[x->model];
             int64_t lp[3] = {m->in, m->out, m->cached >= 0 ? m->cached : m->in};
-            x->cost_e12 = round_to(gen_cost_e12(lp, x), 1000000); /* 6 decimals */
+            x->cost_e12 = round_to(tally__gen_cost_e12(lp, x), 1000000); /* 6 decimals */
         } else {
             /* the gateway knows the provider's real price, priced in Tally or not */
-            if (!gen_price_at(g, x->tenant, x->model, x->ms, p)) {
-                p[0] = GEN_MODELS[x->model].in;
-                p[1] = GEN_MODELS[x->model].out;
-                p[2] = GEN_MODELS[x->model].in;
+            if (!tally__gen_price_at(g, x->tenant, x->model, x->ms, p)) {
+                p[0] = tally__gen_models[x->model].in;
+                p[1] = tally__gen_models[x->model].out;
+                p[2] = tally__gen_models[x->model].in;
             }
-            x->cost_e12 = round_to(gen_cost_e12(p, x), gateway ? 10000 : 1000000);
+            x->cost_e12 = round_to(tally__gen_cost_e12(p, x), gateway ? 10000 : 1000000);
         }
     }
     if (tn->shape == TALLY_GEN_SCHOOL && chance(r, 0.75)) {
         x->has_saved = true;
-        x->saved_cmin = (uint64_t)((double)x->out * (double)GEN_MODELS[x->model].minutes / 100.0 *
+        x->saved_cmin = (uint64_t)((double)x->out * (double)tally__gen_models[x->model].minutes / 100.0 *
                                    (0.7 + 0.6 * tally_gen_unit(r)));
     }
 }
@@ -197,7 +197,7 @@ static const char *const FILES[][2] = {
     {"dados_vendas.csv", "csv"},        {"trabalho final.txt", "txt"},
 };
 
-void gen_build_interaction(gen *g, irec *x, uint64_t n, int64_t ms, uint32_t t) {
+void tally__gen_build_interaction(gen *g, irec *x, uint64_t n, int64_t ms, uint32_t t) {
     const tenant *tn = &g->tenants[t];
     tally_gen_rng r;
     tally_gen_rng_seed(&r, hash4(g->o->seed, 'I', n, 0));
@@ -264,7 +264,7 @@ void gen_build_interaction(gen *g, irec *x, uint64_t n, int64_t ms, uint32_t t) 
         }
     }
     /* a user's conversation of the day: one of a few per local day */
-    int64_t local_day = floordiv(ms + GEN_ZONES[tn->zone].offset_h * MS_HOUR, MS_DAY);
+    int64_t local_day = floordiv(ms + tally__gen_zones[tn->zone].offset_h * MS_HOUR, MS_DAY);
     x->conv = hash4(g->o->seed, 'C', ((uint64_t)t << 32) | x->user,
                     (uint64_t)local_day * 4 + tally_gen_below(&r, 3));
 
@@ -286,11 +286,11 @@ static void o_conv(out_buf *o, const irec *x, unsigned shape) {
     if (PREFIX[shape]) {
         O_LIT(o, "\"");
         o_raw(o, PREFIX[shape], strlen(PREFIX[shape]));
-        o_hex(o, x->conv >> 16, 12);
+        tally__o_hex(o, x->conv >> 16, 12);
         O_LIT(o, "\"");
     } else {
-        gen_uuid_of(x->conv, buf);
-        o_cstr(o, buf);
+        tally__gen_uuid_of(x->conv, buf);
+        tally__o_cstr(o, buf);
     }
 }
 
@@ -300,20 +300,20 @@ static void write_metadata(gen *g, const irec *x, const tenant *tn) {
     switch (tn->shape) {
     case TALLY_GEN_SCHOOL:
         O_LIT(o, "\"course\":");
-        o_cstr(o, x->label ? x->label : "");
+        tally__o_cstr(o, x->label ? x->label : "");
         O_LIT(o, ",\"credits_remaining\":");
-        o_u64(o, 50 - (x->conv >> 3) % 50);
+        tally__o_u64(o, 50 - (x->conv >> 3) % 50);
         break;
     case TALLY_GEN_TUTORING:
         O_LIT(o, "\"session_id\":");
         o_conv(o, x, tn->shape);
         O_LIT(o, ",\"subject\":");
-        o_cstr(o, x->label ? x->label : "");
+        tally__o_cstr(o, x->label ? x->label : "");
         if (x->kind == TALLY_GEN_STT) {
             O_LIT(o, ",\"language\":\"pt-BR\",\"confidence\":0.");
-            o_u64(o, 88 + x->n % 11);
+            tally__o_u64(o, 88 + x->n % 11);
             O_LIT(o, ",\"provider_request_id\":\"dg-");
-            o_hex(o, mix64(x->n ^ x->conv), 16);
+            tally__o_hex(o, mix64(x->n ^ x->conv), 16);
             o_ch(o, '"');
         } else {
             O_LIT(o, ",\"report\":\"lesson_report\"");
@@ -323,52 +323,52 @@ static void write_metadata(gen *g, const irec *x, const tenant *tn) {
         O_LIT(o, "\"assinatura_id\":\"sub-");
         o_raw(o, tn->id, strlen(tn->id));
         O_LIT(o, "\",\"tipo_acesso\":\"cloud\",\"tokens_utilizados\":");
-        o_u64(o, (uint64_t)(x->in + x->out));
+        tally__o_u64(o, (uint64_t)(x->in + x->out));
         O_LIT(o, ",\"tempo_resposta_ms\":");
-        o_u64(o, (uint64_t)x->latency);
+        tally__o_u64(o, (uint64_t)x->latency);
         if (x->label) {
             O_LIT(o, ",\"menu\":");
-            o_cstr(o, x->label);
+            tally__o_cstr(o, x->label);
         }
         break;
     case TALLY_GEN_WHATSAPP:
         O_LIT(o, "\"gateway\":\"uzz-gw-sp-1\",\"provider\":");
-        o_cstr(o, GEN_MODELS[x->model].provider);
+        tally__o_cstr(o, tally__gen_models[x->model].provider);
         O_LIT(o, ",\"request_id\":\"req_");
-        o_hex(o, mix64(x->n * 31 + x->conv), 16);
+        tally__o_hex(o, mix64(x->n * 31 + x->conv), 16);
         O_LIT(o, "\",\"business\":");
-        o_cstr(o, x->label ? x->label : "");
+        tally__o_cstr(o, x->label ? x->label : "");
         if (x->kind == TALLY_GEN_TTS)
             O_LIT(o, ",\"voice\":\"nova\",\"format\":\"ogg_opus\"");
         break;
     default:
         O_LIT(o, "\"mode\":\"ai_free\",\"messages_in_context\":");
-        o_u64(o, 1 + x->conv % 12);
+        tally__o_u64(o, 1 + x->conv % 12);
         break;
     }
     if (x->err_code) {
         O_LIT(o, ",\"error\":");
-        o_cstr(o, x->err_code);
+        tally__o_cstr(o, x->err_code);
     }
     o_ch(o, '}');
 }
 
-void gen_write_interaction(gen *g, const irec *x) {
+void tally__gen_write_interaction(gen *g, const irec *x) {
     const tenant *tn = &g->tenants[x->tenant];
     out_buf *o = &g->out;
     char uid[48];
-    gen_user_id_of(g, x->tenant, x->user, uid);
-    ev_begin(g, NULL, x->n, GEN_SHAPES[tn->shape].source, "interaction.recorded", x->ms,
-             GEN_ZONES[tn->zone].offset_h, x->utc, tn->id);
+    tally__gen_user_id_of(g, x->tenant, x->user, uid);
+    tally__ev_begin(g, NULL, x->n, tally__gen_shapes[tn->shape].source, "interaction.recorded", x->ms,
+             tally__gen_zones[tn->zone].offset_h, x->utc, tn->id);
     O_LIT(o, "\"tenant_id\":");
-    o_cstr(o, tn->id);
+    tally__o_cstr(o, tn->id);
     O_LIT(o, ",\"user_id\":");
-    o_cstr(o, uid);
+    tally__o_cstr(o, uid);
     O_LIT(o, ",\"model_id\":");
-    o_cstr(o, GEN_MODELS[x->model].id);
+    tally__o_cstr(o, tally__gen_models[x->model].id);
     if (!(x->omit_defaults && x->kind == TALLY_GEN_CHAT)) {
         O_LIT(o, ",\"kind\":");
-        o_cstr(o, KIND_NAMES[x->kind]);
+        tally__o_cstr(o, KIND_NAMES[x->kind]);
     }
     if (x->kind != TALLY_GEN_EMBEDDING) {
         O_LIT(o, ",\"conversation_id\":");
@@ -381,58 +381,58 @@ void gen_write_interaction(gen *g, const irec *x) {
         o_ch(o, '"');
     }
     O_LIT(o, ",\"channel\":");
-    o_cstr(o, CHANNELS[x->channel]);
+    tally__o_cstr(o, CHANNELS[x->channel]);
     O_LIT(o, ",\"input_tokens\":");
-    o_u64(o, (uint64_t)x->in);
+    tally__o_u64(o, (uint64_t)x->in);
     if (x->out || !x->omit_defaults) {
         O_LIT(o, ",\"output_tokens\":");
-        o_u64(o, (uint64_t)x->out);
+        tally__o_u64(o, (uint64_t)x->out);
     }
     if (x->cached || !x->omit_defaults) {
         O_LIT(o, ",\"cached_tokens\":");
-        o_u64(o, (uint64_t)x->cached);
+        tally__o_u64(o, (uint64_t)x->cached);
     }
     if (x->audio_cs) {
         O_LIT(o, ",\"audio_seconds\":");
-        o_fixed(o, (uint64_t)x->audio_cs, 2);
+        tally__o_fixed(o, (uint64_t)x->audio_cs, 2);
     }
     O_LIT(o, ",\"latency_ms\":");
-    o_u64(o, (uint64_t)x->latency);
+    tally__o_u64(o, (uint64_t)x->latency);
     if (x->error) O_LIT(o, ",\"status\":\"error\"");
     else if (!x->omit_defaults) O_LIT(o, ",\"status\":\"ok\"");
     if (tn->shape == TALLY_GEN_WHATSAPP || tn->shape == TALLY_GEN_IXC) {
-        o_key(o, "was_cached");
+        tally__o_key(o, "was_cached");
         if (x->was_cached) O_LIT(o, "true");
         else O_LIT(o, "false");
-        o_key(o, "was_fallback");
+        tally__o_key(o, "was_fallback");
         if (x->was_fallback) O_LIT(o, "true");
         else O_LIT(o, "false");
     }
     if (x->has_cost) {
         O_LIT(o, ",\"cost_usd\":");
-        o_fixed(o, x->cost_e12, 12);
+        tally__o_fixed(o, x->cost_e12, 12);
     }
     if (x->has_saved) {
         O_LIT(o, ",\"time_saved_minutes\":");
-        o_fixed(o, x->saved_cmin, 2);
+        tally__o_fixed(o, x->saved_cmin, 2);
     }
     if (x->q.len) {
         O_LIT(o, ",\"question\":");
-        o_str(o, x->q.p, x->q.len);
+        tally__o_str(o, x->q.p, x->q.len);
     }
     if (x->a.len) {
         O_LIT(o, ",\"answer\":");
-        o_str(o, x->a.p, x->a.len);
+        tally__o_str(o, x->a.p, x->a.len);
     }
     if (x->intent) {
         O_LIT(o, ",\"intent\":");
-        o_cstr(o, x->intent);
+        tally__o_cstr(o, x->intent);
     }
     if (x->has_params) {
         O_LIT(o, ",\"params\":{\"temperature\":");
-        o_fixed(o, (uint64_t)x->temp10, 1);
+        tally__o_fixed(o, (uint64_t)x->temp10, 1);
         O_LIT(o, ",\"max_tokens\":");
-        o_u64(o, (uint64_t)x->max_tokens);
+        tally__o_u64(o, (uint64_t)x->max_tokens);
         o_ch(o, '}');
     }
     if (x->n_att) {
@@ -440,13 +440,13 @@ void gen_write_interaction(gen *g, const irec *x) {
         for (int i = 0; i < x->n_att; i++) {
             if (i) o_ch(o, ',');
             O_LIT(o, "{\"filename\":");
-            o_cstr(o, x->att_name[i]);
+            tally__o_cstr(o, x->att_name[i]);
             O_LIT(o, ",\"file_type\":");
-            o_cstr(o, x->att_type[i]);
+            tally__o_cstr(o, x->att_type[i]);
             o_ch(o, '}');
         }
         o_ch(o, ']');
     }
     write_metadata(g, x, tn);
-    ev_end(g);
+    tally__ev_end(g);
 }

@@ -50,10 +50,10 @@ static inline int64_t range(tally_gen_rng *r, int64_t lo, int64_t hi) {
 
 /* A log-normal draw: the median times e^(sigma·z), z about standard normal
  * (the sum of four uniforms: light tails, which keeps values plausible). */
-double gen_lognormal(tally_gen_rng *r, double median, double sigma);
+double tally__gen_lognormal(tally_gen_rng *r, double median, double sigma);
 
 /* An index in [0, n) drawn with the weights w[0..n-1]. */
-unsigned gen_weighted(tally_gen_rng *r, const unsigned *w, unsigned n);
+unsigned tally__gen_weighted(tally_gen_rng *r, const unsigned *w, unsigned n);
 
 static inline int64_t floordiv(int64_t a, int64_t b) {
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
@@ -71,10 +71,10 @@ typedef struct {
 } out_buf;
 
 /* Make room for n more bytes (aborts when memory runs out). */
-void o_grow(out_buf *o, size_t n);
+void tally__o_grow(out_buf *o, size_t n);
 
 static inline void o_raw(out_buf *o, const char *s, size_t n) {
-    if (o->len + n > o->cap) o_grow(o, n);
+    if (o->len + n > o->cap) tally__o_grow(o, n);
     memcpy(o->p + o->len, s, n);
     o->len += n;
 }
@@ -83,25 +83,25 @@ static inline void o_raw(out_buf *o, const char *s, size_t n) {
 #define O_LIT(o, s) o_raw((o), "" s "", sizeof(s) - 1)
 
 static inline void o_ch(out_buf *o, char c) {
-    if (o->len + 1 > o->cap) o_grow(o, 1);
+    if (o->len + 1 > o->cap) tally__o_grow(o, 1);
     o->p[o->len++] = c;
 }
 
-void o_u64(out_buf *o, uint64_t v);
+void tally__o_u64(out_buf *o, uint64_t v);
 /* Lower-case hex, zero-padded to at least `width` digits. */
-void o_hex(out_buf *o, uint64_t v, int width);
+void tally__o_hex(out_buf *o, uint64_t v, int width);
 /* v / 10^scale as an exact decimal, trailing zeros trimmed ("0.000075", "12.5", "3"). */
-void o_fixed(out_buf *o, uint64_t v, int scale);
+void tally__o_fixed(out_buf *o, uint64_t v, int scale);
 /* A JSON string of s[0..n-1] (valid UTF-8), quoted and escaped. */
-void o_str(out_buf *o, const char *s, size_t n);
-void o_cstr(out_buf *o, const char *s);
+void tally__o_str(out_buf *o, const char *s, size_t n);
+void tally__o_cstr(out_buf *o, const char *s);
 /* ,"key": */
-void o_key(out_buf *o, const char *key);
+void tally__o_key(out_buf *o, const char *key);
 /* Hand what is buffered to the sink (a failure is remembered in o->failed). */
-void o_flush(out_buf *o);
+void tally__o_flush(out_buf *o);
 /* "2026-03-14T09:12:33.123-03:00" (offset_h != 0 or !utc) or "…Z"; ms precision
  * unless whole seconds are asked for. */
-void o_time(out_buf *o, int64_t ms, int offset_h, bool utc, bool millis);
+void tally__o_time(out_buf *o, int64_t ms, int offset_h, bool utc, bool millis);
 
 /* ---- catalogues: zones and platform shapes (generate_entities.c) ---- */
 
@@ -112,7 +112,7 @@ typedef struct {
     int offset_h; /* fixed: Brazil has had no daylight saving time since 2019 */
 } gen_zone;
 
-extern const gen_zone GEN_ZONES[GEN_N_ZONES];
+extern const gen_zone tally__gen_zones[GEN_N_ZONES];
 
 typedef struct {
     const char *id, *name;
@@ -127,7 +127,7 @@ typedef struct {
     double weekend;                      /* Saturday/Sunday factor */
 } shape_info;
 
-extern const shape_info GEN_SHAPES[TALLY_GEN__SHAPES];
+extern const shape_info tally__gen_shapes[TALLY_GEN__SHAPES];
 
 /* ---- catalogues: models and prices (generate_interaction.c) ---- */
 
@@ -140,7 +140,7 @@ typedef struct {
     int64_t in, out, cached, minutes, ms_per_token;
 } model_info;
 
-extern const model_info GEN_MODELS[M__N];
+extern const model_info tally__gen_models[M__N];
 
 /* The second version of some prices, in force from mid-window. */
 enum { GEN_N_PRICE_V2 = 2 };
@@ -150,11 +150,11 @@ typedef struct {
     int64_t in, out, cached;
 } gen_price;
 
-extern const gen_price GEN_PRICE_V2[GEN_N_PRICE_V2];
+extern const gen_price tally__gen_price_v2[GEN_N_PRICE_V2];
 
 /* One tenant's own negotiated price (the first IXC distributor's). */
 #define TENANT_PRICE_MODEL M_4O_MINI
-extern const int64_t GEN_TENANT_PRICE[3];
+extern const int64_t tally__gen_tenant_price[3];
 
 /* ---- the state of a run ---- */
 
@@ -192,30 +192,30 @@ typedef struct {
 /* ---- the CloudEvents envelope (generate_json.c) ---- */
 
 /* "evt-<seed>-<n>": the id of interaction n. */
-void o_id_interaction(out_buf *o, const gen *g, uint64_t n);
+void tally__o_id_interaction(out_buf *o, const gen *g, uint64_t n);
 
 /* {"specversion":"1.0","id":"evt-…","source":…,"type":…,"time":…[,"subject":…],…,"data":{
  * The id is "evt-<seed>-<id_kind>-<id_n>", or the interaction's (id_kind NULL). */
-void ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *source, const char *type,
+void tally__ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *source, const char *type,
               int64_t ms, int offset_h, bool utc, const char *subject);
 
 /* }}\n, and a flush when enough is buffered. */
-void ev_end(gen *g);
+void tally__ev_end(gen *g);
 
 /* ---- tenants, users and the entity events (generate_entities.c) ---- */
 
 /* The tenants of o->tenants and their classes (same shape, same zone);
  * false when out of memory. */
-bool gen_build_tenants(gen *g);
+bool tally__gen_build_tenants(gen *g);
 
 /* A version-4 UUID made of h (buf: 37 bytes). */
-void gen_uuid_of(uint64_t h, char *buf);
+void tally__gen_uuid_of(uint64_t h, char *buf);
 
 /* The user id of user u of tenant t (buf: 48 bytes). */
-void gen_user_id_of(const gen *g, uint32_t t, uint32_t u, char *buf);
+void tally__gen_user_id_of(const gen *g, uint32_t t, uint32_t u, char *buf);
 
 /* Tenants, users, plans, subscriptions, prices, FX rates and budgets. */
-void gen_write_entities(gen *g);
+void tally__gen_write_entities(gen *g);
 
 /* ---- interactions (generate_interaction.c) ---- */
 
@@ -234,15 +234,15 @@ typedef struct {
 } irec;
 
 /* The price in force for tenant t at time ms: {in, out, cached}, false when none. */
-bool gen_price_at(const gen *g, uint32_t t, int model, int64_t ms, int64_t p[3]);
+bool tally__gen_price_at(const gen *g, uint32_t t, int model, int64_t ms, int64_t p[3]);
 
 /* What x costs at prices p, in 1e-12 dollars. */
-uint64_t gen_cost_e12(const int64_t p[3], const irec *x);
+uint64_t tally__gen_cost_e12(const int64_t p[3], const irec *x);
 
 /* Interaction n, at ms, of tenant t: everything else comes from its own
  * stream, so building it again gives the same record. */
-void gen_build_interaction(gen *g, irec *x, uint64_t n, int64_t ms, uint32_t t);
+void tally__gen_build_interaction(gen *g, irec *x, uint64_t n, int64_t ms, uint32_t t);
 
-void gen_write_interaction(gen *g, const irec *x);
+void tally__gen_write_interaction(gen *g, const irec *x);
 
 #endif

@@ -14,16 +14,16 @@
 
 /* ---- the output buffer and the JSON writer ---- */
 
-void o_grow(out_buf *o, size_t n) {
+void tally__o_grow(out_buf *o, size_t n) {
     size_t cap = o->cap;
     while (o->len + n > cap) cap *= 2;
     char *p = realloc(o->p, cap);
-    if (!p) abort(); /* a few MiB: if that fails, nothing sensible is left to do */
+    if (!p) tally_oom("the generator's output"); /* a few MiB */
     o->p = p;
     o->cap = cap;
 }
 
-void o_u64(out_buf *o, uint64_t v) {
+void tally__o_u64(out_buf *o, uint64_t v) {
     char tmp[24];
     int i = 24;
     do tmp[--i] = (char)('0' + v % 10);
@@ -31,7 +31,7 @@ void o_u64(out_buf *o, uint64_t v) {
     o_raw(o, tmp + i, (size_t)(24 - i));
 }
 
-void o_hex(out_buf *o, uint64_t v, int width) {
+void tally__o_hex(out_buf *o, uint64_t v, int width) {
     char tmp[16];
     int i = 16;
     do {
@@ -42,11 +42,11 @@ void o_hex(out_buf *o, uint64_t v, int width) {
 }
 
 /* v / 10^scale as an exact decimal, trailing zeros trimmed ("0.000075", "12.5", "3"). */
-void o_fixed(out_buf *o, uint64_t v, int scale) {
+void tally__o_fixed(out_buf *o, uint64_t v, int scale) {
     uint64_t p = 1;
     for (int i = 0; i < scale; i++) p *= 10;
     uint64_t frac = v % p;
-    o_u64(o, v / p);
+    tally__o_u64(o, v / p);
     if (!frac) return;
     char tmp[20];
     int n = scale;
@@ -68,7 +68,7 @@ static inline bool word_needs_escape(uint64_t w) {
 /* A JSON string. The texts are valid UTF-8 by construction; what JSON
  * requires escaping is '"', '\\' and the C0 controls. Clean stretches are
  * skipped eight bytes at a time. */
-void o_str(out_buf *o, const char *s, size_t n) {
+void tally__o_str(out_buf *o, const char *s, size_t n) {
     o_ch(o, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -104,17 +104,17 @@ void o_str(out_buf *o, const char *s, size_t n) {
     o_ch(o, '"');
 }
 
-void o_cstr(out_buf *o, const char *s) { o_str(o, s, strlen(s)); }
+void tally__o_cstr(out_buf *o, const char *s) { tally__o_str(o, s, strlen(s)); }
 
 /* ,"key": */
-void o_key(out_buf *o, const char *key) {
+void tally__o_key(out_buf *o, const char *key) {
     o_ch(o, ',');
     o_ch(o, '"');
     o_raw(o, key, strlen(key));
     O_LIT(o, "\":");
 }
 
-void o_flush(out_buf *o) {
+void tally__o_flush(out_buf *o) {
     if (!o->len) return;
     if (!o->failed && o->sink(o->ctx, o->p, o->len) != 0) o->failed = true;
     o->bytes += o->len;
@@ -142,7 +142,7 @@ static void put2(char *p, unsigned v) {
 
 /* "2026-03-14T09:12:33.123-03:00" (offset_h != 0 or !utc) or "…Z"; ms precision
  * unless whole seconds are asked for. */
-void o_time(out_buf *o, int64_t ms, int offset_h, bool utc, bool millis) {
+void tally__o_time(out_buf *o, int64_t ms, int offset_h, bool utc, bool millis) {
     if (utc) offset_h = 0;
     int64_t local = ms + offset_h * MS_HOUR, day = floordiv(local, MS_DAY);
     int64_t in_day = local - day * MS_DAY;
@@ -176,16 +176,16 @@ void o_time(out_buf *o, int64_t ms, int offset_h, bool utc, bool millis) {
 
 /* ---- the CloudEvents envelope ---- */
 
-void o_id_interaction(out_buf *o, const gen *g, uint64_t n) {
+void tally__o_id_interaction(out_buf *o, const gen *g, uint64_t n) {
     O_LIT(o, "\"evt-");
     o_raw(o, g->seedhex, strlen(g->seedhex));
     o_ch(o, '-');
-    o_hex(o, n, 8);
+    tally__o_hex(o, n, 8);
     o_ch(o, '"');
 }
 
 /* {"specversion":"1.0","id":"evt-…","source":…,"type":…,"time":…[,"subject":…],…,"data":{ */
-void ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *source, const char *type,
+void tally__ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *source, const char *type,
               int64_t ms, int offset_h, bool utc, const char *subject) {
     out_buf *o = &g->out;
     O_LIT(o, "{\"specversion\":\"1.0\",\"id\":");
@@ -195,26 +195,26 @@ void ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *source, co
         o_ch(o, '-');
         o_raw(o, id_kind, strlen(id_kind));
         o_ch(o, '-');
-        o_hex(o, id_n, 4);
+        tally__o_hex(o, id_n, 4);
         o_ch(o, '"');
     } else {
-        o_id_interaction(o, g, id_n);
+        tally__o_id_interaction(o, g, id_n);
     }
     O_LIT(o, ",\"source\":");
-    o_cstr(o, source);
+    tally__o_cstr(o, source);
     O_LIT(o, ",\"type\":");
-    o_cstr(o, type);
+    tally__o_cstr(o, type);
     O_LIT(o, ",\"time\":");
-    o_time(o, ms, offset_h, utc, true);
+    tally__o_time(o, ms, offset_h, utc, true);
     if (subject) {
         O_LIT(o, ",\"subject\":");
-        o_cstr(o, subject);
+        tally__o_cstr(o, subject);
     }
     O_LIT(o, ",\"datacontenttype\":\"application/json\",\"data\":{");
 }
 
-void ev_end(gen *g) {
+void tally__ev_end(gen *g) {
     O_LIT(&g->out, "}}\n");
     g->out.lines++;
-    if (g->out.len >= FLUSH_AT) o_flush(&g->out);
+    if (g->out.len >= FLUSH_AT) tally__o_flush(&g->out);
 }

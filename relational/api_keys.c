@@ -13,19 +13,19 @@
 tally_code tally_pg_api_key_insert(tally_pg *pg, const char *key_hash, const char *tenant_id,
                                    tally_err *err) {
     const char *params[] = {key_hash, tenant_id};
-    return pg_exec_params(pg, "insert api key",
+    return tally__pg_exec_params(pg, "insert api key",
                           "INSERT INTO api_keys (key_hash, tenant_id) VALUES ($1, $2)", 2, params,
                           err);
 }
 
 tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *tenant_id,
                                    size_t len, tally_err *err) {
-    tally_code rc = pg_ensure_connected(pg, err);
+    tally_code rc = tally__pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     const char *params[] = {key_hash};
-    PGresult *res = pg_exec_prepared(pg, "SELECT tenant_id FROM api_keys WHERE key_hash = $1", 1,
+    PGresult *res = tally__pg_exec_prepared(pg, "SELECT tenant_id FROM api_keys WHERE key_hash = $1", 1,
                                      NULL, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "api key", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "api key", err);
     if (PQntuples(res) == 0) {
         PQclear(res);
         return tally_err_set(err, TALLY_ENOTFOUND, "no such API key");
@@ -40,7 +40,7 @@ tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *ten
  * (the later instant), the same rule the usage report follows. */
 tally_code tally_pg_local_midnight(tally_pg *pg, const char *date, const char *zone,
                                    tally_usec *out, tally_err *err) {
-    tally_code rc = pg_ensure_connected(pg, err);
+    tally_code rc = tally__pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     const char *params[] = {date, zone};
     PGresult *res = PQexecParams(pg->conn,
@@ -54,7 +54,7 @@ tally_code tally_pg_local_midnight(tally_pg *pg, const char *date, const char *z
             PQclear(res);
             return tally_err_set(err, TALLY_EINVAL, "not a date in %s: %s", zone, date);
         }
-        return pg_result_error(pg, res, "local midnight", err);
+        return tally__pg_result_error(pg, res, "local midnight", err);
     }
     *out = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);

@@ -35,7 +35,7 @@ tally_code tally_pg_upsert_tenant(tally_pg *pg, const tally_tenant *t, tally_pg_
     version_fmt(v, &vt);
     const char *p[] = {t->tenant_id, t->name,     t->slug,  t->status,
                        t->timezone,  t->contact, vt.time, vt.offset};
-    return pg_exec_params(
+    return tally__pg_exec_params(
         pg, "upsert tenant",
         "INSERT INTO tenants AS x (tenant_id, name, slug, status, timezone, contact, ev_time,"
         " ev_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -52,7 +52,7 @@ tally_code tally_pg_upsert_user(tally_pg *pg, const tally_user *u, tally_pg_vers
     const char *active = u->active < 0 ? NULL : u->active ? "true" : "false";
     const char *p[] = {u->tenant_id, u->user_id, u->name,  u->email,
                        u->role,      active,     vt.time, vt.offset};
-    return pg_exec_params(
+    return tally__pg_exec_params(
         pg, "upsert user",
         "INSERT INTO users AS x (tenant_id, user_id, name, email, role, active, ev_time,"
         " ev_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -75,7 +75,7 @@ tally_code tally_pg_upsert_plan(tally_pg *pg, const tally_plan *pl, tally_pg_ver
                        pl->description,
                        vt.time,
                        vt.offset};
-    return pg_exec_params(
+    return tally__pg_exec_params(
         pg, "upsert plan",
         "INSERT INTO plans AS x (plan_id, tenant_id, name, monthly_request_limit,"
         " monthly_token_limit, description, ev_time, ev_offset)"
@@ -98,7 +98,7 @@ tally_code tally_pg_upsert_subscription(tally_pg *pg, const tally_subscription *
     const char *p[] = {s->subscription_id, s->tenant_id, s->user_id,
                        s->plan_id,         starts,       s->has_ends_at ? ends : NULL,
                        s->status,          vt.time,      vt.offset};
-    return pg_exec_params(
+    return tally__pg_exec_params(
         pg, "upsert subscription",
         "INSERT INTO subscriptions AS x (subscription_id, tenant_id, user_id, plan_id,"
         " starts_at, ends_at, status, ev_time, ev_offset)"
@@ -129,7 +129,7 @@ tally_code tally_pg_upsert_price(tally_pg *pg, const tally_price *pr, tally_pg_v
                        saved ? saved : "0",
                        vt.time,
                        vt.offset};
-    return pg_exec_params(
+    return tally__pg_exec_params(
         pg, "upsert model price",
         "INSERT INTO model_prices AS x (model_id, tenant_key, effective_from, provider,"
         " input_usd_per_1m, output_usd_per_1m, cached_input_usd_per_1m,"
@@ -151,7 +151,7 @@ tally_code tally_pg_upsert_fx(tally_pg *pg, const tally_fx *f, tally_pg_version 
     char eff[40];
     tally_time_format_utc(f->effective_from, eff, sizeof eff);
     const char *p[] = {f->currency, eff, f->per_usd.text, vt.time, vt.offset};
-    return pg_exec_params(
+    return tally__pg_exec_params(
         pg, "upsert fx rate",
         "INSERT INTO fx_rates AS x (currency, effective_from, per_usd, ev_time, ev_offset)"
         " VALUES ($1, $2, $3, $4, $5)"
@@ -182,7 +182,7 @@ tally_code tally_pg_upsert_budget(tally_pg *pg, const tally_budget *b, tally_pg_
                        b->webhook_url,
                        vt.time,
                        vt.offset};
-    return pg_exec_params(
+    return tally__pg_exec_params(
         pg, "upsert budget",
         "INSERT INTO budgets AS x (tenant_id, budget_id, kind, period, token_limit, brl_limit,"
         " thresholds, pause_at_limit, webhook_url, ev_time, ev_offset)"
@@ -201,7 +201,7 @@ tally_code tally_pg_upsert_feedback(tally_pg *pg, const tally_feedback *f, const
     version_fmt(v, &vt);
     const char *p[] = {f->interaction_id, f->user_id, f->tenant_id, f->like ? "like" : "dislike",
                        event_id,          vt.time,    vt.offset};
-    return pg_exec_params(
+    return tally__pg_exec_params(
         pg, "upsert feedback",
         "INSERT INTO feedback AS x (interaction_id, user_id, tenant_id, rating, event_id,"
         " ev_time, ev_offset) VALUES ($1, $2, $3, $4, $5, $6, $7)"

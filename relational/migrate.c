@@ -19,7 +19,7 @@ static tally_code apply_one(tally_pg *pg, const tally_migration *m, bool *applie
     *applied = false;
     tally_code rc = tally_pg_begin(pg, err);
     if (rc != TALLY_OK) return rc;
-    rc = pg_exec_params(pg, "migration lock", "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")",
+    rc = tally__pg_exec_params(pg, "migration lock", "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")",
                         0, NULL, err);
     if (rc != TALLY_OK) goto fail;
     char version[16];
@@ -28,7 +28,7 @@ static tally_code apply_one(tally_pg *pg, const tally_migration *m, bool *applie
     PGresult *res = PQexecParams(pg->conn, "SELECT 1 FROM schema_migrations WHERE version = $1",
                                  1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = pg_result_error(pg, res, "read schema_migrations", err);
+        rc = tally__pg_result_error(pg, res, "read schema_migrations", err);
         goto fail;
     }
     bool done = PQntuples(res) > 0;
@@ -38,12 +38,12 @@ static tally_code apply_one(tally_pg *pg, const tally_migration *m, bool *applie
         if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
             char what[128];
             snprintf(what, sizeof what, "migration %s", m->name);
-            rc = pg_result_error(pg, res, what, err);
+            rc = tally__pg_result_error(pg, res, what, err);
             if (rc == TALLY_EINVAL) rc = TALLY_ESTORE; /* a broken migration is no bad event */
             goto fail;
         }
         PQclear(res);
-        rc = pg_exec_params(pg, "record migration",
+        rc = tally__pg_exec_params(pg, "record migration",
                             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
                             params, err);
         if (rc != TALLY_OK) goto fail;
@@ -66,10 +66,10 @@ tally_code tally_pg_migrate_to(tally_pg *pg, int up_to, int *applied, tally_err 
      * otherwise race on the catalog ("type schema_migrations already exists"). */
     tally_code rc = tally_pg_begin(pg, err);
     if (rc != TALLY_OK) return rc;
-    if ((rc = pg_exec_params(pg, "migration lock",
+    if ((rc = tally__pg_exec_params(pg, "migration lock",
                              "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL,
                              err)) != TALLY_OK ||
-        (rc = pg_exec_params(pg, "create schema_migrations",
+        (rc = tally__pg_exec_params(pg, "create schema_migrations",
                              "CREATE TABLE IF NOT EXISTS schema_migrations ("
                              " version integer PRIMARY KEY, name text NOT NULL,"
                              " applied_at timestamptz NOT NULL DEFAULT now())",

@@ -17,7 +17,7 @@ tally_pg *tally_pg_open(const char *url, tally_err *err) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory");
         return NULL;
     }
-    if (pg_ensure_connected(pg, err) != TALLY_OK) {
+    if (tally__pg_ensure_connected(pg, err) != TALLY_OK) {
         tally_pg_close(pg);
         return NULL;
     }
@@ -27,17 +27,17 @@ tally_pg *tally_pg_open(const char *url, tally_err *err) {
 void tally_pg_close(tally_pg *pg) {
     if (!pg) return;
     if (pg->conn) PQfinish(pg->conn);
-    pg_prepared_forget(pg);
+    tally__pg_prepared_forget(pg);
     for (size_t i = 0; i < pg->n_zones; i++) free(pg->zones[i]);
     free(pg->zones);
     free(pg->url);
     free(pg);
 }
 
-tally_code pg_ensure_connected(tally_pg *pg, tally_err *err) {
+tally_code tally__pg_ensure_connected(tally_pg *pg, tally_err *err) {
     if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) return TALLY_OK;
     if (pg->conn) PQfinish(pg->conn);
-    pg_prepared_forget(pg);
+    tally__pg_prepared_forget(pg);
     pg->conn = PQconnectdb(pg->url);
     if (PQstatus(pg->conn) != CONNECTION_OK) {
         const char *msg = PQerrorMessage(pg->conn);
@@ -52,7 +52,7 @@ tally_code pg_ensure_connected(tally_pg *pg, tally_err *err) {
     return TALLY_OK;
 }
 
-tally_code pg_result_error(tally_pg *pg, PGresult *res, const char *what, tally_err *err) {
+tally_code tally__pg_result_error(tally_pg *pg, PGresult *res, const char *what, tally_err *err) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn);
     if (!msg || !*msg) msg = PQerrorMessage(pg->conn);
@@ -66,27 +66,27 @@ tally_code pg_result_error(tally_pg *pg, PGresult *res, const char *what, tally_
     return code;
 }
 
-tally_code pg_exec_params(tally_pg *pg, const char *what, const char *sql, int n,
+tally_code tally__pg_exec_params(tally_pg *pg, const char *what, const char *sql, int n,
                           const char *const *values, tally_err *err) {
-    tally_code rc = pg_ensure_connected(pg, err);
+    tally_code rc = tally__pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     PGresult *res = PQexecParams(pg->conn, sql, n, NULL, values, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return pg_result_error(pg, res, what, err);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, what, err);
     PQclear(res);
     return TALLY_OK;
 }
 
 tally_code tally_pg_ping(tally_pg *pg, tally_err *err) {
-    return pg_exec_params(pg, "ping", "SELECT 1", 0, NULL, err);
+    return tally__pg_exec_params(pg, "ping", "SELECT 1", 0, NULL, err);
 }
 
 tally_code tally_pg_begin(tally_pg *pg, tally_err *err) {
-    return pg_exec_params(pg, "begin", "BEGIN", 0, NULL, err);
+    return tally__pg_exec_params(pg, "begin", "BEGIN", 0, NULL, err);
 }
 
 tally_code tally_pg_commit(tally_pg *pg, tally_err *err) {
-    return pg_exec_params(pg, "commit", "COMMIT", 0, NULL, err);
+    return tally__pg_exec_params(pg, "commit", "COMMIT", 0, NULL, err);
 }
 
 void tally_pg_rollback(tally_pg *pg) {
@@ -98,7 +98,7 @@ static int cmp_str(const void *a, const void *b) {
 }
 
 static bool load_zones(tally_pg *pg) {
-    if (pg_ensure_connected(pg, NULL) != TALLY_OK) return false;
+    if (tally__pg_ensure_connected(pg, NULL) != TALLY_OK) return false;
     PGresult *res = PQexec(pg->conn, "SELECT name FROM pg_timezone_names");
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);

@@ -26,24 +26,24 @@ struct tally_pg {
 };
 
 /* Reconnect when the connection is gone; TALLY_ESTORE when that fails. */
-tally_code pg_ensure_connected(tally_pg *pg, tally_err *err);
+tally_code tally__pg_ensure_connected(tally_pg *pg, tally_err *err);
 
 /* Map a failed result to a tally_code, fill err with `what` and the server's
  * message, and clear the result. Constraint and data errors (SQLSTATE classes
  * 22 and 23) are TALLY_EINVAL, the rest TALLY_ESTORE. */
-tally_code pg_result_error(tally_pg *pg, PGresult *res, const char *what, tally_err *err);
+tally_code tally__pg_result_error(tally_pg *pg, PGresult *res, const char *what, tally_err *err);
 
 /* Run a parameterised command that returns no rows. */
-tally_code pg_exec_params(tally_pg *pg, const char *what, const char *sql, int n,
+tally_code tally__pg_exec_params(tally_pg *pg, const char *what, const char *sql, int n,
                           const char *const *values, tally_err *err);
 
 /* Run a statement, prepared on this connection the first time its text is
  * seen and executed by name after that (pg_prepared.c). Returns the result
  * as PQexecParams would; the caller checks and clears it. */
-PGresult *pg_exec_prepared(tally_pg *pg, const char *sql, int n, const Oid *types,
+PGresult *tally__pg_exec_prepared(tally_pg *pg, const char *sql, int n, const Oid *types,
                            const char *const *values);
 
 /* Forget the prepared statements (the connection that held them is gone). */
-void pg_prepared_forget(tally_pg *pg);
+void tally__pg_prepared_forget(tally_pg *pg);
 
 #endif

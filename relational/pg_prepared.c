@@ -19,7 +19,7 @@ static uint64_t fnv1a(const char *s) {
     return h;
 }
 
-void pg_prepared_forget(tally_pg *pg) {
+void tally__pg_prepared_forget(tally_pg *pg) {
     for (int i = 0; i < pg->n_prepared; i++) free(pg->prepared[i].sql);
     pg->n_prepared = 0;
 }
@@ -55,7 +55,7 @@ static const char *prepared_name(tally_pg *pg, const char *sql, int n, const Oid
     return p->name;
 }
 
-PGresult *pg_exec_prepared(tally_pg *pg, const char *sql, int n, const Oid *types,
+PGresult *tally__pg_exec_prepared(tally_pg *pg, const char *sql, int n, const Oid *types,
                            const char *const *values) {
     PGresult *res;
     const char *name = prepared_name(pg, sql, n, types, &res);

@@ -14,11 +14,24 @@
 #include "tally_common.h"
 #include "tally_pg.h"
 
-const char *const tally_rollup_columns[TALLY_ROLLUP__COUNT] = {
-    "requests",           "errors",           "input_tokens",         "cached_tokens",
-    "output_tokens",      "audio_seconds",    "priced_input_tokens",  "priced_cached_tokens",
-    "priced_output_tokens", "supplied_cost_usd", "unsaved_output_tokens", "supplied_time_saved",
-    "likes",              "dislikes"};
+const tally_rollup_metric tally_rollup_metrics[TALLY_ROLLUP__COUNT] = {
+    {"requests", "count(*)"},
+    {"errors", "count(*) FILTER (WHERE is_error)"},
+    {"input_tokens", "sum(input_tokens)"},
+    {"cached_tokens", "sum(cached_tokens)"},
+    {"output_tokens", "sum(output_tokens)"},
+    {"audio_seconds", "coalesce(sum(audio_seconds), 0)"},
+    /* tokens of the interactions priced at query time (no cost_usd of their own) */
+    {"priced_input_tokens", "coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NULL), 0)"},
+    {"priced_cached_tokens", "coalesce(sum(cached_tokens) FILTER (WHERE cost_usd IS NULL), 0)"},
+    {"priced_output_tokens", "coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NULL), 0)"},
+    {"supplied_cost_usd", "coalesce(sum(cost_usd), 0)"},
+    /* output tokens whose time saved comes from the model's rate */
+    {"unsaved_output_tokens", "coalesce(sum(output_tokens) FILTER (WHERE time_saved IS NULL), 0)"},
+    {"supplied_time_saved", "coalesce(sum(time_saved), 0)"},
+    {"likes", "sum(likes)"},
+    {"dislikes", "sum(dislikes)"},
+};
 const tally_hourly_rollup tally_hourly_rollups[TALLY_HOURLY_ROLLUPS] = {
     {"usage_rollup_model_hourly", "model_id"},
     {"usage_rollup_hourly", "model_id, agent_id, kind, channel"},
@@ -29,11 +42,11 @@ const tally_hourly_rollup tally_hourly_rollups[TALLY_HOURLY_ROLLUPS] = {
  * m = t.m + EXCLUDED.m, …": select yields the keys, then the metrics. */
 static void upsert_sql(tally_buf *sql, const char *table, const char *keys, const char *select) {
     tally_buf_printf(sql, "  INSERT INTO %s AS t (%s", table, keys);
-    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(sql, ", %s", tally_rollup_columns[i]);
+    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(sql, ", %s", tally_rollup_metrics[i].column);
     tally_buf_printf(sql, ") %s ON CONFLICT (%s) DO UPDATE SET ", select, keys);
     for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++)
-        tally_buf_printf(sql, "%s%s = t.%s + EXCLUDED.%s", i ? ", " : "", tally_rollup_columns[i], tally_rollup_columns[i],
-                         tally_rollup_columns[i]);
+        tally_buf_printf(sql, "%s%s = t.%s + EXCLUDED.%s", i ? ", " : "", tally_rollup_metrics[i].column, tally_rollup_metrics[i].column,
+                         tally_rollup_metrics[i].column);
     tally_buf_puts(sql, " RETURNING 1");
 }
 
@@ -68,25 +81,17 @@ static const char *apply_sql(void) {
         "  FROM input i JOIN fresh f ON f.interaction_id = i.id"
         "  LEFT JOIN rated r ON r.interaction_id = i.id AND r.tenant_id = i.tenant_id"
         "), sums AS ("
-        "  SELECT tenant_id, bucket, model_id, user_id, agent_id, kind, channel,"
-        "    count(*) AS requests, count(*) FILTER (WHERE is_error) AS errors,"
-        "    sum(input_tokens) AS input_tokens, sum(cached_tokens) AS cached_tokens,"
-        "    sum(output_tokens) AS output_tokens,"
-        "    coalesce(sum(audio_seconds), 0) AS audio_seconds,"
-        "    coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS priced_input_tokens,"
-        "    coalesce(sum(cached_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS priced_cached_tokens,"
-        "    coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS priced_output_tokens,"
-        "    coalesce(sum(cost_usd), 0) AS supplied_cost_usd,"
-        "    coalesce(sum(output_tokens) FILTER (WHERE time_saved IS NULL), 0)"
-        "      AS unsaved_output_tokens,"
-        "    coalesce(sum(time_saved), 0) AS supplied_time_saved,"
-        "    sum(likes) AS likes, sum(dislikes) AS dislikes"
+        "  SELECT tenant_id, bucket, model_id, user_id, agent_id, kind, channel");
+    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++)
+        tally_buf_printf(&sql, ", %s AS %s", tally_rollup_metrics[i].sum,
+                         tally_rollup_metrics[i].column);
+    tally_buf_puts(&sql,
         "  FROM counted GROUP BY 1, 2, 3, 4, 5, 6, 7"
         "), added AS (");
     static const char WIDE_KEYS[] = "tenant_id, bucket, model_id, user_id, agent_id, kind, channel";
     tally_buf wide = {0};
     tally_buf_printf(&wide, "SELECT %s", WIDE_KEYS); /* by name: sums' order is not relied on */
-    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(&wide, ", %s", tally_rollup_columns[i]);
+    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(&wide, ", %s", tally_rollup_metrics[i].column);
     tally_buf_puts(&wide, " FROM sums");
     upsert_sql(&sql, "usage_rollup", WIDE_KEYS, wide.data);
     tally_buf_free(&wide);
@@ -94,7 +99,7 @@ static const char *apply_sql(void) {
         const tally_hourly_rollup *h = &tally_hourly_rollups[k];
         tally_buf sel = {0}, keys = {0};
         tally_buf_printf(&sel, "SELECT tenant_id, date_trunc('hour', bucket, 'UTC'), %s", h->columns);
-        for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(&sel, ", sum(%s)", tally_rollup_columns[i]);
+        for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(&sel, ", sum(%s)", tally_rollup_metrics[i].column);
         tally_buf_printf(&sel, " FROM sums GROUP BY tenant_id, 2, %s", h->columns);
         tally_buf_printf(&keys, "tenant_id, bucket, %s", h->columns);
         tally_buf_printf(&sql, "), added_hourly_%d AS (", k);
@@ -236,7 +241,7 @@ static tally_code apply_items(tally_pg *pg, const tally_rollup_item *items, size
     PGresult *res = PQexecParams(pg->conn, apply_sql(), N_COLS, NULL, params, NULL, NULL, 0);
     for (int c = 0; c < N_COLS; c++) tally_buf_free(&cols[c]);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return pg_result_error(pg, res, "count interactions", err);
+        return tally__pg_result_error(pg, res, "count interactions", err);
     if (counted) *counted = atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
     return TALLY_OK;
@@ -277,18 +282,18 @@ static tally_code apply_ratings(tally_pg *pg, const tally_rollup_rating *r, size
         2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         for (int c = 0; c < 6; c++) tally_buf_free(&cols[c]);
-        return pg_result_error(pg, res, "lock ratings", err);
+        return tally__pg_result_error(pg, res, "lock ratings", err);
     }
     PQclear(res);
     res = PQexecParams(pg->conn, rate_sql(), 6, NULL, params, NULL, NULL, 0);
     for (int c = 0; c < 6; c++) tally_buf_free(&cols[c]);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "count ratings", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "count ratings", err);
     if (accepted) *accepted = atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
     return TALLY_OK;
 }
 
-static tally_code store_offsets(tally_pg *pg, const char *group, const tally_rollup_offset *o,
+static tally_code store_offsets(tally_pg *pg, const char *group, const tally_partition_offset *o,
                                 size_t n, tally_err *err) {
     tally_buf topics = {0}, parts = {0}, next = {0};
     tally_buf_putc(&topics, '{');
@@ -303,7 +308,7 @@ static tally_code store_offsets(tally_pg *pg, const char *group, const tally_rol
     tally_buf_putc(&parts, '}');
     tally_buf_putc(&next, '}');
     const char *params[] = {group, topics.data, parts.data, next.data};
-    tally_code rc = pg_exec_params(pg, "store offsets", OFFSETS_SQL, 4, params, err);
+    tally_code rc = tally__pg_exec_params(pg, "store offsets", OFFSETS_SQL, 4, params, err);
     tally_buf_free(&topics);
     tally_buf_free(&parts);
     tally_buf_free(&next);
@@ -335,7 +340,7 @@ tally_code tally_rollup_apply(tally_pg *pg, const char *group, const tally_rollu
 
 tally_code tally_rollup_load_offset(tally_pg *pg, const char *group, const char *topic,
                                     int32_t partition, int64_t *next_offset, tally_err *err) {
-    tally_code rc = pg_ensure_connected(pg, err);
+    tally_code rc = tally__pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     char part[16];
     snprintf(part, sizeof part, "%d", (int)partition);
@@ -344,7 +349,7 @@ tally_code tally_rollup_load_offset(tally_pg *pg, const char *group, const char 
                                  "SELECT next_offset FROM consumer_offsets WHERE group_id = $1"
                                  " AND topic = $2 AND partition = $3",
                                  3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "load offset", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "load offset", err);
     *next_offset = PQntuples(res) ? atoll(PQgetvalue(res, 0, 0)) : -1;
     PQclear(res);
     return TALLY_OK;

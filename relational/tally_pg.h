@@ -108,7 +108,13 @@ tally_code tally_pg_local_midnight(tally_pg *pg, const char *date, const char *z
  * without their own time_saved_minutes; supplied_*: the values events
  * brought) and the likes/dislikes of their newest ratings. */
 enum { TALLY_ROLLUP__COUNT = 14 };
-extern const char *const tally_rollup_columns[TALLY_ROLLUP__COUNT];
+typedef struct {
+    const char *column; /* in every rollup table */
+    const char *sum;    /* its value for a group of counted interactions (rollup.c) */
+} tally_rollup_metric;
+/* The one definition the counting statement and the report statement are
+ * generated from; the migrations create the columns. */
+extern const tally_rollup_metric tally_rollup_metrics[TALLY_ROLLUP__COUNT];
 
 /* The hourly rollups, narrowest first: per tenant × UTC hour × `columns`,
  * with the summed columns above (migrations 005 and 006). usage_rollup
@@ -132,12 +138,6 @@ typedef struct {
     const char *time_saved_minutes; /* decimal text, NULL = from the model's rate */
 } tally_rollup_item;
 
-/* The next offset to read of one partition. */
-typedef struct {
-    const char *topic;
-    int32_t partition;
-    int64_t next_offset;
-} tally_rollup_offset;
 
 /* One rating to count (feedback.recorded). Strings are borrowed for the call. */
 typedef struct {
@@ -153,7 +153,7 @@ typedef struct {
     size_t n_items;
     const tally_rollup_rating *ratings;
     size_t n_ratings;
-    const tally_rollup_offset *offsets;
+    const tally_partition_offset *offsets;
     size_t n_offsets;
 } tally_rollup_batch;
 
@@ -186,9 +186,15 @@ tally_code tally_rollup_load_offset(tally_pg *pg, const char *group, const char 
 
 #define TALLY_DEFAULT_TIMEZONE "America/Sao_Paulo"
 
-typedef enum { TALLY_GRAN_TOTAL, TALLY_GRAN_DAY, TALLY_GRAN_WEEK, TALLY_GRAN_MONTH } tally_granularity;
+typedef enum {
+    TALLY_GRAN_TOTAL,
+    TALLY_GRAN_DAY,
+    TALLY_GRAN_WEEK,
+    TALLY_GRAN_MONTH,
+    TALLY_GRAN__COUNT
+} tally_granularity;
 
-/* The group dimensions, in the order of CONTRACT.md §3. */
+/* The group dimensions, in the order of the API's documentation. */
 typedef enum {
     TALLY_GROUP_MODEL,
     TALLY_GROUP_USER,
@@ -197,6 +203,25 @@ typedef enum {
     TALLY_GROUP_CHANNEL,
     TALLY_GROUP__COUNT
 } tally_group;
+
+/* The one table of each: the name a request and a report use, and the SQL
+ * behind it (relational/usage_dims.c). */
+typedef struct {
+    const char *name;   /* group_by=<name>, the report's group key */
+    const char *column; /* the rollup column */
+    bool blank_is_null; /* stored as '' when absent (a key column cannot be NULL) */
+} tally_group_def;
+extern const tally_group_def tally_groups[TALLY_GROUP__COUNT];
+
+typedef struct {
+    const char *name;       /* granularity=<name> */
+    const char *trunc_unit; /* date_trunc's unit of a period; NULL: one period */
+} tally_granularity_def;
+extern const tally_granularity_def tally_granularities[TALLY_GRAN__COUNT];
+
+/* The group or granularity of that name (len bytes of it), or -1. */
+int tally_group_find(const char *name, size_t len);
+int tally_granularity_find(const char *name);
 
 /* A tenant is known when it was upserted or has counted interactions; its
  * zone is the upserted one, TALLY_DEFAULT_TIMEZONE otherwise. */

@@ -30,22 +30,18 @@ static atomic_llong source_count[TALLY_USAGE__SOURCES];
 
 long long tally_usage_source_count(tally_usage_source src) { return atomic_load(&source_count[src]); }
 
-/* Rollup columns of the group dimensions; agent and channel store '' for absent. */
-static const char *const group_column[TALLY_GROUP__COUNT] = {"model_id", "user_id", "agent_id",
-                                                             "kind", "channel"};
-
 tally_code tally_usage_tenant(tally_pg *pg, const char *tenant_id, bool *known, char *zone,
                               size_t zone_len, tally_err *err) {
-    tally_code rc = pg_ensure_connected(pg, err);
+    tally_code rc = tally__pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     const char *p[] = {tenant_id};
-    PGresult *res = pg_exec_prepared(
+    PGresult *res = tally__pg_exec_prepared(
         pg,
         "SELECT timezone FROM tenants WHERE tenant_id = $1"
         " UNION ALL SELECT NULL WHERE EXISTS"
         " (SELECT 1 FROM agg_interactions WHERE tenant_id = $1) LIMIT 1",
         1, NULL, p);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "tenant", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "tenant", err);
     *known = PQntuples(res) > 0;
     snprintf(zone, zone_len, "%s",
              *known && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : TALLY_DEFAULT_TIMEZONE);
@@ -53,14 +49,7 @@ tally_code tally_usage_tenant(tally_pg *pg, const char *tenant_id, bool *known, 
     return TALLY_OK;
 }
 
-static const char *trunc_unit(tally_granularity g) {
-    switch (g) {
-    case TALLY_GRAN_DAY: return "day";
-    case TALLY_GRAN_WEEK: return "week";
-    case TALLY_GRAN_MONTH: return "month";
-    default: return NULL;
-    }
-}
+static const char *trunc_unit(tally_granularity g) { return tally_granularities[g].trunc_unit; }
 
 /* SQL for one end: $1 is the zone; the end's own value is parameter $n. */
 static void bound_sql(tally_buf *sql, const tally_bound *b, int n, bool is_to) {
@@ -78,7 +67,7 @@ static void bound_sql(tally_buf *sql, const tally_bound *b, int n, bool is_to) {
 tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound *from,
                               const tally_bound *to, tally_granularity g, tally_window *w,
                               tally_err *err) {
-    tally_code rc = pg_ensure_connected(pg, err);
+    tally_code rc = tally__pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     char from_val[40] = "", to_val[40] = "";
     if (from->kind == TALLY_BOUND_DATE) snprintf(from_val, sizeof from_val, "%s", from->date);
@@ -110,10 +99,10 @@ tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound 
     /* Typed as text: a default end does not mention its parameter, and
      * PostgreSQL only counts the parameters a statement mentions. */
     const Oid types[] = {25, 25, 25};
-    PGresult *res = pg_exec_prepared(pg, sql.data, 3, types, params);
+    PGresult *res = tally__pg_exec_prepared(pg, sql.data, 3, types, params);
     tally_buf_free(&sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        rc = pg_result_error(pg, res, "window", err);
+        rc = tally__pg_result_error(pg, res, "window", err);
         if (rc == TALLY_EINVAL)
             tally_err_set(err, TALLY_EINVAL, "from/to: not a valid date in zone %s", zone);
         return rc;
@@ -179,9 +168,9 @@ static tally_code hourly_is_exact(tally_pg *pg, const tally_usage_query *q, cons
         ") SELECT bool_and(date_trunc('hour', e, 'UTC') = e) FROM edges");
     const char *params[] = {q->tenant_id, from, to, q->zone};
     const Oid types[] = {25, 25, 25, 25};
-    PGresult *res = pg_exec_prepared(pg, sql.data, 4, types, params);
+    PGresult *res = tally__pg_exec_prepared(pg, sql.data, 4, types, params);
     tally_buf_free(&sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "usage plan", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "usage plan", err);
     /* The first period may start before the window (from mid-period): that
      * start is no boundary inside the window, but it is on an hour whenever
      * the zone's midnights are, so checking it costs nothing in practice. */
@@ -196,14 +185,14 @@ static tally_usage_source narrowest_hourly(const tally_usage_query *q) {
         bool keeps_all = true;
         /* Column names are no substrings of one another. */
         for (int i = 0; i < q->n_groups && keeps_all; i++)
-            keeps_all = strstr(tally_hourly_rollups[k].columns, group_column[q->groups[i]]) != NULL;
+            keeps_all = strstr(tally_hourly_rollups[k].columns, tally_groups[q->groups[i]].column) != NULL;
         if (keeps_all) return (tally_usage_source)(k + 1);
     }
     return TALLY_USAGE_FULL;
 }
 
 static void group_list(tally_buf *sql, const tally_usage_query *q, const char *prefix) {
-    for (int i = 0; i < q->n_groups; i++) tally_buf_printf(sql, ", %s%s", prefix, group_column[q->groups[i]]);
+    for (int i = 0; i < q->n_groups; i++) tally_buf_printf(sql, ", %s%s", prefix, tally_groups[q->groups[i]].column);
 }
 
 static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_source src) {
@@ -234,11 +223,11 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
     int n_keys = 4;
     for (int i = 0; i < q->n_groups; i++)
         if (q->groups[i] != TALLY_GROUP_MODEL) {
-            tally_buf_printf(sql, ", %s", group_column[q->groups[i]]);
+            tally_buf_printf(sql, ", %s", tally_groups[q->groups[i]].column);
             n_keys++;
         }
     for (int m = 0; m < TALLY_ROLLUP__COUNT; m++)
-        tally_buf_printf(sql, ", sum(%s) AS %s", tally_rollup_columns[m], tally_rollup_columns[m]);
+        tally_buf_printf(sql, ", sum(%s) AS %s", tally_rollup_metrics[m].column, tally_rollup_metrics[m].column);
     tally_buf_printf(sql,
                      "  FROM %s u, periods, cuts"
                      "  WHERE u.tenant_id = $1 AND u.bucket >= $2 AND u.bucket < $3"
@@ -279,8 +268,8 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
         "  LEFT JOIN fx ON r.b >= fx.f AND (fx.t IS NULL OR r.b < fx.t)"
         ") SELECT GROUPING(pi) = 1, (SELECT labels[pi] FROM periods)");
     for (int i = 0; i < q->n_groups; i++) {
-        const char *col = group_column[q->groups[i]];
-        if (q->groups[i] == TALLY_GROUP_AGENT || q->groups[i] == TALLY_GROUP_CHANNEL)
+        const char *col = tally_groups[q->groups[i]].column;
+        if (tally_groups[q->groups[i]].blank_is_null)
             tally_buf_printf(sql, ", nullif(%s, '')", col);
         else
             tally_buf_printf(sql, ", %s", col);
@@ -297,13 +286,13 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
      * server's locale; NULL groups sort last. */
     for (int i = 0; i < q->n_groups; i++)
         tally_buf_printf(sql, ", nullif(%s, '') COLLATE \"C\" NULLS LAST",
-                         group_column[q->groups[i]]);
+                         tally_groups[q->groups[i]].column);
 }
 
 tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
                             void (*fn)(const tally_usage_row *row, void *arg), void *arg,
                             tally_err *err) {
-    tally_code rc = pg_ensure_connected(pg, err);
+    tally_code rc = tally__pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     char from[40], to[40];
     tally_time_format_utc(q->window->from, from, sizeof from);
@@ -318,9 +307,9 @@ tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
     tally_buf sql = {0};
     build_sql(&sql, q, src);
     const char *params[] = {q->tenant_id, from, to, q->zone};
-    PGresult *res = pg_exec_prepared(pg, sql.data, 4, NULL, params);
+    PGresult *res = tally__pg_exec_prepared(pg, sql.data, 4, NULL, params);
     tally_buf_free(&sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return pg_result_error(pg, res, "usage", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "usage", err);
     int rows = PQntuples(res), base = 2 + q->n_groups;
     bool saw_total = false;
     for (int r = 0; r < rows; r++) {

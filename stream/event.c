@@ -61,41 +61,41 @@ static bool parse(const char *buf, size_t len, tally_event *ev, tally_err *err) 
 }
 
 static bool read_specversion(const tally_fields *f) {
-    const json_t *v = tf_get(f, "specversion");
-    if (!v) return tf_missing(f, "specversion");
+    const json_t *v = tally__tf_get(f, "specversion");
+    if (!v) return tally__tf_missing(f, "specversion");
     if (json_is_string(v) && strcmp(json_string_value(v), "1.0") == 0) return true;
-    if (!json_is_string(v)) return tf_fail(f, "specversion", "must be \"1.0\"");
+    if (!json_is_string(v)) return tally__tf_fail(f, "specversion", "must be \"1.0\"");
     char got[64];
     tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
-    return tf_fail(f, "specversion", "must be \"1.0\" (got \"%s\")", got);
+    return tally__tf_fail(f, "specversion", "must be \"1.0\" (got \"%s\")", got);
 }
 
 static bool read_type(const tally_fields *f, tally_event_type *out) {
-    const json_t *v = tf_get(f, "type");
-    if (!v) return tf_missing(f, "type");
-    if (!json_is_string(v)) return tf_fail(f, "type", "must be a string");
+    const json_t *v = tally__tf_get(f, "type");
+    if (!v) return tally__tf_missing(f, "type");
+    if (!json_is_string(v)) return tally__tf_fail(f, "type", "must be a string");
     if (tally_event_type_parse(json_string_value(v), out)) return true;
     char got[64];
     tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
-    return tf_fail(f, "type", "unknown event type \"%s\"", got);
+    return tally__tf_fail(f, "type", "unknown event type \"%s\"", got);
 }
 
 static bool read_envelope(tally_event *ev, tally_err *err) {
     const tally_fields f = {ev->root, "", err};
     const char *datacontenttype;
-    if (!read_specversion(&f) || !tf_id(&f, "id", TF_REQUIRED, &ev->id) ||
-        !read_type(&f, &ev->type) || !tf_time(&f, "time", TF_REQUIRED, NULL, &ev->time) ||
-        !tf_string(&f, "source", TF_OPTIONAL, &ev->source) ||
-        !tf_id(&f, "subject", TF_OPTIONAL, &ev->subject) ||
-        !tf_string(&f, "datacontenttype", TF_OPTIONAL, &datacontenttype))
+    if (!read_specversion(&f) || !tally__tf_id(&f, "id", TF_REQUIRED, &ev->id) ||
+        !read_type(&f, &ev->type) || !tally__tf_time(&f, "time", TF_REQUIRED, NULL, &ev->time) ||
+        !tally__tf_string(&f, "source", TF_OPTIONAL, &ev->source) ||
+        !tally__tf_id(&f, "subject", TF_OPTIONAL, &ev->subject) ||
+        !tally__tf_string(&f, "datacontenttype", TF_OPTIONAL, &datacontenttype))
         return false;
     ev->time_text = json_string_value(json_object_get(ev->root, "time"));
     if (!ev->subject &&
         (ev->type == TALLY_EV_INTERACTION_RECORDED || ev->type == TALLY_EV_FEEDBACK_RECORDED))
-        return tf_fail(&f, "subject", "is required for %s", tally_event_type_name(ev->type));
-    ev->data = tf_get(&f, "data");
-    if (!ev->data) return tf_missing(&f, "data");
-    if (!json_is_object(ev->data)) return tf_fail(&f, "data", "must be an object");
+        return tally__tf_fail(&f, "subject", "is required for %s", tally_event_type_name(ev->type));
+    ev->data = tally__tf_get(&f, "data");
+    if (!ev->data) return tally__tf_missing(&f, "data");
+    if (!json_is_object(ev->data)) return tally__tf_fail(&f, "data", "must be an object");
     return true;
 }
 

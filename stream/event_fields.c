@@ -12,12 +12,12 @@
 
 #define MAX_SAFE_INTEGER ((json_int_t)1 << 53)
 
-const json_t *tf_get(const tally_fields *f, const char *key) {
+const json_t *tally__tf_get(const tally_fields *f, const char *key) {
     const json_t *v = json_object_get(f->obj, key);
     return json_is_null(v) ? NULL : v;
 }
 
-bool tf_fail(const tally_fields *f, const char *key, const char *fmt, ...) {
+bool tally__tf_fail(const tally_fields *f, const char *key, const char *fmt, ...) {
     if (!f->err) return false;
     char rule[400];
     va_list ap;
@@ -28,40 +28,41 @@ bool tf_fail(const tally_fields *f, const char *key, const char *fmt, ...) {
     return false;
 }
 
-bool tf_missing(const tally_fields *f, const char *key) { return tf_fail(f, key, "is required"); }
+bool tally__tf_missing(const tally_fields *f, const char *key) { return tally__tf_fail(f, key, "is required"); }
 
 
-bool tf_id(const tally_fields *f, const char *key, bool required, const char **out) {
-    const json_t *v = tf_get(f, key);
+bool tally__tf_id(const tally_fields *f, const char *key, bool required, const char **out) {
+    const json_t *v = tally__tf_get(f, key);
     if (!v) {
         *out = NULL;
-        return required ? tf_missing(f, key) : true;
+        return required ? tally__tf_missing(f, key) : true;
     }
     if (!json_is_string(v))
-        return tf_fail(f, key, "must be a string of 1-128 printable characters");
+        return tally__tf_fail(f, key,
+                       "must be a string of 1-" TALLY_STR(TALLY_ID_MAX_LEN) " printable characters");
     const char *problem = tally_text_id_problem(json_string_value(v), json_string_length(v));
-    if (problem) return tf_fail(f, key, "%s", problem);
+    if (problem) return tally__tf_fail(f, key, "%s", problem);
     *out = json_string_value(v);
     return true;
 }
 
-bool tf_string(const tally_fields *f, const char *key, bool required, const char **out) {
-    const json_t *v = tf_get(f, key);
+bool tally__tf_string(const tally_fields *f, const char *key, bool required, const char **out) {
+    const json_t *v = tally__tf_get(f, key);
     if (!v) {
         *out = NULL;
-        return required ? tf_missing(f, key) : true;
+        return required ? tally__tf_missing(f, key) : true;
     }
-    if (!json_is_string(v)) return tf_fail(f, key, "must be a string");
+    if (!json_is_string(v)) return tally__tf_fail(f, key, "must be a string");
     *out = json_string_value(v);
     return true;
 }
 
-bool tf_enum(const tally_fields *f, const char *key, const char *const *values, const char *def,
+bool tally__tf_enum(const tally_fields *f, const char *key, const char *const *values, const char *def,
              const char **out) {
-    const json_t *v = tf_get(f, key);
+    const json_t *v = tally__tf_get(f, key);
     if (!v) {
         *out = def;
-        return def ? true : tf_missing(f, key);
+        return def ? true : tally__tf_missing(f, key);
     }
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
@@ -77,19 +78,19 @@ bool tf_enum(const tally_fields *f, const char *key, const char *const *values, 
     list[0] = '\0';
     for (const char *const *e = values; *e && n < sizeof list; e++)
         n += (size_t)snprintf(list + n, sizeof list - n, "%s\"%s\"", e == values ? "" : ", ", *e);
-    if (!json_is_string(v)) return tf_fail(f, key, "must be one of %s", list);
+    if (!json_is_string(v)) return tally__tf_fail(f, key, "must be one of %s", list);
     tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
-    return tf_fail(f, key, "must be one of %s (got \"%s\")", list, got);
+    return tally__tf_fail(f, key, "must be one of %s (got \"%s\")", list, got);
 }
 
-bool tf_count(const tally_fields *f, const char *key, bool required, tally_opt_i64 *out) {
-    const json_t *v = tf_get(f, key);
+bool tally__tf_count(const tally_fields *f, const char *key, bool required, tally_opt_i64 *out) {
+    const json_t *v = tally__tf_get(f, key);
     out->set = false;
     out->v = 0;
-    if (!v) return required ? tf_missing(f, key) : true;
+    if (!v) return required ? tally__tf_missing(f, key) : true;
     json_int_t i = json_is_integer(v) ? json_integer_value(v) : -1;
     if (i < 0 || i >= MAX_SAFE_INTEGER)
-        return tf_fail(f, key, "must be a non-negative integer below 2^53");
+        return tally__tf_fail(f, key, "must be a non-negative integer below 2^53");
     out->set = true;
     out->v = (int64_t)i;
     return true;
@@ -148,12 +149,12 @@ static bool decimal_string(const tally_fields *f, const char *key, const char *s
         for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, frac_digits++) nonzero |= s[i] != '0';
     }
     if (i != n || int_digits == 0 || (point && frac_digits == 0))
-        return tf_fail(f, key, "must be a decimal: a number, or a string of digits like \"0.15\"");
+        return tally__tf_fail(f, key, "must be a decimal: a number, or a string of digits like \"0.15\"");
     if (n > TALLY_DECIMAL_MAX_CHARS)
-        return tf_fail(f, key, "must be a decimal of at most %d characters",
+        return tally__tf_fail(f, key, "must be a decimal of at most %d characters",
                        TALLY_DECIMAL_MAX_CHARS);
-    if (s[0] == '-' && nonzero) return tf_fail(f, key, "must not be negative");
-    if (positive && !nonzero) return tf_fail(f, key, "must be greater than 0");
+    if (s[0] == '-' && nonzero) return tally__tf_fail(f, key, "must not be negative");
+    if (positive && !nonzero) return tally__tf_fail(f, key, "must be greater than 0");
     if (s[0] == '-') { /* "-0.00" is zero: drop the sign */
         s++;
         n--;
@@ -164,54 +165,54 @@ static bool decimal_string(const tally_fields *f, const char *key, const char *s
     return true;
 }
 
-bool tf_decimal(const tally_fields *f, const char *key, bool required, bool positive,
+bool tally__tf_decimal(const tally_fields *f, const char *key, bool required, bool positive,
                 tally_decimal *out) {
-    const json_t *v = tf_get(f, key);
+    const json_t *v = tally__tf_get(f, key);
     out->set = false;
     out->text[0] = '\0';
-    if (!v) return required ? tf_missing(f, key) : true;
+    if (!v) return required ? tally__tf_missing(f, key) : true;
     if (json_is_string(v))
         return decimal_string(f, key, json_string_value(v), json_string_length(v), positive, out);
     if (json_is_integer(v)) {
         json_int_t i = json_integer_value(v);
-        if (i < 0) return tf_fail(f, key, "must not be negative");
-        if (positive && i == 0) return tf_fail(f, key, "must be greater than 0");
+        if (i < 0) return tally__tf_fail(f, key, "must not be negative");
+        if (positive && i == 0) return tally__tf_fail(f, key, "must be greater than 0");
         snprintf(out->text, sizeof out->text, "%lld", (long long)i);
     } else if (json_is_real(v)) {
         double d = json_real_value(v);
-        if (d < 0) return tf_fail(f, key, "must not be negative");
-        if (positive && !(d > 0)) return tf_fail(f, key, "must be greater than 0");
+        if (d < 0) return tally__tf_fail(f, key, "must not be negative");
+        if (positive && !(d > 0)) return tally__tf_fail(f, key, "must be greater than 0");
         if (!format_plain(d, out->text))
-            return tf_fail(f, key, "is out of range: more than %d digits without an exponent",
+            return tally__tf_fail(f, key, "is out of range: more than %d digits without an exponent",
                            TALLY_DECIMAL_MAX_CHARS);
     } else {
-        return tf_fail(f, key, "must be a decimal: a number, or a string of digits like \"0.15\"");
+        return tally__tf_fail(f, key, "must be a decimal: a number, or a string of digits like \"0.15\"");
     }
     out->set = true;
     return true;
 }
 
-bool tf_time(const tally_fields *f, const char *key, bool required, bool *has, tally_usec *out) {
-    const json_t *v = tf_get(f, key);
+bool tally__tf_time(const tally_fields *f, const char *key, bool required, bool *has, tally_usec *out) {
+    const json_t *v = tally__tf_get(f, key);
     if (has) *has = v != NULL;
-    if (!v) return required ? tf_missing(f, key) : true;
+    if (!v) return required ? tally__tf_missing(f, key) : true;
     if (json_is_string(v) && tally_time_parse_rfc3339(json_string_value(v), out)) return true;
-    if (!json_is_string(v)) return tf_fail(f, key, "must be an RFC 3339 time (a string)");
+    if (!json_is_string(v)) return tally__tf_fail(f, key, "must be an RFC 3339 time (a string)");
     char got[64];
     tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
-    return tf_fail(f, key, "must be an RFC 3339 time like \"2026-03-14T12:00:00Z\" (got \"%s\")",
+    return tally__tf_fail(f, key, "must be an RFC 3339 time like \"2026-03-14T12:00:00Z\" (got \"%s\")",
                    got);
 }
 
-bool tf_bool(const tally_fields *f, const char *key, int *out) {
-    const json_t *v = tf_get(f, key);
+bool tally__tf_bool(const tally_fields *f, const char *key, int *out) {
+    const json_t *v = tally__tf_get(f, key);
     if (!v) return true;
-    if (!json_is_boolean(v)) return tf_fail(f, key, "must be true or false");
+    if (!json_is_boolean(v)) return tally__tf_fail(f, key, "must be true or false");
     *out = json_is_true(v);
     return true;
 }
 
-bool tf_object(const tally_fields *f, const char *key) {
-    const json_t *v = tf_get(f, key);
-    return !v || json_is_object(v) || tf_fail(f, key, "must be an object");
+bool tally__tf_object(const tally_fields *f, const char *key) {
+    const json_t *v = tally__tf_get(f, key);
+    return !v || json_is_object(v) || tally__tf_fail(f, key, "must be an object");
 }

@@ -28,42 +28,42 @@ typedef struct {
 enum { TF_OPTIONAL = 0, TF_REQUIRED = 1 };
 
 /* The value at key, or NULL when absent or JSON null. */
-const json_t *tf_get(const tally_fields *f, const char *key);
+const json_t *tally__tf_get(const tally_fields *f, const char *key);
 
 /* Write "<prefix><key>: <message>" into f->err; always returns false. */
-bool tf_fail(const tally_fields *f, const char *key, const char *fmt, ...)
+bool tally__tf_fail(const tally_fields *f, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* "<prefix><key>: is required". */
-bool tf_missing(const tally_fields *f, const char *key);
+bool tally__tf_missing(const tally_fields *f, const char *key);
 
 /* An id: a string of 1–128 printable characters (no C0/C1 control or DEL). */
-bool tf_id(const tally_fields *f, const char *key, bool required, const char **out);
+bool tally__tf_id(const tally_fields *f, const char *key, bool required, const char **out);
 
 /* Any string (free text). */
-bool tf_string(const tally_fields *f, const char *key, bool required, const char **out);
+bool tally__tf_string(const tally_fields *f, const char *key, bool required, const char **out);
 
 /* One of `values` (NULL-terminated). *out gets the table's own literal; when
  * absent it gets `def`, and a NULL `def` makes the field required. */
-bool tf_enum(const tally_fields *f, const char *key, const char *const *values, const char *def,
+bool tally__tf_enum(const tally_fields *f, const char *key, const char *const *values, const char *def,
              const char **out);
 
 /* A non-negative JSON integer below 2^53 (a real such as 10.5 or 1e3 is not). */
-bool tf_count(const tally_fields *f, const char *key, bool required, tally_opt_i64 *out);
+bool tally__tf_count(const tally_fields *f, const char *key, bool required, tally_opt_i64 *out);
 
 /* A decimal: a JSON number, or a string matching -?digits[.digits]; never
  * negative, and > 0 when `positive`. */
-bool tf_decimal(const tally_fields *f, const char *key, bool required, bool positive,
+bool tally__tf_decimal(const tally_fields *f, const char *key, bool required, bool positive,
                 tally_decimal *out);
 
 /* An RFC 3339 time. *has (when non-NULL) tells whether it was present. */
-bool tf_time(const tally_fields *f, const char *key, bool required, bool *has, tally_usec *out);
+bool tally__tf_time(const tally_fields *f, const char *key, bool required, bool *has, tally_usec *out);
 
 /* true/false: *out = 1 or 0, and is left alone when absent. */
-bool tf_bool(const tally_fields *f, const char *key, int *out);
+bool tally__tf_bool(const tally_fields *f, const char *key, int *out);
 
 /* An object (any content), when present. */
-bool tf_object(const tally_fields *f, const char *key);
+bool tally__tf_object(const tally_fields *f, const char *key);
 
 /* Text rules and quoting: common/tally_text.h. */
 

@@ -28,7 +28,7 @@ static const char *const RATINGS[] = {"like", "dislike", NULL};
 /* An IANA zone name, by syntax only (PostgreSQL owns the zone database and
  * the relational layer checks that it knows the name). */
 static bool read_timezone(const tally_fields *f, const char *key, const char **out) {
-    const json_t *v = tf_get(f, key);
+    const json_t *v = tally__tf_get(f, key);
     *out = DEFAULT_TIMEZONE;
     if (!v) return true;
     const char *s = json_is_string(v) ? json_string_value(v) : "";
@@ -39,38 +39,38 @@ static bool read_timezone(const tally_fields *f, const char *key, const char **o
         ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
              c == '_' || c == '-' || c == '+' || c == '/';
     }
-    if (!ok) return tf_fail(f, key, "must be an IANA time zone name like \"America/Sao_Paulo\"");
+    if (!ok) return tally__tf_fail(f, key, "must be an IANA time zone name like \"America/Sao_Paulo\"");
     *out = s;
     return true;
 }
 
 static bool read_currency(const tally_fields *f, const char *key, const char **out) {
-    const json_t *v = tf_get(f, key);
-    if (!v) return tf_missing(f, key);
+    const json_t *v = tally__tf_get(f, key);
+    if (!v) return tally__tf_missing(f, key);
     const char *s = json_is_string(v) ? json_string_value(v) : "";
     bool ok = json_is_string(v) && json_string_length(v) == 3;
     for (size_t i = 0; ok && i < 3; i++) ok = s[i] >= 'A' && s[i] <= 'Z';
     if (!ok)
-        return tf_fail(f, key, "must be a currency code of three upper-case letters like \"BRL\"");
+        return tally__tf_fail(f, key, "must be a currency code of three upper-case letters like \"BRL\"");
     *out = s;
     return true;
 }
 
 /* A webhook is called by the alerts component with libcurl: only http(s). */
 static bool read_url(const tally_fields *f, const char *key, const char **out) {
-    if (!tf_string(f, key, OPT, out)) return false;
+    if (!tally__tf_string(f, key, OPT, out)) return false;
     if (!*out) return true;
     const char *s = *out;
     size_t n = strlen(s);
     bool ok = (strncasecmp(s, "http://", 7) == 0 && n > 7) ||
               (strncasecmp(s, "https://", 8) == 0 && n > 8);
     for (size_t i = 0; ok && i < n; i++) ok = (unsigned char)s[i] > 0x20 && s[i] != 0x7F;
-    if (!ok) return tf_fail(f, key, "must be an http:// or https:// URL without spaces");
+    if (!ok) return tally__tf_fail(f, key, "must be an http:// or https:// URL without spaces");
     return true;
 }
 
 static bool read_thresholds(const tally_fields *f, const char *key, tally_budget *b) {
-    const json_t *v = tf_get(f, key);
+    const json_t *v = tally__tf_get(f, key);
     if (!v) {
         b->thresholds[0] = 80;
         b->thresholds[1] = 90;
@@ -80,14 +80,14 @@ static bool read_thresholds(const tally_fields *f, const char *key, tally_budget
     }
     size_t n = json_is_array(v) ? json_array_size(v) : 0;
     if (n < 1 || n > TALLY_MAX_THRESHOLDS)
-        return tf_fail(f, key, "must be an array of 1-%d percents", TALLY_MAX_THRESHOLDS);
+        return tally__tf_fail(f, key, "must be an array of 1-%d percents", TALLY_MAX_THRESHOLDS);
     for (size_t i = 0; i < n; i++) {
         const json_t *e = json_array_get(v, i);
         json_int_t p = json_is_integer(e) ? json_integer_value(e) : 0;
         if (p < 1 || p > 1000) {
             char path[32];
             snprintf(path, sizeof path, "%s[%zu]", key, i);
-            return tf_fail(f, path, "must be an integer percent from 1 to 1000");
+            return tally__tf_fail(f, path, "must be an integer percent from 1 to 1000");
         }
         b->thresholds[i] = (int)p;
     }
@@ -97,18 +97,18 @@ static bool read_thresholds(const tally_fields *f, const char *key, tally_budget
 
 /* attachments: an array of {filename, file_type}, both optional strings. */
 static bool read_attachments(const tally_fields *f, const char *key) {
-    const json_t *v = tf_get(f, key);
+    const json_t *v = tally__tf_get(f, key);
     if (!v) return true;
-    if (!json_is_array(v)) return tf_fail(f, key, "must be an array of {filename, file_type}");
+    if (!json_is_array(v)) return tally__tf_fail(f, key, "must be an array of {filename, file_type}");
     for (size_t i = 0; i < json_array_size(v); i++) {
         const json_t *a = json_array_get(v, i);
         char path[48], prefix[64];
         snprintf(path, sizeof path, "%s[%zu]", key, i);
-        if (!json_is_object(a)) return tf_fail(f, path, "must be an object {filename, file_type}");
+        if (!json_is_object(a)) return tally__tf_fail(f, path, "must be an object {filename, file_type}");
         snprintf(prefix, sizeof prefix, "%s%s.", f->prefix, path);
         const tally_fields af = {a, prefix, f->err};
         const char *s;
-        if (!tf_string(&af, "filename", OPT, &s) || !tf_string(&af, "file_type", OPT, &s))
+        if (!tally__tf_string(&af, "filename", OPT, &s) || !tally__tf_string(&af, "file_type", OPT, &s))
             return false;
     }
     return true;
@@ -119,55 +119,55 @@ static bool read_attachments(const tally_fields *f, const char *key) {
 static bool same_tenant(const tally_event *ev, const tally_fields *f, const char *tenant_id) {
     if (!ev->subject) {
         tally_fields env = {NULL, "", f->err};
-        return tf_fail(&env, "subject", "is required for %s", tally_event_type_name(ev->type));
+        return tally__tf_fail(&env, "subject", "is required for %s", tally_event_type_name(ev->type));
     }
     if (strcmp(ev->subject, tenant_id) == 0) return true;
     char a[64], b[64];
     tally_text_quote(tenant_id, strlen(tenant_id), a, sizeof a, true);
     tally_text_quote(ev->subject, strlen(ev->subject), b, sizeof b, true);
-    return tf_fail(f, "tenant_id", "must equal subject (\"%s\" is not \"%s\")", a, b);
+    return tally__tf_fail(f, "tenant_id", "must equal subject (\"%s\" is not \"%s\")", a, b);
 }
 
 static bool tenant(const tally_fields *f, tally_tenant *t) {
-    return tf_id(f, "tenant_id", REQ, &t->tenant_id) && tf_string(f, "name", REQ, &t->name) &&
-           tf_string(f, "slug", OPT, &t->slug) &&
-           tf_enum(f, "status", TENANT_STATUSES, "active", &t->status) &&
-           read_timezone(f, "timezone", &t->timezone) && tf_string(f, "contact", OPT, &t->contact);
+    return tally__tf_id(f, "tenant_id", REQ, &t->tenant_id) && tally__tf_string(f, "name", REQ, &t->name) &&
+           tally__tf_string(f, "slug", OPT, &t->slug) &&
+           tally__tf_enum(f, "status", TENANT_STATUSES, "active", &t->status) &&
+           read_timezone(f, "timezone", &t->timezone) && tally__tf_string(f, "contact", OPT, &t->contact);
 }
 
 static bool user(const tally_fields *f, tally_user *u) {
     u->active = -1;
-    return tf_id(f, "tenant_id", REQ, &u->tenant_id) && tf_id(f, "user_id", REQ, &u->user_id) &&
-           tf_string(f, "name", OPT, &u->name) && tf_string(f, "email", OPT, &u->email) &&
-           tf_enum(f, "role", ROLES, "member", &u->role) && tf_bool(f, "active", &u->active);
+    return tally__tf_id(f, "tenant_id", REQ, &u->tenant_id) && tally__tf_id(f, "user_id", REQ, &u->user_id) &&
+           tally__tf_string(f, "name", OPT, &u->name) && tally__tf_string(f, "email", OPT, &u->email) &&
+           tally__tf_enum(f, "role", ROLES, "member", &u->role) && tally__tf_bool(f, "active", &u->active);
 }
 
 static bool plan(const tally_fields *f, tally_plan *p) {
-    return tf_id(f, "plan_id", REQ, &p->plan_id) && tf_id(f, "tenant_id", OPT, &p->tenant_id) &&
-           tf_string(f, "name", REQ, &p->name) &&
-           tf_count(f, "monthly_request_limit", OPT, &p->monthly_request_limit) &&
-           tf_count(f, "monthly_token_limit", OPT, &p->monthly_token_limit) &&
-           tf_string(f, "description", OPT, &p->description);
+    return tally__tf_id(f, "plan_id", REQ, &p->plan_id) && tally__tf_id(f, "tenant_id", OPT, &p->tenant_id) &&
+           tally__tf_string(f, "name", REQ, &p->name) &&
+           tally__tf_count(f, "monthly_request_limit", OPT, &p->monthly_request_limit) &&
+           tally__tf_count(f, "monthly_token_limit", OPT, &p->monthly_token_limit) &&
+           tally__tf_string(f, "description", OPT, &p->description);
 }
 
 static bool subscription(const tally_fields *f, tally_subscription *s) {
-    return tf_id(f, "subscription_id", REQ, &s->subscription_id) &&
-           tf_id(f, "tenant_id", REQ, &s->tenant_id) && tf_id(f, "user_id", OPT, &s->user_id) &&
-           tf_id(f, "plan_id", REQ, &s->plan_id) &&
-           tf_time(f, "starts_at", REQ, NULL, &s->starts_at) &&
-           tf_time(f, "ends_at", OPT, &s->has_ends_at, &s->ends_at) &&
-           tf_enum(f, "status", SUBSCRIPTION_STATUSES, "active", &s->status);
+    return tally__tf_id(f, "subscription_id", REQ, &s->subscription_id) &&
+           tally__tf_id(f, "tenant_id", REQ, &s->tenant_id) && tally__tf_id(f, "user_id", OPT, &s->user_id) &&
+           tally__tf_id(f, "plan_id", REQ, &s->plan_id) &&
+           tally__tf_time(f, "starts_at", REQ, NULL, &s->starts_at) &&
+           tally__tf_time(f, "ends_at", OPT, &s->has_ends_at, &s->ends_at) &&
+           tally__tf_enum(f, "status", SUBSCRIPTION_STATUSES, "active", &s->status);
 }
 
 static bool price(const tally_fields *f, tally_price *p) {
-    if (!tf_id(f, "model_id", REQ, &p->model_id) || !tf_string(f, "provider", OPT, &p->provider) ||
-        !tf_decimal(f, "input_usd_per_1m", REQ, false, &p->input_usd_per_1m) ||
-        !tf_decimal(f, "output_usd_per_1m", REQ, false, &p->output_usd_per_1m) ||
-        !tf_decimal(f, "cached_input_usd_per_1m", OPT, false, &p->cached_input_usd_per_1m) ||
-        !tf_decimal(f, "minutes_saved_per_100_output_tokens", OPT, false,
+    if (!tally__tf_id(f, "model_id", REQ, &p->model_id) || !tally__tf_string(f, "provider", OPT, &p->provider) ||
+        !tally__tf_decimal(f, "input_usd_per_1m", REQ, false, &p->input_usd_per_1m) ||
+        !tally__tf_decimal(f, "output_usd_per_1m", REQ, false, &p->output_usd_per_1m) ||
+        !tally__tf_decimal(f, "cached_input_usd_per_1m", OPT, false, &p->cached_input_usd_per_1m) ||
+        !tally__tf_decimal(f, "minutes_saved_per_100_output_tokens", OPT, false,
                     &p->minutes_saved_per_100_output_tokens) ||
-        !tf_time(f, "effective_from", REQ, NULL, &p->effective_from) ||
-        !tf_id(f, "tenant_id", OPT, &p->tenant_id))
+        !tally__tf_time(f, "effective_from", REQ, NULL, &p->effective_from) ||
+        !tally__tf_id(f, "tenant_id", OPT, &p->tenant_id))
         return false;
     if (!p->cached_input_usd_per_1m.set) p->cached_input_usd_per_1m = p->input_usd_per_1m;
     if (!p->minutes_saved_per_100_output_tokens.set) {
@@ -179,18 +179,18 @@ static bool price(const tally_fields *f, tally_price *p) {
 
 static bool fx(const tally_fields *f, tally_fx *x) {
     return read_currency(f, "currency", &x->currency) &&
-           tf_decimal(f, "per_usd", REQ, true, &x->per_usd) &&
-           tf_time(f, "effective_from", REQ, NULL, &x->effective_from);
+           tally__tf_decimal(f, "per_usd", REQ, true, &x->per_usd) &&
+           tally__tf_time(f, "effective_from", REQ, NULL, &x->effective_from);
 }
 
 static bool budget(const tally_fields *f, tally_budget *b) {
     int pause = 0;
-    if (!tf_id(f, "tenant_id", REQ, &b->tenant_id) || !tf_id(f, "budget_id", REQ, &b->budget_id) ||
-        !tf_enum(f, "kind", BUDGET_KINDS, NULL, &b->kind) ||
-        !tf_enum(f, "period", BUDGET_PERIODS, NULL, &b->period) ||
-        !tf_count(f, "token_limit", OPT, &b->token_limit) ||
-        !tf_decimal(f, "brl_limit", OPT, false, &b->brl_limit) ||
-        !read_thresholds(f, "thresholds", b) || !tf_bool(f, "pause_at_limit", &pause) ||
+    if (!tally__tf_id(f, "tenant_id", REQ, &b->tenant_id) || !tally__tf_id(f, "budget_id", REQ, &b->budget_id) ||
+        !tally__tf_enum(f, "kind", BUDGET_KINDS, NULL, &b->kind) ||
+        !tally__tf_enum(f, "period", BUDGET_PERIODS, NULL, &b->period) ||
+        !tally__tf_count(f, "token_limit", OPT, &b->token_limit) ||
+        !tally__tf_decimal(f, "brl_limit", OPT, false, &b->brl_limit) ||
+        !read_thresholds(f, "thresholds", b) || !tally__tf_bool(f, "pause_at_limit", &pause) ||
         !read_url(f, "webhook_url", &b->webhook_url))
         return false;
     b->pause_at_limit = pause == 1;
@@ -201,24 +201,24 @@ static bool interaction(const tally_event *ev, const tally_fields *f, tally_inte
     tally_opt_i64 in, out, cached, latency;
     int was_cached = 0, was_fallback = 0;
     const char *text;
-    if (!tf_id(f, "tenant_id", REQ, &x->tenant_id) || !tf_id(f, "user_id", REQ, &x->user_id) ||
-        !tf_id(f, "model_id", REQ, &x->model_id) ||
-        !tf_enum(f, "kind", INTERACTION_KINDS, "chat", &x->kind) ||
-        !tf_id(f, "conversation_id", OPT, &x->conversation_id) ||
-        !tf_id(f, "agent_id", OPT, &x->agent_id) || !tf_string(f, "channel", OPT, &x->channel) ||
-        !tf_count(f, "input_tokens", OPT, &in) || !tf_count(f, "output_tokens", OPT, &out) ||
-        !tf_count(f, "cached_tokens", OPT, &cached) ||
-        !tf_decimal(f, "audio_seconds", OPT, false, &x->audio_seconds) ||
-        !tf_count(f, "latency_ms", OPT, &latency) ||
-        !tf_enum(f, "status", INTERACTION_STATUSES, "ok", &x->status) ||
-        !tf_bool(f, "was_cached", &was_cached) || !tf_bool(f, "was_fallback", &was_fallback) ||
-        !tf_decimal(f, "cost_usd", OPT, false, &x->cost_usd) ||
-        !tf_decimal(f, "time_saved_minutes", OPT, false, &x->time_saved_minutes) ||
-        !tf_string(f, "question", OPT, &text) || !tf_string(f, "answer", OPT, &text) ||
-        !tf_string(f, "intent", OPT, &x->intent) || !tf_object(f, "params") ||
-        !read_attachments(f, "attachments") || !tf_object(f, "metadata"))
+    if (!tally__tf_id(f, "tenant_id", REQ, &x->tenant_id) || !tally__tf_id(f, "user_id", REQ, &x->user_id) ||
+        !tally__tf_id(f, "model_id", REQ, &x->model_id) ||
+        !tally__tf_enum(f, "kind", INTERACTION_KINDS, "chat", &x->kind) ||
+        !tally__tf_id(f, "conversation_id", OPT, &x->conversation_id) ||
+        !tally__tf_id(f, "agent_id", OPT, &x->agent_id) || !tally__tf_string(f, "channel", OPT, &x->channel) ||
+        !tally__tf_count(f, "input_tokens", OPT, &in) || !tally__tf_count(f, "output_tokens", OPT, &out) ||
+        !tally__tf_count(f, "cached_tokens", OPT, &cached) ||
+        !tally__tf_decimal(f, "audio_seconds", OPT, false, &x->audio_seconds) ||
+        !tally__tf_count(f, "latency_ms", OPT, &latency) ||
+        !tally__tf_enum(f, "status", INTERACTION_STATUSES, "ok", &x->status) ||
+        !tally__tf_bool(f, "was_cached", &was_cached) || !tally__tf_bool(f, "was_fallback", &was_fallback) ||
+        !tally__tf_decimal(f, "cost_usd", OPT, false, &x->cost_usd) ||
+        !tally__tf_decimal(f, "time_saved_minutes", OPT, false, &x->time_saved_minutes) ||
+        !tally__tf_string(f, "question", OPT, &text) || !tally__tf_string(f, "answer", OPT, &text) ||
+        !tally__tf_string(f, "intent", OPT, &x->intent) || !tally__tf_object(f, "params") ||
+        !read_attachments(f, "attachments") || !tally__tf_object(f, "metadata"))
         return false;
-    if (cached.v > in.v) return tf_fail(f, "cached_tokens", "must not exceed data.input_tokens");
+    if (cached.v > in.v) return tally__tf_fail(f, "cached_tokens", "must not exceed data.input_tokens");
     x->input_tokens = in.v;
     x->output_tokens = out.v;
     x->cached_tokens = cached.v;
@@ -230,9 +230,9 @@ static bool interaction(const tally_event *ev, const tally_fields *f, tally_inte
 
 static bool feedback(const tally_event *ev, const tally_fields *f, tally_feedback *b) {
     const char *rating;
-    if (!tf_id(f, "tenant_id", REQ, &b->tenant_id) ||
-        !tf_id(f, "interaction_id", REQ, &b->interaction_id) ||
-        !tf_id(f, "user_id", REQ, &b->user_id) || !tf_enum(f, "rating", RATINGS, NULL, &rating))
+    if (!tally__tf_id(f, "tenant_id", REQ, &b->tenant_id) ||
+        !tally__tf_id(f, "interaction_id", REQ, &b->interaction_id) ||
+        !tally__tf_id(f, "user_id", REQ, &b->user_id) || !tally__tf_enum(f, "rating", RATINGS, NULL, &rating))
         return false;
     b->like = rating == RATINGS[0];
     return same_tenant(ev, f, b->tenant_id);

@@ -6,6 +6,7 @@
 #ifndef TALLY_STREAM_H
 #define TALLY_STREAM_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -126,5 +127,110 @@ tally_code tally_dlq_send(rd_kafka_t *producer, const char *dlq_topic,
  * past failed_before, or messages are still queued. */
 tally_code tally_dlq_flush(rd_kafka_t *producer, const tally_kafka_deliveries *d,
                            long long failed_before, int timeout_ms, tally_err *err);
+
+/*
+ * consumer — the one batch-consumer loop every daemon runs on (consumer.c
+ * says how it keeps offsets and what a crash at any instant means).
+ */
+
+#define TALLY_MAX_BATCH_PARTITIONS 256
+
+/* One consumed message and what decoding it gave. */
+typedef struct {
+    rd_kafka_message_t *msg; /* owned by the loop */
+    bool valid;              /* decoded and valid: ev is filled (and owned by the loop) */
+    tally_event ev;
+    char reason[sizeof(((tally_err *)0)->msg)]; /* why not valid: names the field */
+} tally_batch_item;
+
+typedef struct {
+    tally_batch_item *items;
+    int n;
+} tally_batch;
+
+/* Mark an item invalid with a reason (its event, if any, is released). */
+void tally_batch_reject(tally_batch_item *it, const char *reason);
+
+/* Per partition, the offset after the batch's last message; at most cap. */
+size_t tally_batch_offsets(const tally_batch *b, tally_partition_offset *out, size_t cap);
+
+/* What a daemon plugs into the loop. ctx is the daemon's own state. */
+typedef struct {
+    /* Once per batch, after decoding: the daemon's own checks, which may
+     * tally_batch_reject() items (optional). */
+    void (*screen)(void *ctx, tally_batch *b);
+    /* Make the batch durable. Anything but TALLY_OK is retried with backoff,
+     * the batch kept in hand; so store() must be safe to call again. */
+    tally_code (*store)(void *ctx, tally_batch *b, tally_err *err);
+    /* Offsets kept by the daemon (optional): the next offset of a partition,
+     * < 0 for none. When set, partitions start there, a revocation drops the
+     * batch in hand, and nothing is committed to Kafka (store() keeps the
+     * offsets). When NULL, the group's Kafka offsets are committed after
+     * every stored batch. */
+    tally_code (*load_offset)(void *ctx, const char *topic, int32_t partition, int64_t *next,
+                              tally_err *err);
+    /* After a batch was stored and committed (optional). */
+    void (*stored)(void *ctx, const tally_batch *b);
+    /* The daemon's own counters for the progress line, "k=v k=v" (optional). */
+    void (*describe)(void *ctx, char *buf, size_t len);
+} tally_consumer_handlers;
+
+typedef struct {
+    const char *brokers, *group, *topic;
+    int batch_size;       /* most events in one batch */
+    int batch_ms;         /* longest wait to fill a batch */
+    int drain_timeout_ms; /* after a stop request, how long a failing store is retried */
+    int stats_interval_s; /* a progress line every so often (0: never) */
+    int64_t max_events;   /* stop after this many events (0: run until stopped) */
+} tally_consumer_options;
+
+typedef struct {
+    int64_t events, batches, store_retries, rebalances;
+} tally_consumer_stats;
+
+typedef struct tally_consumer tally_consumer;
+
+/* Subscribes to opt->topic in opt->group; h and ctx are kept. */
+tally_consumer *tally_consumer_new(const tally_consumer_options *opt,
+                                   const tally_consumer_handlers *h, void *ctx, tally_err *err);
+
+/* Run until *stop becomes non-zero (a signal handler sets it) or max_events,
+ * then finish the batch in hand and return. TALLY_OK on a clean stop; the
+ * store's code when it had to give up on a batch (nothing of it committed). */
+tally_code tally_consumer_run(tally_consumer *c, volatile sig_atomic_t *stop, tally_err *err);
+
+const tally_consumer_stats *tally_consumer_stats_of(const tally_consumer *c);
+
+void tally_consumer_free(tally_consumer *c);
+
+/*
+ * daemon — the skeleton of a consumer daemon: shared flags, help, logging,
+ * signals, the loop. A daemon fills a tally_daemon and calls
+ * tally_daemon_main() from main().
+ */
+typedef struct {
+    const char *prog;     /* "tally-ingest": messages and --help */
+    const char *log_name; /* "ingest": the component of its log lines */
+    const char *about;    /* the paragraph under the usage line */
+    const char *group;    /* the default consumer group */
+    int batch_size;       /* the default --batch-size */
+    /* The daemon's own flags (NULL-terminated, or NULL), their help lines,
+     * and the call that takes one: `flag` is its struct option .val; false
+     * after saying on stderr what is wrong with the value. */
+    const struct option *own_flags;
+    const char *own_help;
+    bool (*parse_own)(void *own_cfg, int flag, const char *arg);
+    void *own_cfg;
+    /* Fill own_cfg's defaults from the environment (optional). */
+    void (*init_own)(void *own_cfg, const tally_config *cfg);
+    /* Open the daemon's stores and fill its handlers; returns its state
+     * (the handlers' ctx), NULL with err set when it cannot start. */
+    void *(*open)(void *own_cfg, const tally_consumer_options *opt, tally_consumer_handlers *h,
+                  tally_err *err);
+    void (*close)(void *state);
+} tally_daemon;
+
+/* Parse flags, start, run until SIGTERM/SIGINT, stop; the process exit code. */
+int tally_daemon_main(int argc, char **argv, const tally_daemon *d);
 
 #endif

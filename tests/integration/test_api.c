@@ -760,6 +760,77 @@ static void usage_report_json_and_csv(void **state) {
     resp_free(&c3);
 }
 
+/* --- the id rule is one rule: characters, not bytes ---------------------------- */
+
+/* 65 × "é": 65 characters, 130 bytes. Valid by the id rule (1–128
+ * characters), so the decoder, the stores, the path check and the report
+ * must all take it; the report once counted bytes and answered 404. */
+static bool unicode_tenant_counted(const itest_ctx *ctx, void *arg) {
+    (void)ctx;
+    http_resp r = http("GET", arg, ADMIN_KEY, NULL);
+    bool done = false;
+    if (r.status == 200) {
+        json_t *j = resp_json(&r);
+        done = json_integer_value(json_object_get(json_object_get(j, "totals"), "requests")) == 1;
+        json_decref(j);
+    }
+    resp_free(&r);
+    return done;
+}
+
+static void tenant_id_of_65_two_byte_characters_gets_its_report(void **state) {
+    (void)state;
+    char id[2 * 65 + 1] = "", path_id[6 * 65 + 1] = "";
+    for (int i = 0; i < 65; i++) {
+        strcat(id, "\xc3\xa9");
+        strcat(path_id, "%C3%A9");
+    }
+    char tenant_ev[1024], inter_ev[1024];
+    snprintf(tenant_ev, sizeof tenant_ev,
+             "{\"specversion\":\"1.0\",\"id\":\"uni-t\",\"source\":\"itest\",\"type\":"
+             "\"tenant.upserted\",\"time\":\"2026-03-01T00:00:00Z\",\"subject\":\"%s\","
+             "\"data\":{\"tenant_id\":\"%s\",\"name\":\"Unicode\",\"timezone\":"
+             "\"America/Manaus\"}}",
+             id, id);
+    snprintf(inter_ev, sizeof inter_ev,
+             "{\"specversion\":\"1.0\",\"id\":\"uni-i\",\"source\":\"itest\",\"type\":"
+             "\"interaction.recorded\",\"time\":\"2026-03-10T12:00:00Z\",\"subject\":\"%s\","
+             "\"data\":{\"tenant_id\":\"%s\",\"user_id\":\"u\",\"model_id\":\"m\","
+             "\"input_tokens\":10,\"output_tokens\":5}}",
+             id, id);
+    const char *vals[] = {tenant_ev, inter_ev}, *keys[] = {id, id};
+    itest_produce(&env.ctx, env.ctx.topic, keys, vals, NULL, 2);
+
+    char path[1024];
+    snprintf(path, sizeof path, "/v1/tenants/%s/usage?from=2026-03-01&to=2026-04-01", path_id);
+    const char *args[] = {"--batch-ms", "50", NULL};
+    pid_t ing = itest_spawn(&env.ctx, "ingest/tally-ingest", args);
+    pid_t agg = itest_spawn(&env.ctx, "analytics/tally-aggregate", args);
+    bool counted = itest_wait_until(unicode_tenant_counted, &env.ctx, path, 60000);
+    assert_int_equal(itest_stop(agg, SIGTERM, 20000), 0);
+    assert_int_equal(itest_stop(ing, SIGTERM, 20000), 0);
+    assert_true(counted);
+    assert_int_equal(itest_mongo_count(&env.ctx, id), 1);
+
+    http_resp r = http("GET", path, ADMIN_KEY, NULL);
+    assert_int_equal(r.status, 200);
+    json_t *j = resp_json(&r);
+    assert_string_equal(json_string_value(json_object_get(j, "tenant_id")), id);
+    /* the zone the ingester stored for it, so the entity path took the id too */
+    assert_string_equal(json_string_value(json_object_get(j, "timezone")), "America/Manaus");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "totals"), "input_tokens")), 10);
+    json_decref(j);
+    resp_free(&r);
+
+    /* 129 characters are refused by the same rule, naming the field */
+    char long_path[2048];
+    char *p = long_path + snprintf(long_path, sizeof long_path, "/v1/tenants/");
+    for (int i = 0; i < 129; i++) p += sprintf(p, "%%C3%%A9");
+    strcat(long_path, "/usage");
+    expect("GET", long_path, ADMIN_KEY, NULL, 400, "tenant_id: must be at most 128 characters long");
+}
+
 /* --- the OpenAPI document and the route table --------------------------------- */
 
 typedef struct {
@@ -940,6 +1011,7 @@ int main(void) {
         cmocka_unit_test(injection_attempts_are_refused),
         cmocka_unit_test(history_pages_newest_first_without_overlap),
         cmocka_unit_test(usage_report_json_and_csv),
+        cmocka_unit_test(tenant_id_of_65_two_byte_characters_gets_its_report),
         cmocka_unit_test(openapi_document_matches_the_routes),
         cmocka_unit_test(admin_routes_refuse_without_admin_key),
         cmocka_unit_test(sigterm_stops_cleanly),

@@ -14,36 +14,36 @@
 static void url_decoding(void **state) {
     (void)state;
     char out[64];
-    assert_int_equal(api_url_decode("a%2Fb+c", 7, out, true), 5);
+    assert_int_equal(tally__api_url_decode("a%2Fb+c", 7, out, true), 5);
     assert_string_equal(out, "a/b c");
-    assert_int_equal(api_url_decode("a%2fb+c", 7, out, false), 5);
+    assert_int_equal(tally__api_url_decode("a%2fb+c", 7, out, false), 5);
     assert_string_equal(out, "a/b+c");
-    assert_int_equal(api_url_decode("%C3%A9", 6, out, true), 2);
+    assert_int_equal(tally__api_url_decode("%C3%A9", 6, out, true), 2);
     assert_string_equal(out, "\xc3\xa9");
-    assert_int_equal(api_url_decode("%00x", 4, out, true), 2); /* a NUL, left for the rules */
+    assert_int_equal(tally__api_url_decode("%00x", 4, out, true), 2); /* a NUL, left for the rules */
     assert_int_equal(out[0], 0);
-    assert_int_equal(api_url_decode("%", 1, out, true), (size_t)-1);
-    assert_int_equal(api_url_decode("%4", 2, out, true), (size_t)-1);
-    assert_int_equal(api_url_decode("%zz", 3, out, true), (size_t)-1);
-    assert_int_equal(api_url_decode("ab%", 3, out, true), (size_t)-1);
-    assert_int_equal(api_url_decode("", 0, out, true), 0);
+    assert_int_equal(tally__api_url_decode("%", 1, out, true), (size_t)-1);
+    assert_int_equal(tally__api_url_decode("%4", 2, out, true), (size_t)-1);
+    assert_int_equal(tally__api_url_decode("%zz", 3, out, true), (size_t)-1);
+    assert_int_equal(tally__api_url_decode("ab%", 3, out, true), (size_t)-1);
+    assert_int_equal(tally__api_url_decode("", 0, out, true), 0);
 }
 
 static void time_forms(void **state) {
     (void)state;
     int64_t t = 0;
-    assert_int_equal(api_time_parse("2026-03-01", &t), API_TIME_DATE);
-    assert_int_equal(api_time_parse("2024-02-29", &t), API_TIME_DATE);
-    assert_int_equal(api_time_parse("2026-02-29", &t), API_TIME_BAD);
-    assert_int_equal(api_time_parse("2026-13-01", &t), API_TIME_BAD);
-    assert_int_equal(api_time_parse("2026-04-31", &t), API_TIME_BAD);
-    assert_int_equal(api_time_parse("2026-3-1", &t), API_TIME_BAD);
-    assert_int_equal(api_time_parse("0000-01-01", &t), API_TIME_BAD);
-    assert_int_equal(api_time_parse("yesterday", &t), API_TIME_BAD);
-    assert_int_equal(api_time_parse("'; DROP TABLE x;--", &t), API_TIME_BAD);
-    assert_int_equal(api_time_parse("2026-03-01T00:00:00Z", &t), API_TIME_INSTANT);
+    assert_int_equal(tally__api_time_parse("2026-03-01", &t), API_TIME_DATE);
+    assert_int_equal(tally__api_time_parse("2024-02-29", &t), API_TIME_DATE);
+    assert_int_equal(tally__api_time_parse("2026-02-29", &t), API_TIME_BAD);
+    assert_int_equal(tally__api_time_parse("2026-13-01", &t), API_TIME_BAD);
+    assert_int_equal(tally__api_time_parse("2026-04-31", &t), API_TIME_BAD);
+    assert_int_equal(tally__api_time_parse("2026-3-1", &t), API_TIME_BAD);
+    assert_int_equal(tally__api_time_parse("0000-01-01", &t), API_TIME_BAD);
+    assert_int_equal(tally__api_time_parse("yesterday", &t), API_TIME_BAD);
+    assert_int_equal(tally__api_time_parse("'; DROP TABLE x;--", &t), API_TIME_BAD);
+    assert_int_equal(tally__api_time_parse("2026-03-01T00:00:00Z", &t), API_TIME_INSTANT);
     assert_int_equal(t, 1772323200000000LL);
-    assert_int_equal(api_time_parse("2026-03-01T00:00:00-03:00", &t), API_TIME_INSTANT);
+    assert_int_equal(tally__api_time_parse("2026-03-01T00:00:00-03:00", &t), API_TIME_INSTANT);
     assert_int_equal(t, 1772323200000000LL + 3LL * 3600 * 1000000);
 }
 
@@ -53,22 +53,22 @@ static void routes(void **state) {
     const char *var;
     size_t vl;
     char allow[32];
-    assert_int_equal(api_route_match("GET", "/healthz", &r, &var, &vl, allow, sizeof allow),
+    assert_int_equal(tally__api_route_match("GET", "/healthz", &r, &var, &vl, allow, sizeof allow),
                      API_MATCH_OK);
     assert_string_equal(r->path, "/healthz");
     assert_null(var);
-    assert_int_equal(api_route_match("GET", "/v1/tenants/a%2Fb/usage", &r, &var, &vl, allow,
+    assert_int_equal(tally__api_route_match("GET", "/v1/tenants/a%2Fb/usage", &r, &var, &vl, allow,
                                      sizeof allow),
                      API_MATCH_OK);
     assert_string_equal(r->path, "/v1/tenants/{tenant_id}/usage");
     assert_int_equal(vl, 5);
     assert_memory_equal(var, "a%2Fb", 5);
-    assert_int_equal(api_route_index(r), 3);
-    assert_int_equal(api_route_match("POST", "/v1/tenants/x/usage", &r, &var, &vl, allow,
+    assert_int_equal(tally__api_route_index(r), 3);
+    assert_int_equal(tally__api_route_match("POST", "/v1/tenants/x/usage", &r, &var, &vl, allow,
                                      sizeof allow),
                      API_MATCH_NO_METHOD);
     assert_string_equal(allow, "GET");
-    assert_int_equal(api_route_match("GET", "/v1/admin/keys", &r, &var, &vl, allow, sizeof allow),
+    assert_int_equal(tally__api_route_match("GET", "/v1/admin/keys", &r, &var, &vl, allow, sizeof allow),
                      API_MATCH_NO_METHOD);
     assert_string_equal(allow, "POST");
     static const char *const misses[] = {"/",
@@ -83,7 +83,7 @@ static void routes(void **state) {
                                          "/V1/tenants/a/usage",
                                          "/v1/tenants/../../etc/passwd"};
     for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++)
-        assert_int_equal(api_route_match("GET", misses[i], &r, &var, &vl, allow, sizeof allow),
+        assert_int_equal(tally__api_route_match("GET", misses[i], &r, &var, &vl, allow, sizeof allow),
                          API_MATCH_NO_PATH);
     /* every route has a handler and a parameter list */
     for (size_t i = 0; i < tally_api_routes_count; i++) {
@@ -99,14 +99,14 @@ static void key_shapes(void **state) {
     strcpy(key, "tly_");
     for (int i = 0; i < 64; i++) key[4 + i] = "0123456789abcdef"[i % 16];
     key[68] = '\0';
-    assert_true(api_key_wellformed(key, 68));
-    assert_false(api_key_wellformed(key, 67));
+    assert_true(tally__api_key_wellformed(key, 68));
+    assert_false(tally__api_key_wellformed(key, 67));
     key[10] = 'A';
-    assert_false(api_key_wellformed(key, 68));
+    assert_false(tally__api_key_wellformed(key, 68));
     key[10] = 'a';
     key[0] = 'T';
-    assert_false(api_key_wellformed(key, 68));
-    api_sha256_hex("abc", 3, hash);
+    assert_false(tally__api_key_wellformed(key, 68));
+    tally__api_sha256_hex("abc", 3, hash);
     assert_string_equal(hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 

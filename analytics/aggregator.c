@@ -53,8 +53,6 @@ void tally_aggregator_close(tally_aggregator *a) {
     free(a);
 }
 
-const tally_aggregate_stats *tally_aggregator_stats(const tally_aggregator *a) { return &a->stats; }
-
 /* Partitions start where the rollups say, never at Kafka's offsets. */
 static tally_code load_offset(void *ctx, const char *topic, int32_t partition, int64_t *next,
                               tally_err *err) {

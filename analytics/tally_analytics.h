@@ -67,7 +67,6 @@ typedef struct tally_aggregator tally_aggregator;
  * (ctx: the returned aggregator). */
 tally_aggregator *tally_aggregator_open(const char *pg_url, const tally_consumer_options *opt,
                                         tally_consumer_handlers *h, tally_err *err);
-const tally_aggregate_stats *tally_aggregator_stats(const tally_aggregator *a);
 void tally_aggregator_close(tally_aggregator *a);
 
 /*

@@ -41,11 +41,6 @@ void tally_buf_printf(tally_buf *b, const char *fmt, ...) {
     va_end(ap2);
 }
 
-void tally_buf_reset(tally_buf *b) {
-    b->len = 0;
-    if (b->data) b->data[0] = '\0';
-}
-
 void tally_buf_free(tally_buf *b) {
     free(b->data);
     b->data = NULL;

@@ -68,9 +68,6 @@ bool tally_time_parse_rfc3339(const char *s, tally_usec *out);
 /* Write "2026-03-14T15:00:00.123000Z" into buf (at least 32 bytes). */
 void tally_time_format_utc(tally_usec t, char *buf, size_t len);
 
-/* Wall-clock now, in microseconds since the epoch. */
-tally_usec tally_time_now(void);
-
 /* Monotonic clock in microseconds, for durations and timeouts. */
 int64_t tally_time_monotonic_us(void);
 
@@ -138,7 +135,6 @@ void tally_buf_append(tally_buf *b, const char *s, size_t n);
 void tally_buf_puts(tally_buf *b, const char *s);
 void tally_buf_putc(tally_buf *b, char c);
 void tally_buf_printf(tally_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tally_buf_reset(tally_buf *b); /* len = 0, keeps the memory */
 void tally_buf_free(tally_buf *b);
 
 /* Append one element of a PostgreSQL array literal: NULL, or the string
@@ -320,14 +316,6 @@ typedef struct {
  * and the HTTP API, which both name bad input back to whoever sent it.
  */
 
-
-/* Bytes of the valid UTF-8 sequence at p (avail bytes left) and its code
- * point, or 0 when it is not one (bad lead or continuation, cut short,
- * overlong forms, surrogates, above U+10FFFF). */
-size_t tally_utf8_next(const unsigned char *p, size_t avail, unsigned *cp);
-
-/* C0 controls, DEL and the C1 controls (U+0080..U+009F). */
-bool tally_is_control(unsigned cp);
 
 /* NULL when s is valid UTF-8 without control characters, else the rule it
  * breaks ("must be valid UTF-8", "must not contain control characters"). */

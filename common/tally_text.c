@@ -2,8 +2,10 @@
 
 #include <string.h>
 
-
-size_t tally_utf8_next(const unsigned char *p, size_t avail, unsigned *cp) {
+/* Bytes of the valid UTF-8 sequence at p (avail bytes left) and its code
+ * point, or 0 when it is not one (bad lead or continuation, cut short,
+ * overlong forms, surrogates, above U+10FFFF). */
+static size_t utf8_next(const unsigned char *p, size_t avail, unsigned *cp) {
     unsigned c = p[0];
     size_t len;
     unsigned min;
@@ -29,7 +31,8 @@ size_t tally_utf8_next(const unsigned char *p, size_t avail, unsigned *cp) {
     return len;
 }
 
-bool tally_is_control(unsigned cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
+/* C0 controls, DEL and the C1 controls (U+0080..U+009F). */
+static bool is_control(unsigned cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
 
 /* Characters in s, or -1 when it breaks a text rule (*why set). */
 static long text_chars(const char *s, size_t len, const char **why) {
@@ -37,12 +40,12 @@ static long text_chars(const char *s, size_t len, const char **why) {
     long chars = 0;
     for (size_t i = 0; i < len; chars++) {
         unsigned cp;
-        size_t n = tally_utf8_next(p + i, len - i, &cp);
+        size_t n = utf8_next(p + i, len - i, &cp);
         if (n == 0) {
             *why = "must be valid UTF-8";
             return -1;
         }
-        if (tally_is_control(cp)) {
+        if (is_control(cp)) {
             *why = "must not contain control characters";
             return -1;
         }
@@ -75,8 +78,8 @@ void tally_text_quote(const char *s, size_t len, char *out, size_t out_len, bool
     }
     for (size_t i = 0; i < len;) {
         unsigned cp;
-        size_t n = tally_utf8_next(p + i, len - i, &cp);
-        bool bad = n == 0 || tally_is_control(cp);
+        size_t n = utf8_next(p + i, len - i, &cp);
+        bool bad = n == 0 || is_control(cp);
         size_t need = bad ? 1 : (escape && (cp == '"' || cp == '\\') ? 2 : n);
         if (bad) n = 1;
         if (o + need + 3 >= out_len) { /* keep room for "..." and the NUL */

@@ -40,7 +40,7 @@ void tally_gen_rng_seed(tally_gen_rng *r, uint64_t seed) {
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t tally_gen_next(tally_gen_rng *r) {
+static uint64_t rng_next(tally_gen_rng *r) {
     uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
@@ -52,10 +52,10 @@ uint64_t tally_gen_next(tally_gen_rng *r) {
 }
 
 uint32_t tally_gen_below(tally_gen_rng *r, uint32_t n) {
-    return (uint32_t)(((tally_gen_next(r) >> 32) * (uint64_t)n) >> 32);
+    return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
 }
 
-double tally_gen_unit(tally_gen_rng *r) { return (double)(tally_gen_next(r) >> 11) * 0x1p-53; }
+double tally_gen_unit(tally_gen_rng *r) { return (double)(rng_next(r) >> 11) * 0x1p-53; }
 
 /* exp and log of our own (no libm): the same bits on every machine and
  * every C library, which byte-for-byte reproducible output needs. Accurate

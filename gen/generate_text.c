@@ -33,9 +33,10 @@ static void sb_put(tally_gen_sb *b, const char *s, size_t n) {
     b->p[b->len] = '\0';
 }
 
-void tally_gen_sb_cat(tally_gen_sb *b, const char *s) { sb_put(b, s, strlen(s)); }
+static void sb_cat(tally_gen_sb *b, const char *s) { sb_put(b, s, strlen(s)); }
 
-void tally_gen_sb_fill(tally_gen_sb *b, const char *tmpl, const char *const *args, int nargs) {
+/* Append tmpl with "$1".."$9" replaced by args[0..8]. */
+static void sb_fill(tally_gen_sb *b, const char *tmpl, const char *const *args, int nargs) {
     const char *p = tmpl;
     for (;;) {
         const char *d = strchr(p, '$');
@@ -47,10 +48,10 @@ void tally_gen_sb_fill(tally_gen_sb *b, const char *tmpl, const char *const *arg
             continue;
         }
         sb_put(b, p, (size_t)(d - p));
-        if (k < nargs && args[k]) tally_gen_sb_cat(b, args[k]);
+        if (k < nargs && args[k]) sb_cat(b, args[k]);
         p = d + 2;
     }
-    tally_gen_sb_cat(b, p);
+    sb_cat(b, p);
 }
 
 size_t tally_gen_utf8_chars(const char *s, size_t len) {
@@ -63,8 +64,8 @@ size_t tally_gen_utf8_chars(const char *s, size_t len) {
 static void join(tally_gen_sb *b, const char *sep, const char *const *parts, int n) {
     for (int i = 0; i < n; i++) {
         if (!parts[i] || !*parts[i]) continue;
-        if (b->len) tally_gen_sb_cat(b, sep);
-        tally_gen_sb_cat(b, parts[i]);
+        if (b->len) sb_cat(b, sep);
+        sb_cat(b, parts[i]);
     }
 }
 
@@ -133,7 +134,6 @@ static const struct {
 };
 
 unsigned tally_gen_n_courses(void) { return (unsigned)N(COURSES); }
-const char *tally_gen_course_name(unsigned i) { return COURSES[i % N(COURSES)].name; }
 const char *tally_gen_course_slug(unsigned i) { return COURSES[i % N(COURSES)].slug; }
 
 static const qa SCHOOL_QA[] = {
@@ -195,16 +195,16 @@ static void text_school(tally_gen_text_req *q, tally_gen_rng *r) {
     const char *args[] = {COURSES[c].topics[t1], COURSES[c].topics[t2], COURSES[c].name};
     q->label = COURSES[c].name;
     const qa *p = &PICK(r, SCHOOL_QA);
-    tally_gen_sb_cat(q->question, PICK(r, SCHOOL_Q_PRE));
-    tally_gen_sb_fill(q->question, p->q, args, 3);
-    tally_gen_sb_cat(q->question, PICK(r, SCHOOL_Q_POST));
+    sb_cat(q->question, PICK(r, SCHOOL_Q_PRE));
+    sb_fill(q->question, p->q, args, 3);
+    sb_cat(q->question, PICK(r, SCHOOL_Q_POST));
 
     char extra[256];
     tally_gen_sb eb = {extra, 0, sizeof extra};
-    tally_gen_sb_fill(&eb, PICK(r, SCHOOL_A_EXTRA), args, 3);
+    sb_fill(&eb, PICK(r, SCHOOL_A_EXTRA), args, 3);
     char body[1024];
     tally_gen_sb bb = {body, 0, sizeof body};
-    tally_gen_sb_fill(&bb, p->a, args, 3);
+    sb_fill(&bb, p->a, args, 3);
     const char *parts[] = {PICK(r, SCHOOL_A_PRE), body, extra, PICK(r, SCHOOL_A_POST)};
     join(q->answer, tally_gen_below(r, 5) == 0 ? "\n\n" : " ", parts, 4);
 }
@@ -278,22 +278,22 @@ static void text_tutoring(tally_gen_text_req *q, tally_gen_rng *r) {
     if (q->kind == TALLY_GEN_STT) { /* the transcript is the "answer" of a transcription */
         unsigned lines = 3 + tally_gen_below(r, 4);
         for (unsigned i = 0; i < lines; i++) {
-            if (i) tally_gen_sb_cat(q->answer, i % 2 ? " " : "\n");
+            if (i) sb_cat(q->answer, i % 2 ? " " : "\n");
             const char *l = i % 2 ? PICK(r, STUDENT_LINES) : PICK(r, TUTOR_LINES);
-            tally_gen_sb_fill(q->answer, l, args, 4);
+            sb_fill(q->answer, l, args, 4);
         }
         return;
     }
     char next[256];
     tally_gen_sb nb = {next, 0, sizeof next};
-    tally_gen_sb_fill(&nb, PICK(r, NEXT_STEPS), args, 4);
+    sb_fill(&nb, PICK(r, NEXT_STEPS), args, 4);
     args[4] = next;
-    tally_gen_sb_fill(q->question, PICK(r, REPORT_Q), args, 5);
-    tally_gen_sb_fill(q->answer, PICK(r, REPORT_A), args, 5);
+    sb_fill(q->question, PICK(r, REPORT_Q), args, 5);
+    sb_fill(q->answer, PICK(r, REPORT_A), args, 5);
     const char *note = PICK(r, REPORT_NOTE);
     if (*note) {
-        tally_gen_sb_cat(q->answer, "\n");
-        tally_gen_sb_cat(q->answer, note);
+        sb_cat(q->answer, "\n");
+        sb_cat(q->answer, note);
     }
 }
 
@@ -347,20 +347,20 @@ static void text_ixc(tally_gen_text_req *q, tally_gen_rng *r) {
     const char *args[] = {IXC_TASKS[t].task, IXC_TASKS[t].menu};
     q->label = IXC_TASKS[t].menu;
     if (q->kind == TALLY_GEN_EMBEDDING) { /* a manual chunk indexed for retrieval */
-        tally_gen_sb_fill(q->question,
+        sb_fill(q->question,
                           "Manual IXC Provedor — $2. Procedimento: como $1. Requisitos: "
                           "permissão no módulo e cadastro do cliente completo.",
                           args, 2);
         return;
     }
     const qa *p = &PICK(r, IXC_QA);
-    tally_gen_sb_cat(q->question, PICK(r, IXC_Q_PRE));
-    tally_gen_sb_fill(q->question, p->q, args, 2);
-    tally_gen_sb_fill(q->answer, p->a, args, 2);
+    sb_cat(q->question, PICK(r, IXC_Q_PRE));
+    sb_fill(q->question, p->q, args, 2);
+    sb_fill(q->answer, p->a, args, 2);
     const char *extra = PICK(r, IXC_A_EXTRA);
     if (*extra) {
-        tally_gen_sb_cat(q->answer, " ");
-        tally_gen_sb_cat(q->answer, extra);
+        sb_cat(q->answer, " ");
+        sb_cat(q->answer, extra);
     }
 }
 
@@ -408,7 +408,6 @@ static const struct {
 };
 
 unsigned tally_gen_n_businesses(void) { return (unsigned)N(BUSINESSES); }
-const char *tally_gen_business_kind(unsigned i) { return BUSINESSES[i % N(BUSINESSES)].kind; }
 
 static const qa SHOP_QA[] = {
     {"Oi, quanto custa $1?", "Olá! 😊 O valor para $1 é R$ $4. Quer que eu já deixe reservado?"},
@@ -440,10 +439,10 @@ static void text_whatsapp(tally_gen_text_req *q, tally_gen_rng *r) {
     q->label = BUSINESSES[b].kind;
     unsigned k = tally_gen_below(r, (uint32_t)(N(SHOP_QA) + 2));
     const qa *p = k < N(SHOP_QA) ? &SHOP_QA[k] : &BUSINESSES[b].own[k - N(SHOP_QA)];
-    tally_gen_sb_cat(q->question, PICK(r, SHOP_Q_PRE));
-    tally_gen_sb_fill(q->question, p->q, args, 7);
+    sb_cat(q->question, PICK(r, SHOP_Q_PRE));
+    sb_fill(q->question, p->q, args, 7);
     if (q->kind == TALLY_GEN_EMBEDDING) return; /* the message, embedded for the FAQ cache */
-    tally_gen_sb_fill(q->answer, p->a, args, 7);
+    sb_fill(q->answer, p->a, args, 7);
 }
 
 /* ---- 004: GATTE support bot ---- */
@@ -527,8 +526,8 @@ static void text_support(tally_gen_text_req *q, tally_gen_rng *r) {
     q->intent = INTENTS[i].intent;
     q->label = args[0];
     const qa *p = &INTENTS[i].pairs[tally_gen_below(r, 2)];
-    tally_gen_sb_fill(q->question, p->q, args, 9);
-    tally_gen_sb_fill(q->answer, p->a, args, 9);
+    sb_fill(q->question, p->q, args, 9);
+    sb_fill(q->answer, p->a, args, 9);
 }
 
 void tally_gen_text(tally_gen_text_req *q, tally_gen_rng *r) {

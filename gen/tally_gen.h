@@ -78,7 +78,6 @@ typedef struct {
 } tally_gen_rng;
 
 void tally_gen_rng_seed(tally_gen_rng *r, uint64_t seed);
-uint64_t tally_gen_next(tally_gen_rng *r);
 /* Uniform in [0, n), n >= 1 (Lemire's multiply-shift, bias below 2^-32). */
 uint32_t tally_gen_below(tally_gen_rng *r, uint32_t n);
 /* Uniform in [0, 1). */
@@ -92,9 +91,6 @@ typedef struct {
     size_t len, cap; /* cap includes room for the terminating NUL */
 } tally_gen_sb;
 
-void tally_gen_sb_cat(tally_gen_sb *b, const char *s);
-/* Append tmpl with "$1".."$9" replaced by args[0..8]. */
-void tally_gen_sb_fill(tally_gen_sb *b, const char *tmpl, const char *const *args, int nargs);
 
 /* One interaction's texts, composed from Portuguese fragments. */
 typedef struct {
@@ -110,10 +106,8 @@ void tally_gen_text(tally_gen_text_req *req, tally_gen_rng *r);
 
 /* Catalogues that live with the texts. */
 unsigned tally_gen_n_courses(void);
-const char *tally_gen_course_name(unsigned i);
 const char *tally_gen_course_slug(unsigned i);
 unsigned tally_gen_n_businesses(void);
-const char *tally_gen_business_kind(unsigned i); /* "clinica", "pizzaria", … */
 
 /* A person's name; `ascii` (lower case, no accents) is for e-mail addresses. */
 typedef struct {

@@ -71,8 +71,6 @@ void tally_ingester_close(tally_ingester *ing) {
     free(ing);
 }
 
-const tally_ingest_stats *tally_ingester_stats(const tally_ingester *ing) { return &ing->stats; }
-
 /* A tenant whose time zone PostgreSQL does not know is rejected before any
  * store sees it (reports compute its periods in that zone). */
 static void screen(void *ctx, tally_batch *b) {

@@ -32,8 +32,6 @@ tally_ingester *tally_ingester_open(const tally_ingest_config *cfg,
                                     const tally_consumer_options *opt,
                                     tally_consumer_handlers *h, tally_err *err);
 
-const tally_ingest_stats *tally_ingester_stats(const tally_ingester *ing);
-
 void tally_ingester_close(tally_ingester *ing);
 
 #endif

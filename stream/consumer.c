@@ -137,8 +137,6 @@ void tally_consumer_free(tally_consumer *c) {
     free(c);
 }
 
-const tally_consumer_stats *tally_consumer_stats_of(const tally_consumer *c) { return &c->stats; }
-
 /* Fill the batch (up to batch_size messages, or fewer when --max-events is
  * near, waiting at most batch_ms) and decode every message. */
 static void fill_batch(tally_consumer *c, volatile sig_atomic_t *stop) {

@@ -199,8 +199,6 @@ tally_consumer *tally_consumer_new(const tally_consumer_options *opt,
  * store's code when it had to give up on a batch (nothing of it committed). */
 tally_code tally_consumer_run(tally_consumer *c, volatile sig_atomic_t *stop, tally_err *err);
 
-const tally_consumer_stats *tally_consumer_stats_of(const tally_consumer *c);
-
 void tally_consumer_free(tally_consumer *c);
 
 /*

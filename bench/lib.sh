@@ -9,7 +9,8 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/tally"
-KAFKA_LIBS="$STACK_CACHE/kafka-3.9.1/libs"
+. "$ROOT/scripts/versions" # KAFKA_VERSION
+KAFKA_LIBS="$STACK_CACHE/kafka-$KAFKA_VERSION/libs"
 
 bench_die() {
   printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2

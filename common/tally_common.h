@@ -107,6 +107,7 @@ typedef struct {
     const char *topic_dlq;      /* TALLY_TOPIC_DLQ */
     const char *topic_alerts;   /* TALLY_TOPIC_ALERTS */
     const char *log_level;      /* TALLY_LOG_LEVEL: debug|info|warn|error */
+    const char *instance;       /* TALLY_INSTANCE, NULL when unset */
 } tally_config;
 
 void tally_config_from_env(tally_config *cfg);

@@ -18,6 +18,7 @@ void tally_config_from_env(tally_config *cfg) {
     cfg->topic_dlq = env_or("TALLY_TOPIC_DLQ", "tally.dlq");
     cfg->topic_alerts = env_or("TALLY_TOPIC_ALERTS", "tally.alerts");
     cfg->log_level = env_or("TALLY_LOG_LEVEL", "info");
+    cfg->instance = env_or("TALLY_INSTANCE", NULL);
 }
 
 const char tally_config_env_help[] =
@@ -30,7 +31,8 @@ const char tally_config_env_help[] =
     "  TALLY_TOPIC_EVENTS   events topic               (default tally.events)\n"
     "  TALLY_TOPIC_DLQ      dead-letter topic          (default tally.dlq)\n"
     "  TALLY_TOPIC_ALERTS   alerts topic               (default tally.alerts)\n"
-    "  TALLY_LOG_LEVEL      debug|info|warn|error      (default info)\n";
+    "  TALLY_LOG_LEVEL      debug|info|warn|error      (default info)\n"
+    "  TALLY_INSTANCE       a consumer's stable name in its group (--instance)\n";
 
 bool tally_parse_flag_int(const char *prog, const char *flag, const char *s, long long min,
                           long long *out) {

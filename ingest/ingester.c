@@ -11,8 +11,6 @@
 
 struct tally_ingester {
     tally_ingest_config cfg;
-    rd_kafka_t *producer;
-    tally_kafka_deliveries dlq_deliveries;
     tally_pg *pg;
     tally_docs *docs;
     tally_docs_interaction *docs_items; /* the batch's interactions ... */
@@ -47,8 +45,6 @@ tally_ingester *tally_ingester_open(const tally_ingest_config *cfg,
     if (applied) tally_info("migrations applied", "count=%d", applied);
     if (!(ing->docs = tally_docs_open(cfg->mongo_url, err))) goto fail;
     if (tally_docs_ensure_indexes(ing->docs, NULL, err) != TALLY_OK) goto fail;
-    if (!(ing->producer = tally_kafka_producer_new(opt->brokers, &ing->dlq_deliveries, err)))
-        goto fail;
     *h = (tally_consumer_handlers){
         .screen = screen, .store = store, .stored = stored, .describe = describe};
     tally_info("dead letters go to", "dlq=%s", cfg->dlq_topic);
@@ -60,10 +56,6 @@ fail:
 
 void tally_ingester_close(tally_ingester *ing) {
     if (!ing) return;
-    if (ing->producer) {
-        rd_kafka_flush(ing->producer, 5000);
-        rd_kafka_destroy(ing->producer);
-    }
     tally_docs_close(ing->docs);
     tally_pg_close(ing->pg);
     free(ing->docs_items);
@@ -168,21 +160,16 @@ static tally_code store_interactions(tally_ingester *ing, tally_batch *b, tally_
     }
 }
 
+/* The batch's rejects to the DLQ, inside the batch's Kafka transaction: they
+ * become visible when the batch commits, once, whatever retries came before. */
 static tally_code send_rejects(tally_ingester *ing, tally_batch *b, tally_err *err) {
-    long long failed_before = ing->dlq_deliveries.failed;
-    int n = 0;
     for (int i = 0; i < b->n; i++) {
         const tally_batch_item *it = &b->items[i];
         if (it->valid) continue;
-        tally_code rc = tally_dlq_send(ing->producer, ing->cfg.dlq_topic, it->msg, it->reason, err);
+        tally_code rc = tally_dlq_send(b->producer, ing->cfg.dlq_topic, it->msg, it->reason, err);
         if (rc != TALLY_OK) return rc;
-        tally_warn("event rejected to the dlq", "offset=%s/%d/%lld reason=\"%s\"",
-                   rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
-                   (long long)it->msg->offset, it->reason);
-        n++;
     }
-    if (n == 0) return TALLY_OK;
-    return tally_dlq_flush(ing->producer, &ing->dlq_deliveries, failed_before, 30000, err);
+    return TALLY_OK;
 }
 
 /* The loop's store(): entities, then interactions, then the rejects. The loop
@@ -204,10 +191,15 @@ static void stored(void *ctx, const tally_batch *b) {
     tally_ingester *ing = ctx;
     for (int i = 0; i < b->n; i++) {
         const tally_batch_item *it = &b->items[i];
-        if (!it->valid)
+        if (!it->valid) {
             ing->stats.rejected++;
-        else if (it->ev.type != TALLY_EV_INTERACTION_RECORDED)
+            tally_warn("event rejected to the dlq", "offset=%s/%d/%lld reason=\"%s\"",
+                       rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
+                       (long long)it->msg->offset, it->reason);
+        }
+        else if (it->ev.type != TALLY_EV_INTERACTION_RECORDED) {
             ing->stats.entities++;
+        }
     }
 }
 

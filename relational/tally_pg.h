@@ -302,4 +302,33 @@ tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
                             void (*fn)(const tally_usage_row *row, void *arg), void *arg,
                             tally_err *err);
 
+/* ---- Dead-letter replays (relational/dlq_replays.c) ---------------------
+ * The record of `tally dlq replay` (schemas/postgres/007_dlq_replays.sql):
+ * each dead letter, named by its position in the dead-letter topic, is
+ * re-published to the events topic at most once. */
+
+typedef struct {
+    const char *dlq_topic;
+    int32_t dlq_partition;
+    int64_t dlq_offset;
+    const char *event_id;      /* the id in its value; NULL when it had none */
+    const char *source_offset; /* its tally-source-offset header; NULL when absent */
+    bool fixed;                /* a corrected event was published instead of its value */
+} tally_pg_dlq_replay;
+
+/* Inside a transaction the caller opened with tally_pg_begin(): record the
+ * replay of r. *claimed is true when this call recorded it; false when a
+ * replay was recorded before, whose time is then in *replayed_at (may be
+ * NULL). A concurrent transaction recording the same dead letter makes the
+ * call wait for it. Keep the transaction open while publishing: commit once
+ * the broker acknowledged the event, roll back when it did not. */
+tally_code tally_pg_dlq_replay_claim(tally_pg *pg, const tally_pg_dlq_replay *r, bool *claimed,
+                                     tally_usec *replayed_at, tally_err *err);
+
+/* Whether the dead letter at (dlq_topic, dlq_partition, dlq_offset) has a
+ * recorded replay, and when (for a dry run: reads, writes nothing). */
+tally_code tally_pg_dlq_replay_find(tally_pg *pg, const char *dlq_topic, int32_t dlq_partition,
+                                    int64_t dlq_offset, bool *found, tally_usec *replayed_at,
+                                    tally_err *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tally_common.h"
 #include "tally_stream.h"
@@ -30,6 +31,11 @@ static void usage(const tally_daemon *d, const tally_consumer_options *defaults,
             "  -b, --brokers LIST      Kafka bootstrap servers\n"
             "  -g, --group NAME        consumer group (default %s)\n"
             "  -t, --topic NAME        events topic\n"
+            "  -i, --instance NAME     this process's stable name in the group (default the\n"
+            "                          host name): a restart under the same name aborts what\n"
+            "                          the last one left uncommitted and, when given, takes\n"
+            "                          its partitions back without a rebalance (static\n"
+            "                          membership); two live processes need two names\n"
             "%s"
             "      --batch-size N      events per batch (default %d)\n"
             "      --batch-ms MS       longest wait to fill a batch (default %d)\n"
@@ -51,6 +57,7 @@ static const struct option shared_flags[] = {
     {"brokers", required_argument, 0, 'b'},
     {"group", required_argument, 0, 'g'},
     {"topic", required_argument, 0, 't'},
+    {"instance", required_argument, 0, 'i'},
     {"batch-size", required_argument, 0, O_BATCH},
     {"batch-ms", required_argument, 0, O_BATCH_MS},
     {"drain-timeout", required_argument, 0, O_DRAIN},
@@ -90,12 +97,16 @@ static int parse_flags(int argc, char **argv, const tally_daemon *d, tally_consu
     int c, status = -1;
     long long v;
     optind = 1;
-    while (status < 0 && (c = getopt_long(argc, argv, "b:g:t:h", all, NULL)) != -1) {
+    while (status < 0 && (c = getopt_long(argc, argv, "b:g:t:i:h", all, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case 'b': opt->brokers = optarg; break;
         case 'g': opt->group = optarg; break;
         case 't': opt->topic = optarg; break;
+        case 'i':
+            opt->instance = optarg;
+            opt->static_member = true;
+            break;
         case O_BATCH: ok = int_flag(d->prog, "--batch-size", 1, 100000, &opt->batch_size); break;
         case O_BATCH_MS: ok = int_flag(d->prog, "--batch-ms", 1, 600000, &opt->batch_ms); break;
         case O_DRAIN:
@@ -136,6 +147,8 @@ int tally_daemon_main(int argc, char **argv, const tally_daemon *d) {
         .brokers = cfg.kafka_brokers,
         .group = d->group,
         .topic = cfg.topic_events,
+        .instance = cfg.instance,
+        .static_member = cfg.instance != NULL,
         .batch_size = d->batch_size,
         .batch_ms = 200,
         .drain_timeout_ms = 30000,
@@ -145,6 +158,11 @@ int tally_daemon_main(int argc, char **argv, const tally_daemon *d) {
     if (d->init_own) d->init_own(d->own_cfg, &cfg);
     int status = parse_flags(argc, argv, d, &opt, &log_level);
     if (status >= 0) return status;
+    static char host[256]; /* the default name, for the process's life */
+    if (!opt.instance) {
+        if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "tally");
+        opt.instance = host;
+    }
     tally_log_init(d->log_name, tally_log_level_parse(log_level));
 
     struct sigaction sa = {0};
@@ -161,8 +179,8 @@ int tally_daemon_main(int argc, char **argv, const tally_daemon *d) {
         tally_error("cannot start", "error=\"%s\"", err.msg);
         return 1;
     }
-    tally_info("started", "version=%s brokers=%s group=%s topic=%s batch_size=%d", TALLY_VERSION,
-               opt.brokers, opt.group, opt.topic, opt.batch_size);
+    tally_info("started", "version=%s brokers=%s group=%s instance=%s topic=%s batch_size=%d",
+               TALLY_VERSION, opt.brokers, opt.group, opt.instance, opt.topic, opt.batch_size);
     tally_code rc = tally_consumer_run(c, &stop_requested, &err);
     tally_consumer_free(c);
     d->close(state);

@@ -26,15 +26,3 @@ tally_code tally_dlq_send(rd_kafka_t *producer, const char *dlq_topic,
         rd_kafka_poll(producer, 100);
     }
 }
-
-tally_code tally_dlq_flush(rd_kafka_t *producer, const tally_kafka_deliveries *d,
-                           long long failed_before, int timeout_ms, tally_err *err) {
-    rd_kafka_resp_err_t e = rd_kafka_flush(producer, timeout_ms);
-    if (e)
-        return tally_err_set(err, TALLY_ESTORE, "dlq: %d messages not acknowledged: %s",
-                             rd_kafka_outq_len(producer), rd_kafka_err2str(e));
-    if (d->failed > failed_before)
-        return tally_err_set(err, TALLY_ESTORE, "dlq: %lld messages not delivered: %s",
-                             d->failed - failed_before, d->last_error);
-    return TALLY_OK;
-}

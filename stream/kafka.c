@@ -94,6 +94,43 @@ rd_kafka_t *tally_kafka_producer_new(const char *brokers, tally_kafka_deliveries
     return rk;
 }
 
+rd_kafka_t *tally_kafka_txn_producer_new(const char *brokers, const char *transactional_id,
+                                         tally_err *err) {
+    const tally_kafka_setting s[] = {
+        {"bootstrap.servers", brokers},
+        {"transactional.id", transactional_id},
+        {"linger.ms", "5"},
+        {"message.max.bytes", "8388608"},
+        /* A transaction left open by a process that died is aborted when
+         * its successor (same id) starts; this bounds the wait when none
+         * does. */
+        {"transaction.timeout.ms", "60000"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (tally_kafka_conf_apply(conf, s, sizeof s / sizeof s[0], err) != TALLY_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        tally_err_set(err, TALLY_EINVAL, "kafka producer: %s", errstr);
+        return NULL;
+    }
+    /* Registers the id with the transaction coordinator, fencing any
+     * earlier producer of the same id and aborting what it left open. */
+    rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 60000);
+    if (e) {
+        tally_err_set(err, TALLY_ESTORE, "kafka transactions (transactional.id %s): %s",
+                      transactional_id, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
 tally_code tally_kafka_subscribe(rd_kafka_t *rk, const char *topic, tally_err *err) {
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);

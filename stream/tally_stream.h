@@ -99,6 +99,12 @@ typedef struct {
 rd_kafka_t *tally_kafka_producer_new(const char *brokers, tally_kafka_deliveries *d,
                                      tally_err *err);
 
+/* A transactional producer (transactional.id as given), its transactions
+ * initialised: every write to Kafka that must happen exactly once with a
+ * consumed batch goes through one (see consumer.c). */
+rd_kafka_t *tally_kafka_txn_producer_new(const char *brokers, const char *transactional_id,
+                                         tally_err *err);
+
 /* Poll messages into out[*n ..] until *n reaches max, wait_ms has passed or
  * *stop is set. Error messages are logged and dropped. When *revoked (may be
  * NULL; a rebalance callback sets it) becomes true, the messages collected so
@@ -118,15 +124,12 @@ tally_code tally_kafka_subscribe(rd_kafka_t *rk, const char *topic, tally_err *e
 
 
 
-/* Queue one rejected message for the DLQ (the bytes are copied). */
+/* Queue one rejected message for the DLQ (the bytes are copied). With a
+ * transactional producer, inside the batch's transaction: it becomes
+ * visible to read_committed readers only when the batch commits. */
 tally_code tally_dlq_send(rd_kafka_t *producer, const char *dlq_topic,
                           const rd_kafka_message_t *msg, const char *reason, tally_err *err);
 
-/* Wait until everything queued is acknowledged by the broker (or timeout_ms
- * passes). TALLY_ESTORE when something was not delivered: d->failed grew
- * past failed_before, or messages are still queued. */
-tally_code tally_dlq_flush(rd_kafka_t *producer, const tally_kafka_deliveries *d,
-                           long long failed_before, int timeout_ms, tally_err *err);
 
 /*
  * consumer — the one batch-consumer loop every daemon runs on (consumer.c
@@ -146,6 +149,11 @@ typedef struct {
 typedef struct {
     tally_batch_item *items;
     int n;
+    /* Where store() writes to Kafka (dead letters, alerts): a transactional
+     * producer whose open transaction also takes the batch's offsets, so
+     * that what it wrote becomes visible exactly when the batch commits.
+     * NULL when the daemon keeps its offsets itself (load_offset). */
+    rd_kafka_t *producer;
 } tally_batch;
 
 /* Mark an item invalid with a reason (its event, if any, is released). */
@@ -166,7 +174,8 @@ typedef struct {
      * < 0 for none. When set, partitions start there, a revocation drops the
      * batch in hand, and nothing is committed to Kafka (store() keeps the
      * offsets). When NULL, the group's Kafka offsets are committed after
-     * every stored batch. */
+     * every stored batch, in one Kafka transaction with what store() wrote
+     * through b->producer. */
     tally_code (*load_offset)(void *ctx, const char *topic, int32_t partition, int64_t *next,
                               tally_err *err);
     /* After a batch was stored and committed (optional). */
@@ -177,6 +186,16 @@ typedef struct {
 
 typedef struct {
     const char *brokers, *group, *topic;
+    /* This process's name in the group, part of the transactional.id
+     * "<group>.<topic>.<instance>" with Kafka offsets: a restart under the same name
+     * fences what the dead process left open. Two live processes of one
+     * group need two names. */
+    const char *instance;
+    /* Also the group.instance.id (static membership): a restart takes its
+     * partitions back without a rebalance; a process that stops for good
+     * keeps them until its session times out. Set when the name was given
+     * (--instance, TALLY_INSTANCE), not for the host-name default. */
+    bool static_member;
     int batch_size;       /* most events in one batch */
     int batch_ms;         /* longest wait to fill a batch */
     int drain_timeout_ms; /* after a stop request, how long a failing store is retried */
@@ -185,7 +204,7 @@ typedef struct {
 } tally_consumer_options;
 
 typedef struct {
-    int64_t events, batches, store_retries, rebalances;
+    int64_t events, batches, store_retries, rebalances, rewinds;
 } tally_consumer_stats;
 
 typedef struct tally_consumer tally_consumer;

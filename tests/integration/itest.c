@@ -364,6 +364,11 @@ bool itest_wait_until(bool (*fn)(const itest_ctx *, void *), const itest_ctx *ct
 
 size_t itest_consume_all(const itest_ctx *ctx, const char *topic, itest_message_fn fn, void *arg,
                          size_t expect, int timeout_ms) {
+    return itest_consume_all_isolated(ctx, topic, "read_committed", fn, arg, expect, timeout_ms);
+}
+
+size_t itest_consume_all_isolated(const itest_ctx *ctx, const char *topic, const char *isolation,
+                                  itest_message_fn fn, void *arg, size_t expect, int timeout_ms) {
     char errstr[256], group[160];
     snprintf(group, sizeof group, "itest-reader-%s-%lld", ctx->name, (long long)now_ms());
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -372,6 +377,8 @@ size_t itest_consume_all(const itest_ctx *ctx, const char *topic, itest_message_
     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "fetch.message.max.bytes", "8388608", errstr, sizeof errstr);
+    if (rd_kafka_conf_set(conf, "isolation.level", isolation, errstr, sizeof errstr))
+        fail_msg("isolation.level %s: %s", isolation, errstr);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk) fail_msg("consumer: %s", errstr);
     rd_kafka_poll_set_consumer(rk);

@@ -70,6 +70,10 @@ bool itest_wait_until(bool (*fn)(const itest_ctx *, void *), const itest_ctx *ct
 typedef void (*itest_message_fn)(const rd_kafka_message_t *m, void *arg);
 size_t itest_consume_all(const itest_ctx *ctx, const char *topic, itest_message_fn fn, void *arg,
                          size_t expect, int timeout_ms);
+/* The same with the given isolation.level ("read_committed", librdkafka's
+ * default, or "read_uncommitted": records of aborted transactions too). */
+size_t itest_consume_all_isolated(const itest_ctx *ctx, const char *topic, const char *isolation,
+                                  itest_message_fn fn, void *arg, size_t expect, int timeout_ms);
 
 /* Write `tally generate` output with the given extra args into a temp file. */
 void itest_generate(const itest_ctx *ctx, const char *path, const char *const *args);

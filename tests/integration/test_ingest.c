@@ -373,9 +373,13 @@ static void two_ingesters_share_partitions(void **state) {
     snprintf(log_a, sizeof log_a, "%s/tests/%s.a.log", TALLY_BIN_DIR, ctx.name);
     snprintf(log_b, sizeof log_b, "%s/tests/%s.b.log", TALLY_BIN_DIR, ctx.name);
     /* Both join before the data arrives, so the group has settled on two members. */
-    const char *args[] = {"--batch-ms", "50", "--stats-interval", "0", NULL};
-    pid_t a = itest_spawn_logged(&ctx, INGEST, args, log_a);
-    pid_t b = itest_spawn_logged(&ctx, INGEST, args, log_b);
+    /* Two live members of one group need two instance names. */
+    const char *args_a[] = {"--batch-ms", "50", "--stats-interval", "0", "--instance", "a",
+                            "--group", ctx.name, NULL};
+    const char *args_b[] = {"--batch-ms", "50", "--stats-interval", "0", "--instance", "b",
+                            "--group", ctx.name, NULL};
+    pid_t a = itest_spawn_logged(&ctx, INGEST, args_a, log_a);
+    pid_t b = itest_spawn_logged(&ctx, INGEST, args_b, log_b);
     struct timespec ts = {6, 0};
     nanosleep(&ts, NULL);
     itest_produce_file(&ctx, path);

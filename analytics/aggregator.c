@@ -38,7 +38,8 @@ tally_aggregator *tally_aggregator_open(const char *pg_url, const tally_consumer
     int applied = 0;
     if (tally_pg_migrate(a->pg, &applied, err) != TALLY_OK) goto fail;
     if (applied) tally_info("migrations applied", "count=%d", applied);
-    *h = (tally_consumer_handlers){.load_offset = load_offset, .store = store, .describe = describe};
+    *h = (tally_consumer_handlers){
+        .load_offset = load_offset, .store = store, .describe = describe};
     return a;
 fail:
     tally_aggregator_close(a);

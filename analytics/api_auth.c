@@ -113,8 +113,8 @@ bool tally__api_authenticate(api_request *r) {
         tally__api_reply_error(r, 403, "admin routes are disabled: TALLY_ADMIN_KEY is not set");
         return false;
     }
-    const char *h =
-        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
     const char *tok;
     size_t len;
     if (!bearer_token(h, &tok, &len)) {
@@ -163,10 +163,10 @@ static const char *body_tenant(api_request *r, json_t **doc) {
         }
     }
     v = json_object_get(*doc, "tenant_id");
-    const char *why = !v                  ? "is required"
-                      : !json_is_string(v) ? "must be a string"
-                                           : tally_text_id_problem(json_string_value(v),
-                                                            json_string_length(v));
+    const char *why = !v ? "is required"
+                      : !json_is_string(v)
+                          ? "must be a string"
+                          : tally_text_id_problem(json_string_value(v), json_string_length(v));
     if (why) {
         tally__api_reply_error(r, 400, "tenant_id: %s", why);
         return NULL;

@@ -37,7 +37,8 @@ static bool parse_limit(const char *s, int *out) {
 static bool check_params(api_request *r, int *limit, time_bound *b) {
     const char *s = tally__api_param_get(&r->params, "limit");
     if (s && !parse_limit(s, limit)) {
-        tally__api_reply_error(r, 400, "limit: must be an integer from 1 to %d", TALLY_DOCS_LIMIT_MAX);
+        tally__api_reply_error(r, 400, "limit: must be an integer from 1 to %d",
+                               TALLY_DOCS_LIMIT_MAX);
         return false;
     }
     static const char *const ids[] = {"user_id", "conversation_id"};
@@ -61,7 +62,7 @@ static bool check_params(api_request *r, int *limit, time_bound *b) {
         b[i].kind = tally__api_time_parse(b[i].text, &b[i].at);
         if (b[i].kind == API_TIME_BAD) {
             tally__api_reply_error(r, 400, "%s: must be a date (YYYY-MM-DD) or an RFC 3339 time",
-                            b[i].name);
+                                   b[i].name);
             return false;
         }
     }

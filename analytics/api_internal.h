@@ -65,7 +65,7 @@ void tally__api_lag_render(api_lag *l, api_pool *pool, tally_buf *out);
 #define API_LABELS_MAX 16
 
 struct tally_api {
-    tally_api_options opt;       /* strings borrowed from the caller */
+    tally_api_options opt;              /* strings borrowed from the caller */
     const char *labels[API_LABELS_MAX]; /* metrics/log labels: route paths, "unmatched" */
     api_pool *pool;
     tally_docs *docs;
@@ -96,19 +96,20 @@ struct api_request {
     tally_api *api;
     struct MHD_Connection *conn;
     char method[16];
-    char log_path[160];      /* the raw path, sanitised and cut, for the log */
-    int64_t start_us;        /* monotonic */
-    bool headers_seen;       /* the first call of the access handler happened */
+    char log_path[160]; /* the raw path, sanitised and cut, for the log */
+    int64_t start_us;   /* monotonic */
+    bool headers_seen;  /* the first call of the access handler happened */
     tally_buf body;
     bool body_too_large;
-    const api_route *route;  /* NULL: no route matched */
+    const api_route *route;                 /* NULL: no route matched */
     char tenant_id[TALLY_ID_MAX_BYTES + 1]; /* decoded {tenant_id} of the path */
     api_params params;
     api_who who;
     char who_tenant[TALLY_ID_MAX_BYTES + 1]; /* the tenant of a tenant key */
-    const char *extra_header, *extra_value; /* one more response header (read by tally__api_reply) */
-    int status;              /* of the queued response; 0 until then */
-    enum MHD_Result mhd;     /* what MHD_queue_response said */
+    const char *extra_header,
+        *extra_value;    /* one more response header (read by tally__api_reply) */
+    int status;          /* of the queued response; 0 until then */
+    enum MHD_Result mhd; /* what MHD_queue_response said */
 };
 
 /* ---- api_reply.c: responses ---------------------------------------------- */
@@ -135,8 +136,8 @@ void tally__api_reply_failure(api_request *r, const tally_err *err);
 /* Collect the request's query parameters, percent-decoded, checking each
  * against `allowed` and the text rules below; false with msg (naming the
  * parameter) on the first problem. */
-bool tally__api_params_collect(struct MHD_Connection *c, const char *const *allowed, api_params *out,
-                        char *msg, size_t msg_len);
+bool tally__api_params_collect(struct MHD_Connection *c, const char *const *allowed,
+                               api_params *out, char *msg, size_t msg_len);
 const char *tally__api_param_get(const api_params *p, const char *name);
 void tally__api_params_free(api_params *p);
 

@@ -110,7 +110,9 @@ static part_state *load_watermarks(api_lag *l, size_t *n) {
     rd_kafka_resp_err_t e = rd_kafka_metadata(l->rk, 0, l->rkt, &md, l->timeout_ms);
     if (e || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt <= 0) {
         tally_debug("lag: no metadata", "topic=%s error=\"%s\"", l->topic,
-                    rd_kafka_err2str(e ? e : md->topic_cnt == 1 ? md->topics[0].err : e));
+                    rd_kafka_err2str(e                    ? e
+                                     : md->topic_cnt == 1 ? md->topics[0].err
+                                                          : e));
         if (md) rd_kafka_metadata_destroy(md);
         return NULL;
     }
@@ -164,8 +166,7 @@ static bool load_pg_offsets(api_lag *l, api_pool *pool, part_state *p, size_t n)
                                       &err);
     if (pg) tally__api_pool_put(pool, pg, rc == TALLY_ESTORE);
     if (rc != TALLY_OK)
-        tally_debug("lag: no stored offsets", "group=%s error=\"%s\"", l->aggregate_group,
-                    err.msg);
+        tally_debug("lag: no stored offsets", "group=%s error=\"%s\"", l->aggregate_group, err.msg);
     return rc == TALLY_OK;
 }
 

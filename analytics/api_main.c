@@ -60,20 +60,19 @@ static char *mongo_url_with_timeout(const char *url) {
 
 static int parse_options(int argc, char **argv, tally_api_options *opt, const char **log_level) {
     enum { O_ADDR = 256, O_PG, O_MONGO, O_INGEST, O_AGG, O_THREADS, O_DRAIN, O_KTIMEOUT, O_LOG };
-    static const struct option opts[] = {
-        {"http-addr", required_argument, 0, O_ADDR},
-        {"pg-url", required_argument, 0, O_PG},
-        {"mongo-url", required_argument, 0, O_MONGO},
-        {"brokers", required_argument, 0, 'b'},
-        {"topic", required_argument, 0, 't'},
-        {"ingest-group", required_argument, 0, O_INGEST},
-        {"aggregate-group", required_argument, 0, O_AGG},
-        {"threads", required_argument, 0, O_THREADS},
-        {"drain-timeout", required_argument, 0, O_DRAIN},
-        {"kafka-timeout", required_argument, 0, O_KTIMEOUT},
-        {"log-level", required_argument, 0, O_LOG},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"http-addr", required_argument, 0, O_ADDR},
+                                         {"pg-url", required_argument, 0, O_PG},
+                                         {"mongo-url", required_argument, 0, O_MONGO},
+                                         {"brokers", required_argument, 0, 'b'},
+                                         {"topic", required_argument, 0, 't'},
+                                         {"ingest-group", required_argument, 0, O_INGEST},
+                                         {"aggregate-group", required_argument, 0, O_AGG},
+                                         {"threads", required_argument, 0, O_THREADS},
+                                         {"drain-timeout", required_argument, 0, O_DRAIN},
+                                         {"kafka-timeout", required_argument, 0, O_KTIMEOUT},
+                                         {"log-level", required_argument, 0, O_LOG},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     int c;
     long long v;
     while ((c = getopt_long(argc, argv, "b:t:h", opts, NULL)) != -1) {
@@ -113,10 +112,17 @@ int main(int argc, char **argv) {
     tally_config cfg;
     tally_config_from_env(&cfg);
     tally_api_options opt = {
-        .http_addr = cfg.http_addr, .pg_url = cfg.pg_url, .mongo_url = cfg.mongo_url,
-        .brokers = cfg.kafka_brokers, .topic = cfg.topic_events, .admin_key = cfg.admin_key,
-        .ingest_group = "tally-ingest", .aggregate_group = "tally-aggregate", .threads = 4,
-        .drain_timeout_ms = 10000, .kafka_timeout_ms = 1000,
+        .http_addr = cfg.http_addr,
+        .pg_url = cfg.pg_url,
+        .mongo_url = cfg.mongo_url,
+        .brokers = cfg.kafka_brokers,
+        .topic = cfg.topic_events,
+        .admin_key = cfg.admin_key,
+        .ingest_group = "tally-ingest",
+        .aggregate_group = "tally-aggregate",
+        .threads = 4,
+        .drain_timeout_ms = 10000,
+        .kafka_timeout_ms = 1000,
     };
     const char *log_level = cfg.log_level;
     int rc = parse_options(argc, argv, &opt, &log_level);

@@ -68,8 +68,8 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
     }
     /* Names are short and plain; decode to compare them with the list. */
     char name[API_NAME_SHOWN + 1] = "";
-    size_t nlen =
-        key_len <= API_NAME_SHOWN ? tally__api_url_decode(key, key_len, name, true) : (size_t)-1;
+    size_t nlen = key_len <= API_NAME_SHOWN ? tally__api_url_decode(key, key_len, name, true)
+                                            : (size_t)-1;
     bool known = false;
     if (nlen != (size_t)-1 && nlen == strlen(name)) /* decoded, and no NUL inside */
         for (const char *const *a = st->allowed; a && *a && !known; a++) known = !strcmp(*a, name);
@@ -89,10 +89,14 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
     char *v = malloc(value_len + 1);
     size_t vlen = v ? tally__api_url_decode(value, value_len, v, true) : (size_t)-1;
     const char *why = NULL;
-    if (vlen == (size_t)-1) why = "malformed percent-encoding";
-    else if (vlen == 0) why = "must not be empty";
-    else if (vlen > API_VALUE_MAX) why = "too long (at most 2048 bytes)";
-    else why = tally_text_problem(v, vlen);
+    if (vlen == (size_t)-1)
+        why = "malformed percent-encoding";
+    else if (vlen == 0)
+        why = "must not be empty";
+    else if (vlen > API_VALUE_MAX)
+        why = "too long (at most 2048 bytes)";
+    else
+        why = tally_text_problem(v, vlen);
     if (why) {
         free(v);
         snprintf(st->msg, st->msg_len, "%s: %s", name, why);
@@ -113,8 +117,8 @@ fail:
     return MHD_NO;
 }
 
-bool tally__api_params_collect(struct MHD_Connection *c, const char *const *allowed, api_params *out,
-                        char *msg, size_t msg_len) {
+bool tally__api_params_collect(struct MHD_Connection *c, const char *const *allowed,
+                               api_params *out, char *msg, size_t msg_len) {
     collect_state st = {allowed, out, msg, msg_len, false};
     MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, collect_one, &st);
     return !st.failed;

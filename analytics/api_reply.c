@@ -11,7 +11,8 @@
 #include "api_internal.h"
 #include "tally_common.h"
 
-void tally__api_reply(api_request *r, int status, const char *content_type, char *body, size_t len) {
+void tally__api_reply(api_request *r, int status, const char *content_type, char *body,
+                      size_t len) {
     if (r->status) { /* a handler answered twice: keep the first answer */
         free(body);
         return;
@@ -81,7 +82,9 @@ void tally__api_reply_error(api_request *r, int status, const char *fmt, ...) {
     tally__api_reply_json(r, status, doc);
 }
 
-void tally__api_reply_no_tenant(api_request *r) { tally__api_reply_error(r, 404, "tenant not found"); }
+void tally__api_reply_no_tenant(api_request *r) {
+    tally__api_reply_error(r, 404, "tenant not found");
+}
 
 void tally__api_reply_failure(api_request *r, const tally_err *err) {
     char why[600];

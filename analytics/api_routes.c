@@ -12,8 +12,7 @@
 #include "api_internal.h"
 
 static const char *const NO_PARAMS[] = {NULL};
-static const char *const USAGE_PARAMS[] = {"from", "to", "granularity", "group_by", "format",
-                                           NULL};
+static const char *const USAGE_PARAMS[] = {"from", "to", "granularity", "group_by", "format", NULL};
 static const char *const INTERACTIONS_PARAMS[] = {"from",  "to",     "user_id", "conversation_id",
                                                   "limit", "cursor", NULL};
 
@@ -21,7 +20,8 @@ const api_route tally_api_routes[] = {
     {"GET", "/healthz", API_AUTH_NONE, NO_PARAMS, tally__api_handle_healthz},
     {"GET", "/metrics", API_AUTH_NONE, NO_PARAMS, tally__api_handle_metrics},
     {"POST", "/v1/admin/keys", API_AUTH_ADMIN, NO_PARAMS, tally__api_handle_create_key},
-    {"GET", "/v1/tenants/{tenant_id}/usage", API_AUTH_TENANT, USAGE_PARAMS, tally__api_handle_usage},
+    {"GET", "/v1/tenants/{tenant_id}/usage", API_AUTH_TENANT, USAGE_PARAMS,
+     tally__api_handle_usage},
     {"GET", "/v1/tenants/{tenant_id}/interactions", API_AUTH_TENANT, INTERACTIONS_PARAMS,
      tally__api_handle_interactions},
 };
@@ -50,7 +50,7 @@ static bool path_matches(const char *tmpl, const char *path, const char **var, s
 }
 
 api_match tally__api_route_match(const char *method, const char *path, const api_route **route,
-                          const char **var, size_t *var_len, char *allow, size_t allow_len) {
+                                 const char **var, size_t *var_len, char *allow, size_t allow_len) {
     bool path_seen = false;
     if (allow_len) allow[0] = '\0';
     for (size_t i = 0; i < tally_api_routes_count; i++) {

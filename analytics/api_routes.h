@@ -22,7 +22,7 @@ typedef void (*api_handler)(api_request *r);
 
 typedef struct {
     const char *method;
-    const char *path;          /* OpenAPI template, e.g. /v1/tenants/{tenant_id}/usage */
+    const char *path; /* OpenAPI template, e.g. /v1/tenants/{tenant_id}/usage */
     api_auth_kind auth;
     const char *const *params; /* query parameters taken, NULL-terminated */
     api_handler handler;
@@ -33,8 +33,8 @@ extern const size_t tally_api_routes_count;
 
 typedef enum {
     API_MATCH_OK,
-    API_MATCH_NO_PATH,    /* 404: no route has this path */
-    API_MATCH_NO_METHOD,  /* 405: the path exists, not with this method */
+    API_MATCH_NO_PATH,   /* 404: no route has this path */
+    API_MATCH_NO_METHOD, /* 405: the path exists, not with this method */
 } api_match;
 
 /* Match a raw (still percent-encoded) request path. On API_MATCH_OK *route is
@@ -42,7 +42,7 @@ typedef enum {
  * raw segment inside `path`. On API_MATCH_NO_METHOD, `allow` gets the methods
  * the path does take ("GET" or "GET, POST"). */
 api_match tally__api_route_match(const char *method, const char *path, const api_route **route,
-                          const char **var, size_t *var_len, char *allow, size_t allow_len);
+                                 const char **var, size_t *var_len, char *allow, size_t allow_len);
 
 /* The route's index in tally_api_routes (metrics are kept per route). */
 size_t tally__api_route_index(const api_route *route);

@@ -53,15 +53,19 @@ static api_request *request_new(tally_api *api, struct MHD_Connection *conn, con
 static bool decode_tenant(api_request *r, const char *var, size_t var_len) {
     /* Longer than any valid id, even fully percent-encoded: the id rule's
      * own message, without decoding it. */
-    static const char too_long[] = "must be at most " TALLY_STR(TALLY_ID_MAX_LEN) " characters long";
+    static const char too_long[] = "must be at most " TALLY_STR(
+        TALLY_ID_MAX_LEN) " characters long";
     char buf[3 * TALLY_ID_MAX_BYTES + 1];
     const char *why = NULL;
     size_t n = 0;
-    if (var_len > 3 * TALLY_ID_MAX_BYTES) why = too_long;
+    if (var_len > 3 * TALLY_ID_MAX_BYTES)
+        why = too_long;
     else if ((n = tally__api_url_decode(var, var_len, buf, false)) == (size_t)-1)
         why = "malformed percent-encoding";
-    else if (n > TALLY_ID_MAX_BYTES) why = too_long;
-    else why = tally_text_id_problem(buf, n);
+    else if (n > TALLY_ID_MAX_BYTES)
+        why = too_long;
+    else
+        why = tally_text_id_problem(buf, n);
     if (why) {
         tally__api_reply_error(r, 400, "tenant_id: %s", why);
         return false;
@@ -75,12 +79,14 @@ static void dispatch(api_request *r, const char *url) {
     const char *var;
     size_t var_len;
     char allow[32];
-    switch (tally__api_route_match(r->method, url, &r->route, &var, &var_len, allow, sizeof allow)) {
+    switch (
+        tally__api_route_match(r->method, url, &r->route, &var, &var_len, allow, sizeof allow)) {
     case API_MATCH_NO_PATH: tally__api_reply_error(r, 404, "no such route"); return;
     case API_MATCH_NO_METHOD:
         r->extra_header = MHD_HTTP_HEADER_ALLOW;
         r->extra_value = allow; /* read only by the reply below */
-        tally__api_reply_error(r, 405, "method %s not allowed here (allowed: %s)", r->method, allow);
+        tally__api_reply_error(r, 405, "method %s not allowed here (allowed: %s)", r->method,
+                               allow);
         return;
     case API_MATCH_OK: break;
     }
@@ -101,9 +107,8 @@ static void dispatch(api_request *r, const char *url) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
     (void)version;
     tally_api *api = cls;
     api_request *r = *con_cls;
@@ -119,8 +124,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES; /* the next call brings the body, or its end */
     }
     if (*upload_data_size) {
-        if (r->body.len + *upload_data_size > BODY_MAX) r->body_too_large = true;
-        else tally_buf_append(&r->body, upload_data, *upload_data_size);
+        if (r->body.len + *upload_data_size > BODY_MAX)
+            r->body_too_large = true;
+        else
+            tally_buf_append(&r->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -140,8 +147,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     size_t label = r->route ? tally__api_route_index(r->route) : tally_api_routes_count;
     const char *who = r->who == API_WHO_ADMIN ? "admin" : r->who == API_WHO_TENANT ? "tenant" : "-";
     tally_log(r->status >= 500 ? TALLY_LOG_WARN : TALLY_LOG_INFO, "request",
-              "method=%s path=\"%s\" route=\"%s\" status=%d duration_ms=%.3f auth=%s%s",
-              r->method, r->log_path, api->labels[label], r->status, secs * 1e3, who,
+              "method=%s path=\"%s\" route=\"%s\" status=%d duration_ms=%.3f auth=%s%s", r->method,
+              r->log_path, api->labels[label], r->status, secs * 1e3, who,
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
     tally__api_params_free(&r->params);
     tally_buf_free(&r->body);
@@ -233,8 +240,8 @@ tally_api *tally_api_start(const tally_api_options *opt, tally_err *err) {
     if (api->opt.threads < 1) api->opt.threads = 1;
     if (opt->admin_key && *opt->admin_key) {
         unsigned int dl = sizeof api->admin_digest;
-        api->has_admin = EVP_Digest(opt->admin_key, strlen(opt->admin_key), api->admin_digest,
-                                    &dl, EVP_sha256(), NULL) == 1;
+        api->has_admin = EVP_Digest(opt->admin_key, strlen(opt->admin_key), api->admin_digest, &dl,
+                                    EVP_sha256(), NULL) == 1;
     }
     struct sockaddr_storage ss;
     if (!parse_addr(opt->http_addr, &ss, err) || !open_parts(api, err)) {
@@ -245,12 +252,10 @@ tally_api *tally_api_start(const tally_api_options *opt, tally_err *err) {
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     api->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)api->opt.threads, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, api, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
-        MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)api->opt.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
     if (!api->daemon) {
         tally_err_set(err, TALLY_EIO, "cannot listen on %s (address in use or not ours?)",
                       opt->http_addr);

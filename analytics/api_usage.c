@@ -22,8 +22,8 @@ static bool wants_csv(api_request *r, bool *csv) {
         *csv = !strcmp(format, "csv");
         return true;
     }
-    const char *accept =
-        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_ACCEPT);
     *csv = accept && strstr(accept, "text/csv");
     return true;
 }

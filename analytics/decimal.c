@@ -52,7 +52,8 @@ bool tally_decimal_round(const char *in, int places, char *out, size_t out_len) 
     while (frac_end > int_end && digits[frac_end - 1] == '0') frac_end--;
     bool zero = true;
     for (size_t i = start; i < frac_end; i++) zero &= digits[i] == '0';
-    size_t need = (neg && !zero) + (int_end - start) + (frac_end > int_end ? 1 + frac_end - int_end : 0) + 1;
+    size_t need = (neg && !zero) + (int_end - start) +
+                  (frac_end > int_end ? 1 + frac_end - int_end : 0) + 1;
     if (need > out_len) return false;
     char *o = out;
     if (neg && !zero) *o++ = '-';

@@ -35,8 +35,8 @@ static tally_code parse_bound(const char *name, const char *s, tally_bound *b, t
         b->instant = t;
         return TALLY_OK;
     }
-    return tally_err_set(err, TALLY_EINVAL,
-                         "%s: must be a date (YYYY-MM-DD) or an RFC 3339 time", name);
+    return tally_err_set(err, TALLY_EINVAL, "%s: must be a date (YYYY-MM-DD) or an RFC 3339 time",
+                         name);
 }
 
 static tally_code parse_granularity(const char *s, tally_granularity *g, tally_err *err) {
@@ -125,8 +125,7 @@ tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json
     tally_group groups[TALLY_GROUP__COUNT];
     int n_groups;
     tally_code rc;
-    if (!valid_id(req->tenant_id))
-        return tally_err_set(err, TALLY_ENOTFOUND, "tenant not found");
+    if (!valid_id(req->tenant_id)) return tally_err_set(err, TALLY_ENOTFOUND, "tenant not found");
     if ((rc = parse_bound("from", req->from, &from, err)) != TALLY_OK ||
         (rc = parse_bound("to", req->to, &to, err)) != TALLY_OK ||
         (rc = parse_granularity(req->granularity, &gran, err)) != TALLY_OK ||
@@ -149,8 +148,12 @@ tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json
                              "granularity: the window holds %lld %s buckets, more than 1000",
                              (long long)w.periods, tally_granularities[gran].name);
 
-    tally_usage_query q = {.tenant_id = req->tenant_id, .zone = zone, .window = &w,
-                           .granularity = gran, .groups = groups, .n_groups = n_groups};
+    tally_usage_query q = {.tenant_id = req->tenant_id,
+                           .zone = zone,
+                           .window = &w,
+                           .granularity = gran,
+                           .groups = groups,
+                           .n_groups = n_groups};
     build_ctx c = {.q = &q, .rows = json_array(), .totals = NULL};
     rc = tally_usage_rows(pg, &q, on_row, &c, err);
     if (rc != TALLY_OK) {
@@ -165,7 +168,8 @@ tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json
     json_object_set_new(report, "to", json_string(w.to_text));
     json_object_set_new(report, "granularity", json_string(tally_granularities[gran].name));
     json_t *gb = json_array();
-    for (int g = 0; g < n_groups; g++) json_array_append_new(gb, json_string(tally_groups[groups[g]].name));
+    for (int g = 0; g < n_groups; g++)
+        json_array_append_new(gb, json_string(tally_groups[groups[g]].name));
     json_object_set_new(report, "group_by", gb);
     json_object_set_new(report, "rows", c.rows);
     json_object_set_new(report, "totals", c.totals ? c.totals : json_object());

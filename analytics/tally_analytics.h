@@ -21,13 +21,12 @@
  */
 
 
-
 /* The query parameters, exactly as received (NULL = absent). */
 typedef struct {
     const char *tenant_id;
-    const char *from, *to;     /* YYYY-MM-DD (tenant's local midnight) or RFC 3339 */
-    const char *granularity;   /* total (default) | day | week | month */
-    const char *group_by;      /* comma list of model,user,agent,kind,channel */
+    const char *from, *to;   /* YYYY-MM-DD (tenant's local midnight) or RFC 3339 */
+    const char *granularity; /* total (default) | day | week | month */
+    const char *group_by;    /* comma list of model,user,agent,kind,channel */
 } tally_usage_request;
 
 /* Build the report. Returns:
@@ -83,7 +82,7 @@ void tally_aggregator_close(tally_aggregator *a);
 
 
 typedef struct {
-    const char *http_addr;       /* "host:port", "[v6]:port"; port 0 = any free port */
+    const char *http_addr; /* "host:port", "[v6]:port"; port 0 = any free port */
     const char *pg_url, *mongo_url, *brokers;
     const char *topic;           /* the events topic whose consumer lag /metrics shows */
     const char *admin_key;       /* TALLY_ADMIN_KEY; NULL or "": admin routes refuse */

@@ -177,8 +177,8 @@ static bool insert_batch(mongoc_collection_t *coll, bson_t *docs, size_t n, ceil
     bool ok = true;
 
     int64_t t0 = tally_time_monotonic_us();
-    mongoc_bulk_operation_t *bulk =
-        mongoc_collection_create_bulk_operation_with_opts(coll, &bulk_opts);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll,
+                                                                                      &bulk_opts);
     for (size_t i = 0; i < n && ok; i++)
         ok = mongoc_bulk_operation_insert_with_opts(bulk, &docs[i], &insert_opts, &e);
     if (ok) mongoc_bulk_operation_execute(bulk, &reply, &e);
@@ -283,8 +283,7 @@ int main(int argc, char **argv) {
     mongoc_client_t *client = mongoc_client_new(url);
     mongoc_collection_t *coll = mongoc_client_get_collection(client, db, TALLY_DOCS_COLLECTION);
     bson_t *docs = calloc(batch, sizeof *docs);
-    for (size_t i = 0; docs && i < batch; i++)
-        bson_init(&docs[i]);
+    for (size_t i = 0; docs && i < batch; i++) bson_init(&docs[i]);
     ceiling_stats st = {0};
     char *line = NULL;
     size_t cap = 0, n = 0;
@@ -336,8 +335,7 @@ int main(int argc, char **argv) {
 
     free(line);
     fclose(in);
-    for (size_t i = 0; docs && i < batch; i++)
-        bson_destroy(&docs[i]);
+    for (size_t i = 0; docs && i < batch; i++) bson_destroy(&docs[i]);
     free(docs);
     mongoc_collection_destroy(coll);
     mongoc_client_destroy(client);

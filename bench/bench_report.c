@@ -86,8 +86,7 @@ static int read_tenants(const char *path, tenant *ts, int n, bool naive) {
         line[strcspn(line, "\r\n")] = 0;
         if (!*line) continue;
         int i = 0;
-        while (i < n && strcmp(ts[i].id, line))
-            i++;
+        while (i < n && strcmp(ts[i].id, line)) i++;
         if (i == n) {
             if (n == MAX_TENANTS) die(path, "too many tenants");
             ts[n++] = (tenant){.id = strdup(line)};
@@ -267,8 +266,8 @@ static bool same_sums(const tenant *t, const json_t *report, const json_t *naive
     bool same = json_array_size(naive) == json_object_size(by);
     json_array_foreach(naive, i, row) {
         const json_t *mid = json_object_get(row, "model_id");
-        const json_t *acc =
-            json_object_get(by, json_is_string(mid) ? json_string_value(mid) : "(null)");
+        const json_t *acc = json_object_get(by, json_is_string(mid) ? json_string_value(mid)
+                                                                    : "(null)");
         static const char *const m[] = {"requests", "input_tokens", "output_tokens",
                                         "cached_tokens"};
         for (size_t k = 0; k < 4 && same; k++)
@@ -363,8 +362,7 @@ static summary summarize(double *v, size_t n) {
     summary s = {.n = n};
     if (!n) return s;
     qsort(v, n, sizeof *v, cmp_double);
-    for (size_t i = 0; i < n; i++)
-        s.mean += v[i] / (double)n;
+    for (size_t i = 0; i < n; i++) s.mean += v[i] / (double)n;
     s.p50 = v[(size_t)ceil(0.50 * (double)n) - 1];
     s.p99 = v[(size_t)ceil(0.99 * (double)n) - 1];
     s.max = v[n - 1];
@@ -377,8 +375,7 @@ static summary side_summary(const tenant *ts, int n, int side, int reps, bool na
     size_t k = 0;
     for (int i = 0; i < n; i++)
         if (!naive_only || ts[i].naive)
-            for (int r = 0; r < reps; r++)
-                v[k++] = ts[i].t[side][r];
+            for (int r = 0; r < reps; r++) v[k++] = ts[i].t[side][r];
     summary s = summarize(v, k);
     free(v);
     return s;
@@ -512,8 +509,7 @@ int main(int argc, char **argv) {
     if (o.naive_file) n = read_tenants(o.naive_file, ts, n, true);
     if (!n) die(o.tenants_file, "no tenants");
     for (int i = 0; i < n; i++)
-        for (int s = 0; s < 3; s++)
-            ts[i].t[s] = calloc((size_t)o.reps, sizeof(double));
+        for (int s = 0; s < 3; s++) ts[i].t[s] = calloc((size_t)o.reps, sizeof(double));
 
     tally_err err = {0};
     bench b = {.o = &o};
@@ -542,8 +538,7 @@ int main(int argc, char **argv) {
     tally_pg_close(b.pg);
     for (int i = 0; i < n; i++) {
         free(ts[i].id);
-        for (int s = 0; s < 3; s++)
-            free(ts[i].t[s]);
+        for (int s = 0; s < 3; s++) free(ts[i].t[s]);
     }
     return mismatches ? 1 : 0;
 }

@@ -38,7 +38,8 @@ naive_report *naive_report_open(const char *mongo_url, tally_err *err) {
     mongoc_uri_destroy(uri);
     if (!r || !r->coll) {
         naive_report_close(r);
-        tally_err_set(err, TALLY_EINVAL, "mongo url: %s", db ? "cannot connect" : "names no database");
+        tally_err_set(err, TALLY_EINVAL, "mongo url: %s",
+                      db ? "cannot connect" : "names no database");
         return NULL;
     }
     return r;
@@ -83,8 +84,10 @@ static void build_pipeline(bson_t *p, const char *tenant_id, int64_t from_us, in
     BSON_APPEND_DOCUMENT_BEGIN(&stage, "$group", &group);
     BSON_APPEND_UTF8(&group, "_id", "$data.model_id");
     BSON_APPEND_DOCUMENT_BEGIN(&group, "v", &sum);
-    if (path) BSON_APPEND_UTF8(&sum, "$sum", path);
-    else BSON_APPEND_INT32(&sum, "$sum", 1);
+    if (path)
+        BSON_APPEND_UTF8(&sum, "$sum", path);
+    else
+        BSON_APPEND_INT32(&sum, "$sum", 1);
     bson_append_document_end(&group, &sum);
     bson_append_document_end(&stage, &group);
     bson_append_document_end(p, &stage);
@@ -118,8 +121,10 @@ static json_t *row_for(row_set *rs, const bson_iter_t *id) {
     for (size_t m = 0; m < N_METRICS; m++)
         json_object_set_new(row, metrics[m].name, json_integer(0));
     if (json_array_append_new(rs->rows, row) != 0) return NULL;
-    if (s) json_object_setn(rs->by_model, s, len, row);
-    else rs->no_model = row;
+    if (s)
+        json_object_setn(rs->by_model, s, len, row);
+    else
+        rs->no_model = row;
     return row;
 }
 
@@ -133,8 +138,8 @@ static json_t *number_of(const bson_iter_t *v) {
 
 static tally_code run_metric(naive_report *r, size_t m, const bson_t *pipeline, row_set *rs,
                              tally_err *err) {
-    mongoc_cursor_t *cur =
-        mongoc_collection_aggregate(r->coll, MONGOC_QUERY_NONE, pipeline, NULL, NULL);
+    mongoc_cursor_t *cur = mongoc_collection_aggregate(r->coll, MONGOC_QUERY_NONE, pipeline, NULL,
+                                                       NULL);
     const bson_t *doc;
     tally_code rc = TALLY_OK;
     while (rc == TALLY_OK && mongoc_cursor_next(cur, &doc)) {
@@ -145,13 +150,14 @@ static tally_code run_metric(naive_report *r, size_t m, const bson_t *pipeline, 
             rc = tally_err_set(err, TALLY_ENOMEM, "out of memory");
     }
     bson_error_t e;
-    if (rc == TALLY_OK && mongoc_cursor_error(cur, &e)) rc = tally_err_set(err, TALLY_ESTORE, "mongo aggregate: %s", e.message);
+    if (rc == TALLY_OK && mongoc_cursor_error(cur, &e))
+        rc = tally_err_set(err, TALLY_ESTORE, "mongo aggregate: %s", e.message);
     mongoc_cursor_destroy(cur);
     return rc;
 }
 
 tally_code naive_report_usage(naive_report *r, const char *tenant_id, int64_t from_us,
-                                  int64_t to_us, json_t **rows_out, tally_err *err) {
+                              int64_t to_us, json_t **rows_out, tally_err *err) {
     if (!tenant_id || !*tenant_id) return tally_err_set(err, TALLY_EINVAL, "tenant_id: missing");
     row_set rs = {json_array(), json_object(), NULL};
     tally_code rc = rs.rows && rs.by_model ? TALLY_OK

@@ -14,29 +14,28 @@
 #include "tally_gen.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: tally generate [options] > events.ndjson\n\n"
-            "Write realistic usage traffic of five platform shapes (school course agents,\n"
-            "a tutoring marketplace, IXCsoft distributors, WhatsApp bots with budgets and\n"
-            "TTS, a support bot) as CloudEvents NDJSON: first the entity events (tenants,\n"
-            "users, plans, subscriptions, prices, BRL rates, budgets), then the interactions\n"
-            "in time order with feedback and re-sent duplicates merged in. The same options\n"
-            "always give the same bytes.\n\n"
-            "Options:\n"
-            "  -s, --seed N              random seed (default 42)\n"
-            "  -n, --events N            interaction events (default 1000)\n"
-            "  -t, --tenants N           tenants, cycling the five shapes (default 5)\n"
-            "  -u, --users-per-tenant N  users of each tenant (default 20)\n"
-            "  -d, --days N              days the interactions spread over (default 31)\n"
-            "      --start YYYY-MM-DD    the first day (default 2026-03-01)\n"
-            "      --duplicates PCT      share of interactions sent again, same id, later\n"
-            "                            in the stream (default 0)\n"
-            "      --feedback PCT        share of interactions that get a feedback.recorded\n"
-            "                            (default 5; a few ratings are revised later)\n"
-            "      --no-entities         no entity events: interactions (and their\n"
-            "                            feedback and duplicates) only\n"
-            "      --stats               print what was written on stderr\n"
-            "  -h, --help                this text\n");
+    fprintf(out, "usage: tally generate [options] > events.ndjson\n\n"
+                 "Write realistic usage traffic of five platform shapes (school course agents,\n"
+                 "a tutoring marketplace, IXCsoft distributors, WhatsApp bots with budgets and\n"
+                 "TTS, a support bot) as CloudEvents NDJSON: first the entity events (tenants,\n"
+                 "users, plans, subscriptions, prices, BRL rates, budgets), then the interactions\n"
+                 "in time order with feedback and re-sent duplicates merged in. The same options\n"
+                 "always give the same bytes.\n\n"
+                 "Options:\n"
+                 "  -s, --seed N              random seed (default 42)\n"
+                 "  -n, --events N            interaction events (default 1000)\n"
+                 "  -t, --tenants N           tenants, cycling the five shapes (default 5)\n"
+                 "  -u, --users-per-tenant N  users of each tenant (default 20)\n"
+                 "  -d, --days N              days the interactions spread over (default 31)\n"
+                 "      --start YYYY-MM-DD    the first day (default 2026-03-01)\n"
+                 "      --duplicates PCT      share of interactions sent again, same id, later\n"
+                 "                            in the stream (default 0)\n"
+                 "      --feedback PCT        share of interactions that get a feedback.recorded\n"
+                 "                            (default 5; a few ratings are revised later)\n"
+                 "      --no-entities         no entity events: interactions (and their\n"
+                 "                            feedback and duplicates) only\n"
+                 "      --stats               print what was written on stderr\n"
+                 "  -h, --help                this text\n");
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out) {
@@ -124,9 +123,7 @@ int tally_cmd_generate(int argc, char **argv) {
         case OPT_NO_ENTITIES: o.entities = false; break;
         case OPT_STATS: stats = true; break;
         case 'h': usage(stdout); return 0;
-        case ':':
-            fprintf(stderr, "tally generate: %s needs a value\n", argv[optind - 1]);
-            return 2;
+        case ':': fprintf(stderr, "tally generate: %s needs a value\n", argv[optind - 1]); return 2;
         default:
             fprintf(stderr, "tally generate: unknown option '%s'\n\n", argv[optind - 1]);
             usage(stderr);

@@ -95,8 +95,8 @@ static rd_kafka_t *make_producer(const char *brokers, const char *timeout_ms, pr
 }
 
 /* Publish one value, waiting for room in the local queue when it is full. */
-static bool publish(rd_kafka_t *rk, const char *topic, const char *key, const char *val,
-                    size_t len, produce_stats *st) {
+static bool publish(rd_kafka_t *rk, const char *topic, const char *key, const char *val, size_t len,
+                    produce_stats *st) {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
@@ -132,8 +132,7 @@ int tally_cmd_produce(int argc, char **argv) {
         {"brokers", required_argument, 0, 'b'}, {"topic", required_argument, 0, 't'},
         {"strict", no_argument, 0, 's'},        {"no-validate", no_argument, 0, 'n'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-        {"timeout", required_argument, 0, 'T'},
-        {0, 0, 0, 0}};
+        {"timeout", required_argument, 0, 'T'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:t:qh", opts, NULL)) != -1) {
@@ -190,8 +189,7 @@ int tally_cmd_produce(int argc, char **argv) {
             continue;
         }
         st.valid += rc == TALLY_OK;
-        publish(rk, topic, rc == TALLY_OK ? tally_event_key(&ev) : "_global", line, (size_t)n,
-                &st);
+        publish(rk, topic, rc == TALLY_OK ? tally_event_key(&ev) : "_global", line, (size_t)n, &st);
         if (rc == TALLY_OK) tally_event_free(&ev);
         rd_kafka_poll(rk, 0);
         if (show_progress && (st.lines & 0x3fff) == 0) {

@@ -228,8 +228,8 @@ static char *render(const report_opts *o, const body_buf *b) {
         /* 15 significant digits print every 6-decimal amount below 10^9
          * exactly as sent, where jansson's default 17 would print
          * 1.2466 as 1.2466000000000001. */
-        char *dumped =
-            json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        char *dumped = json_dumps(doc,
+                                  JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         if (dumped && asprintf(&text, "%s\n", dumped) < 0) text = NULL;
         free(dumped);
         if (!text) fprintf(stderr, "tally report: out of memory\n");

@@ -285,8 +285,8 @@ char *tally_report_table(const json_t *report, tally_err *err) {
     if (!json_is_array(group_by)) {
         json_decref(group_by);
         group_by = json_array();
-        const json_t *first =
-            json_object_get(json_array_get(json_object_get(report, "rows"), 0), "group");
+        const json_t *first = json_object_get(json_array_get(json_object_get(report, "rows"), 0),
+                                              "group");
         const char *key;
         json_t *val;
         json_object_foreach((json_t *)first, key, val) {

@@ -22,8 +22,8 @@
 
 typedef enum {
     TALLY_OK = 0,
-    TALLY_EINVAL,    /* the input breaks the contract: reject it, move on */
-    TALLY_ESTORE,    /* a store (PostgreSQL, MongoDB, Kafka) failed: retry later */
+    TALLY_EINVAL, /* the input breaks the contract: reject it, move on */
+    TALLY_ESTORE, /* a store (PostgreSQL, MongoDB, Kafka) failed: retry later */
     TALLY_ENOMEM,
     TALLY_EIO,
     TALLY_ENOTFOUND, /* no such thing (or not yours to see): HTTP 404 */
@@ -98,16 +98,16 @@ void tally_log(tally_log_level level, const char *msg, const char *kv_fmt, ...)
  */
 
 typedef struct {
-    const char *kafka_brokers;  /* TALLY_KAFKA_BROKERS */
-    const char *pg_url;         /* TALLY_PG_URL */
-    const char *mongo_url;      /* TALLY_MONGO_URL */
-    const char *http_addr;      /* TALLY_HTTP_ADDR */
-    const char *admin_key;      /* TALLY_ADMIN_KEY, NULL when unset */
-    const char *topic_events;   /* TALLY_TOPIC_EVENTS */
-    const char *topic_dlq;      /* TALLY_TOPIC_DLQ */
-    const char *topic_alerts;   /* TALLY_TOPIC_ALERTS */
-    const char *log_level;      /* TALLY_LOG_LEVEL: debug|info|warn|error */
-    const char *instance;       /* TALLY_INSTANCE, NULL when unset */
+    const char *kafka_brokers; /* TALLY_KAFKA_BROKERS */
+    const char *pg_url;        /* TALLY_PG_URL */
+    const char *mongo_url;     /* TALLY_MONGO_URL */
+    const char *http_addr;     /* TALLY_HTTP_ADDR */
+    const char *admin_key;     /* TALLY_ADMIN_KEY, NULL when unset */
+    const char *topic_events;  /* TALLY_TOPIC_EVENTS */
+    const char *topic_dlq;     /* TALLY_TOPIC_DLQ */
+    const char *topic_alerts;  /* TALLY_TOPIC_ALERTS */
+    const char *log_level;     /* TALLY_LOG_LEVEL: debug|info|warn|error */
+    const char *instance;      /* TALLY_INSTANCE, NULL when unset */
 } tally_config;
 
 void tally_config_from_env(tally_config *cfg);
@@ -177,7 +177,6 @@ bool tally_backoff_wait(tally_backoff *b, volatile sig_atomic_t *stop, int drain
  * here at the bottom. Every string is borrowed from the event's parsed JSON
  * (see ingest/event.h for ownership).
  */
-
 
 
 /* The one id rule (the event id, the subject, every *_id, the API's paths):
@@ -251,7 +250,7 @@ typedef struct {
 typedef struct {
     const char *model_id, *provider, *tenant_id /* NULL = global price */;
     tally_decimal input_usd_per_1m, output_usd_per_1m;
-    tally_decimal cached_input_usd_per_1m;              /* default: the input price */
+    tally_decimal cached_input_usd_per_1m;             /* default: the input price */
     tally_decimal minutes_saved_per_100_output_tokens; /* default: 0 */
     tally_usec effective_from;
 } tally_price;

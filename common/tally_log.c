@@ -41,8 +41,8 @@ void tally_log(tally_log_level level, const char *msg, const char *kv_fmt, ...) 
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof line,
                      "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s comp=%s msg=\"%s\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_name(level), log_component, msg);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, level_name(level), log_component, msg);
     if (n < 0) return;
     if (kv_fmt && *kv_fmt && (size_t)n < sizeof line - 2) {
         line[n++] = ' ';

@@ -22,10 +22,14 @@ static void driver_log(mongoc_log_level_t level, const char *domain, const char 
                        void *ctx) {
     (void)ctx;
     tally_log_level l;
-    if (level <= MONGOC_LOG_LEVEL_CRITICAL) l = TALLY_LOG_ERROR;
-    else if (level == MONGOC_LOG_LEVEL_WARNING) l = TALLY_LOG_WARN;
-    else if (level <= MONGOC_LOG_LEVEL_INFO) l = TALLY_LOG_DEBUG;
-    else return; /* DEBUG and TRACE: far too chatty */
+    if (level <= MONGOC_LOG_LEVEL_CRITICAL)
+        l = TALLY_LOG_ERROR;
+    else if (level == MONGOC_LOG_LEVEL_WARNING)
+        l = TALLY_LOG_WARN;
+    else if (level <= MONGOC_LOG_LEVEL_INFO)
+        l = TALLY_LOG_DEBUG;
+    else
+        return; /* DEBUG and TRACE: far too chatty */
     if (strstr(message, "endSessions")) l = TALLY_LOG_DEBUG;
     tally_log(l, "mongo driver", "domain=%s detail=\"%s\"", domain, message);
 }

@@ -52,8 +52,8 @@ static tally_code create_one(docs_lease *lease, const char *db, const char *coll
     bson_t spec;
     bool parsed = bson_init_from_json(&spec, text, -1, &e);
     free(text);
-    if (!parsed) return tally_err_set(err, TALLY_EINVAL, "index %s: %s", json_string_value(name),
-                                      e.message);
+    if (!parsed)
+        return tally_err_set(err, TALLY_EINVAL, "index %s: %s", json_string_value(name), e.message);
     bson_t cmd = BSON_INITIALIZER, arr;
     BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
     BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);

@@ -84,8 +84,10 @@ static tally_code read_reply(const bson_t *reply, bool executed, const bson_erro
             had_write_errors = true;
             while (bson_iter_next(&we)) {
                 const char *k = bson_iter_key(&we);
-                if (!strcmp(k, "code")) code = (int32_t)bson_iter_as_int64(&we);
-                else if (!strcmp(k, "index")) index = (int32_t)bson_iter_as_int64(&we);
+                if (!strcmp(k, "code"))
+                    code = (int32_t)bson_iter_as_int64(&we);
+                else if (!strcmp(k, "index"))
+                    index = (int32_t)bson_iter_as_int64(&we);
                 else if (!strcmp(k, "errmsg") && BSON_ITER_HOLDS_UTF8(&we))
                     msg = bson_iter_utf8(&we, NULL);
             }
@@ -102,7 +104,8 @@ static tally_code read_reply(const bson_t *reply, bool executed, const bson_erro
     if (rc == TALLY_OK && bson_iter_init_find(&it, reply, "writeConcernErrors") &&
         bson_iter_recurse(&it, &errs) && bson_iter_next(&errs))
         return tally__docs_store_err(err, "insert (write concern)", e);
-    if (rc == TALLY_OK && !executed && !had_write_errors) return tally__docs_store_err(err, "insert", e);
+    if (rc == TALLY_OK && !executed && !had_write_errors)
+        return tally__docs_store_err(err, "insert", e);
     return rc;
 }
 
@@ -120,8 +123,8 @@ tally_code tally_docs_insert_interactions(tally_docs *d, const tally_docs_intera
     bson_t bulk_opts = BSON_INITIALIZER, insert_opts = BSON_INITIALIZER, doc = BSON_INITIALIZER;
     BSON_APPEND_BOOL(&bulk_opts, "ordered", false);
     BSON_APPEND_BOOL(&insert_opts, "validate", false);
-    mongoc_bulk_operation_t *bulk =
-        mongoc_collection_create_bulk_operation_with_opts(lease.coll, &bulk_opts);
+    mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(lease.coll,
+                                                                                      &bulk_opts);
 
     tally_code rc = TALLY_OK;
     bson_error_t e;

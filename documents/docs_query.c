@@ -94,19 +94,19 @@ static void build_filter(bson_t *f, const tally_docs_query *q, bool has_cursor, 
     }
     if (has_cursor) {
         bson_t or, a, b, lt;
-        BSON_APPEND_ARRAY_BEGIN(f, "$or", &or);
-        BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &a);
+        BSON_APPEND_ARRAY_BEGIN(f, "$or", & or);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
         BSON_APPEND_DOCUMENT_BEGIN(&a, "time", &lt);
         BSON_APPEND_DATE_TIME(&lt, "$lt", c_ms);
         bson_append_document_end(&a, &lt);
-        bson_append_document_end(&or, &a);
-        BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &b);
+        bson_append_document_end(& or, &a);
+        BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
         BSON_APPEND_DATE_TIME(&b, "time", c_ms);
         BSON_APPEND_DOCUMENT_BEGIN(&b, "_id", &lt);
         BSON_APPEND_UTF8(&lt, "$lt", c_id);
         bson_append_document_end(&b, &lt);
-        bson_append_document_end(&or, &b);
-        bson_append_array_end(f, &or);
+        bson_append_document_end(& or, &b);
+        bson_append_array_end(f, & or);
     }
 }
 
@@ -144,8 +144,8 @@ static json_t *item_of(const bson_t *doc, int64_t *ms, bool *bad) {
     json_object_set_new(item, "time", json_string(when));
     if (bson_iter_init_find(&it, doc, "source") && BSON_ITER_HOLDS_UTF8(&it))
         json_object_set_new(item, "source", json_string(bson_iter_utf8(&it, NULL)));
-    json_t *data =
-        bson_iter_init_find(&it, doc, "data") ? tally_bson_json_value(&it) : json_object();
+    json_t *data = bson_iter_init_find(&it, doc, "data") ? tally_bson_json_value(&it)
+                                                         : json_object();
     if (!data || json_object_set_new(item, "data", data) != 0 || json_object_size(item) < 3) {
         json_decref(item);
         return NULL;

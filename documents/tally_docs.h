@@ -102,7 +102,7 @@ tally_code tally_docs_insert_interactions(tally_docs *d, const tally_docs_intera
 /* A page of history. Time bounds are a half-open window [from_us, to_us),
  * each used only when its has_ flag is set. */
 typedef struct {
-    const char *tenant_id;       /* required */
+    const char *tenant_id; /* required */
     bool has_from, has_to;
     int64_t from_us, to_us;      /* µs since the epoch */
     const char *user_id;         /* NULL: every user */
@@ -119,8 +119,7 @@ typedef struct {
  * that does not decode is TALLY_EINVAL "cursor: malformed". Outputs are
  * untouched on failure. */
 tally_code tally_docs_find_interactions(tally_docs *d, const tally_docs_query *q,
-                                        json_t **items_out, char **next_cursor_out,
-                                        tally_err *err);
+                                        json_t **items_out, char **next_cursor_out, tally_err *err);
 
 /* Number of stored interactions, of one tenant or (NULL) of all. */
 tally_code tally_docs_count_interactions(tally_docs *d, const char *tenant_id, int64_t *count,

@@ -64,7 +64,8 @@ static double d_exp(double x) {
     if (x < -700) return 0;
     double kf = x * 1.4426950408889634;
     int64_t k = (int64_t)(kf + (kf >= 0 ? 0.5 : -0.5));
-    double r = (x - (double)k * 6.93147180369123816490e-01) - (double)k * 1.90821492927058770002e-10;
+    double r = (x - (double)k * 6.93147180369123816490e-01) -
+               (double)k * 1.90821492927058770002e-10;
     double t = 1, s = 1;
     for (int i = 1; i <= 14; i++) {
         t *= r / i;
@@ -201,8 +202,10 @@ static void next_slot(gen *g, walker *w, int64_t *ms, uint32_t *tenant_out) {
     unsigned lo = 0, hi = k->n - 1;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        if (k->cum[mid] > y) hi = mid;
-        else lo = mid + 1;
+        if (k->cum[mid] > y)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     *tenant_out = k->members[lo];
 }
@@ -266,16 +269,19 @@ static void write_feedback(gen *g, const pending *p) {
     out_buf *o = &g->out;
     char uid[48];
     tally__gen_user_id_of(g, p->tenant, p->user, uid);
-    tally__ev_begin(g, p->type == P_FEEDBACK ? "fb" : "fbr", p->n, tally__gen_shapes[tn->shape].source,
-             "feedback.recorded", p->due, tally__gen_zones[tn->zone].offset_h, (p->n & 3) == 0, tn->id);
+    tally__ev_begin(g, p->type == P_FEEDBACK ? "fb" : "fbr", p->n,
+                    tally__gen_shapes[tn->shape].source, "feedback.recorded", p->due,
+                    tally__gen_zones[tn->zone].offset_h, (p->n & 3) == 0, tn->id);
     O_LIT(o, "\"tenant_id\":");
     tally__o_cstr(o, tn->id);
     O_LIT(o, ",\"interaction_id\":");
     tally__o_id_interaction(o, g, p->n);
     O_LIT(o, ",\"user_id\":");
     tally__o_cstr(o, uid);
-    if (p->like) O_LIT(o, ",\"rating\":\"like\"");
-    else O_LIT(o, ",\"rating\":\"dislike\"");
+    if (p->like)
+        O_LIT(o, ",\"rating\":\"like\"");
+    else
+        O_LIT(o, ",\"rating\":\"dislike\"");
     tally__ev_end(g);
 }
 
@@ -308,7 +314,9 @@ static bool select_next(tally_gen_rng *r, uint64_t *want, uint64_t left) {
     return true;
 }
 
-static uint64_t count_of(uint64_t n, double pct) { return (uint64_t)((double)n * pct / 100.0 + 0.5); }
+static uint64_t count_of(uint64_t n, double pct) {
+    return (uint64_t)((double)n * pct / 100.0 + 0.5);
+}
 
 static bool schedule(gen *g, heap *h, const irec *x, tally_gen_rng *dup_sel, uint64_t *dups,
                      tally_gen_rng *fb_sel, uint64_t *fbs, uint64_t left) {
@@ -316,8 +324,8 @@ static bool schedule(gen *g, heap *h, const irec *x, tally_gen_rng *dup_sel, uin
     if (select_next(dup_sel, dups, left)) {
         tally_gen_rng_seed(&r, hash4(g->o->seed, 'D', x->n, 0));
         double u = tally_gen_unit(&r);
-        int64_t delay = u < 0.6 ? range(&r, 50, 5000)               /* a producer's retry */
-                        : u < 0.95 ? range(&r, 5000, 10 * 60000)      /* a restart */
+        int64_t delay = u < 0.6    ? range(&r, 50, 5000)                 /* a producer's retry */
+                        : u < 0.95 ? range(&r, 5000, 10 * 60000)         /* a restart */
                                    : range(&r, 10 * 60000, 6 * MS_HOUR); /* a replay */
         pending p = {x->ms + delay, x->ms, 0, x->n, x->tenant, x->user, P_DUP, 0};
         if (!heap_push(h, p)) return false;
@@ -325,7 +333,7 @@ static bool schedule(gen *g, heap *h, const irec *x, tally_gen_rng *dup_sel, uin
     if (select_next(fb_sel, fbs, left)) {
         tally_gen_rng_seed(&r, hash4(g->o->seed, 'F', x->n, 0));
         double u = tally_gen_unit(&r);
-        int64_t delay = u < 0.7 ? range(&r, 5000, 3 * 60000)
+        int64_t delay = u < 0.7    ? range(&r, 5000, 3 * 60000)
                         : u < 0.95 ? range(&r, 3 * 60000, MS_HOUR)
                                    : range(&r, MS_HOUR, MS_DAY);
         bool like = chance(&r, x->error ? 0.2 : 0.85);
@@ -393,8 +401,10 @@ static void estimate(gen *g) {
             tally__gen_build_interaction(g, &x, (1ULL << 62) + k, g->start_ms + 12 * MS_HOUR, t);
             int64_t p[3];
             tokens += (uint64_t)(x.in + x.out);
-            if (x.has_cost) cost += x.cost_e12;
-            else if (tally__gen_price_at(g, t, x.model, x.ms, p)) cost += tally__gen_cost_e12(p, &x);
+            if (x.has_cost)
+                cost += x.cost_e12;
+            else if (tally__gen_price_at(g, t, x.model, x.ms, p))
+                cost += tally__gen_cost_e12(p, &x);
         }
         double n = (double)g->o->events * tenant_share(g, t);
         tn->expect_requests = (uint64_t)n;
@@ -437,7 +447,8 @@ tally_code tally_gen_run(const tally_gen_opts *o, tally_gen_sink sink, void *ctx
     tally_gen_rng dup_sel, fb_sel;
     tally_gen_rng_seed(&dup_sel, hash4(o->seed, 'S', 'D', 0));
     tally_gen_rng_seed(&fb_sel, hash4(o->seed, 'S', 'F', 0));
-    uint64_t dups = count_of(o->events, o->duplicates_pct), fbs = count_of(o->events, o->feedback_pct);
+    uint64_t dups = count_of(o->events, o->duplicates_pct),
+             fbs = count_of(o->events, o->feedback_pct);
     for (uint64_t n = 0; n < o->events && !g->out.failed; n++) {
         int64_t ms;
         uint32_t t;

@@ -14,8 +14,10 @@
 
 /* ---- catalogues: zones, shapes, tenants ---- */
 
-const gen_zone tally__gen_zones[GEN_N_ZONES] = {{"America/Sao_Paulo", -3}, {"America/Manaus", -4},
-                                         {"America/Rio_Branco", -5}, {"America/Noronha", -2}};
+const gen_zone tally__gen_zones[GEN_N_ZONES] = {{"America/Sao_Paulo", -3},
+                                                {"America/Manaus", -4},
+                                                {"America/Rio_Branco", -5},
+                                                {"America/Noronha", -2}};
 static const unsigned ZONE_CYCLE[] = {0, 0, 1, 0, 2, 0, 3, 0, 0, 1};
 
 static const tenant_name SCHOOLS[] = {{"escola-aprender-mais", "Escola Aprender Mais"},
@@ -37,25 +39,40 @@ static const tenant_name SUPPORTS[] = {{"gatte-suporte", "GATTE Tecnologia — S
                                        {"gatte-revenda-lc", "Revenda LC Soluções"}};
 
 const shape_info tally__gen_shapes[TALLY_GEN__SHAPES] = {
-    [TALLY_GEN_SCHOOL] = {SCHOOLS, N_(SCHOOLS), "escola-api-1", 1.0,
-                          {4, 2, 1, 1, 1, 2, 5, 10, 18, 28, 36, 40, 34, 32, 38, 42, 44, 46, 52, 68,
-                           80, 74, 50, 20},
+    [TALLY_GEN_SCHOOL] = {SCHOOLS,
+                          N_(SCHOOLS),
+                          "escola-api-1",
+                          1.0,
+                          {4,  2,  1,  1,  1,  2,  5,  10, 18, 28, 36, 40,
+                           34, 32, 38, 42, 44, 46, 52, 68, 80, 74, 50, 20},
                           0.7},
-    [TALLY_GEN_TUTORING] = {TUTORINGS, N_(TUTORINGS), "tutoria-worker-1", 0.6,
-                            {1, 1, 1, 1, 1, 1, 3, 8, 20, 35, 45, 48, 38, 40, 55, 65, 70, 68, 60, 55,
-                             40, 25, 10, 4},
+    [TALLY_GEN_TUTORING] = {TUTORINGS,
+                            N_(TUTORINGS),
+                            "tutoria-worker-1",
+                            0.6,
+                            {1,  1,  1,  1,  1,  1,  3,  8,  20, 35, 45, 48,
+                             38, 40, 55, 65, 70, 68, 60, 55, 40, 25, 10, 4},
                             0.45},
-    [TALLY_GEN_IXC] = {IXCS, N_(IXCS), "ixc-backend-1", 1.4,
-                       {1, 1, 1, 1, 1, 1, 3, 10, 45, 80, 95, 90, 55, 70, 95, 100, 92, 80, 40, 15,
-                        8, 5, 3, 2},
+    [TALLY_GEN_IXC] = {IXCS,
+                       N_(IXCS),
+                       "ixc-backend-1",
+                       1.4,
+                       {1,  1,  1,  1,   1,  1,  3,  10, 45, 80, 95, 90,
+                        55, 70, 95, 100, 92, 80, 40, 15, 8,  5,  3,  2},
                        0.15},
-    [TALLY_GEN_WHATSAPP] = {BOTS, N_(BOTS), "uzz-gateway-sp-1", 1.8,
-                            {5, 3, 2, 1, 1, 2, 6, 18, 45, 70, 80, 85, 90, 75, 70, 75, 78, 80, 85, 88,
-                             75, 55, 30, 12},
+    [TALLY_GEN_WHATSAPP] = {BOTS,
+                            N_(BOTS),
+                            "uzz-gateway-sp-1",
+                            1.8,
+                            {5,  3,  2,  1,  1,  2,  6,  18, 45, 70, 80, 85,
+                             90, 75, 70, 75, 78, 80, 85, 88, 75, 55, 30, 12},
                             0.8},
-    [TALLY_GEN_SUPPORT] = {SUPPORTS, N_(SUPPORTS), "gatte-bot-1", 0.8,
-                           {1, 1, 1, 1, 1, 1, 4, 15, 60, 90, 100, 95, 60, 75, 95, 100, 90, 75, 30,
-                            10, 5, 3, 2, 1},
+    [TALLY_GEN_SUPPORT] = {SUPPORTS,
+                           N_(SUPPORTS),
+                           "gatte-bot-1",
+                           0.8,
+                           {1,  1,  1,  1,   1,  1,  4,  15, 60, 90, 100, 95,
+                            60, 75, 95, 100, 90, 75, 30, 10, 5,  3,  2,   1},
                            0.2},
 };
 
@@ -83,8 +100,8 @@ void tally__gen_uuid_of(uint64_t h, char *buf) {
     for (int i = 0; i < 32; i++) {
         if (i == 8 || i == 12 || i == 16 || i == 20) buf[k++] = '-';
         unsigned nib = (unsigned)((i < 16 ? a >> (60 - 4 * i) : b >> (60 - 4 * (i - 16))) & 15);
-        if (i == 12) nib = 4;                /* version 4 */
-        if (i == 16) nib = 8 | (nib & 3);    /* RFC 4122 variant */
+        if (i == 12) nib = 4;             /* version 4 */
+        if (i == 16) nib = 8 | (nib & 3); /* RFC 4122 variant */
         buf[k++] = hx[nib];
     }
     buf[k] = '\0';
@@ -152,7 +169,8 @@ bool tally__gen_build_tenants(gen *g) {
     for (uint32_t i = 0; i < o->tenants; i++) {
         const tenant *t = &g->tenants[i];
         unsigned c = 0;
-        while (c < g->n_classes && !(g->classes[c].shape == t->shape && g->classes[c].zone == t->zone))
+        while (c < g->n_classes &&
+               !(g->classes[c].shape == t->shape && g->classes[c].zone == t->zone))
             c++;
         tclass *k = &g->classes[c];
         if (c == g->n_classes) {
@@ -182,8 +200,8 @@ static uint64_t round2(double v, uint64_t floor) {
 
 static void ent_begin(gen *g, const char *type, int64_t ms, const char *subject) {
     bool pricing = !strncmp(type, "model.", 6) || !strncmp(type, "fx.", 3);
-    tally__ev_begin(g, "ent", g->n_entities++, pricing ? "pricing-sync" : "backoffice-1", type, ms, 0,
-             true, subject);
+    tally__ev_begin(g, "ent", g->n_entities++, pricing ? "pricing-sync" : "backoffice-1", type, ms,
+                    0, true, subject);
 }
 
 static void write_tenants_and_users(gen *g, int64_t *clock) {
@@ -254,8 +272,10 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
                                    : "member";
             O_LIT(o, ",\"role\":");
             tally__o_cstr(o, role);
-            if (u > 0 && chance(&r, 0.05)) O_LIT(o, ",\"active\":false");
-            else O_LIT(o, ",\"active\":true");
+            if (u > 0 && chance(&r, 0.05))
+                O_LIT(o, ",\"active\":false");
+            else
+                O_LIT(o, ",\"active\":true");
             tally__ev_end(g);
         }
     }
@@ -274,11 +294,15 @@ static void write_plan(gen *g, int64_t ms, const char *id, const tenant *tn, con
     O_LIT(o, ",\"name\":");
     tally__o_cstr(o, name);
     O_LIT(o, ",\"monthly_request_limit\":");
-    if (requests) tally__o_u64(o, requests);
-    else O_LIT(o, "null");
+    if (requests)
+        tally__o_u64(o, requests);
+    else
+        O_LIT(o, "null");
     O_LIT(o, ",\"monthly_token_limit\":");
-    if (tokens) tally__o_u64(o, tokens);
-    else O_LIT(o, "null");
+    if (tokens)
+        tally__o_u64(o, tokens);
+    else
+        O_LIT(o, "null");
     O_LIT(o, ",\"description\":");
     tally__o_cstr(o, description);
     tally__ev_end(g);
@@ -338,8 +362,9 @@ static void write_plans_and_subscriptions(gen *g, int64_t *clock) {
         char own[128];
         snprintf(own, sizeof own, "plan-%s-revenda", tn->id);
         bool trial = tn->shape == TALLY_GEN_SCHOOL && tn->round % 2 == 1;
-        write_subscription(g, (*clock)++ * 1000, tn, NULL, PLAN_OF[tn->shape] ? PLAN_OF[tn->shape] : own,
-                           trial ? "trial" : "active", trial ? g->start_ms + 14 * MS_DAY + 3 * MS_HOUR : 0);
+        write_subscription(
+            g, (*clock)++ * 1000, tn, NULL, PLAN_OF[tn->shape] ? PLAN_OF[tn->shape] : own,
+            trial ? "trial" : "active", trial ? g->start_ms + 14 * MS_DAY + 3 * MS_HOUR : 0);
         if (tn->shape != TALLY_GEN_IXC) continue;
         /* seed 002: users subscribe to plans of their own */
         for (uint32_t u = 1; u < g->o->users_per_tenant && u <= 4; u++) {
@@ -376,8 +401,10 @@ static void write_price(gen *g, int64_t ms, int model, const int64_t p[3], bool 
         tally__o_fixed(o, (uint64_t)m->minutes, 2);
     }
     O_LIT(o, ",\"effective_from\":");
-    if (effective == g->epoch_ms) tally__o_time(o, effective, 0, true, false);
-    else tally__o_time(o, effective, -3, false, false);
+    if (effective == g->epoch_ms)
+        tally__o_time(o, effective, 0, true, false);
+    else
+        tally__o_time(o, effective, -3, false, false);
     if (tn) {
         O_LIT(o, ",\"tenant_id\":");
         tally__o_cstr(o, tn->id);
@@ -390,17 +417,20 @@ static void write_prices_and_rates(gen *g) {
     int64_t at = g->epoch_ms;
     for (int i = 0; i < M__N; i++) {
         if (i == M_LLAMA8) continue;
-        int64_t p[3] = {tally__gen_models[i].in, tally__gen_models[i].out, tally__gen_models[i].cached};
+        int64_t p[3] = {tally__gen_models[i].in, tally__gen_models[i].out,
+                        tally__gen_models[i].cached};
         write_price(g, at + i * 60000, i, p, true, g->epoch_ms, NULL);
     }
     if (g->n_tenants) {
-        write_price(g, at + 3 * MS_DAY, TENANT_PRICE_MODEL, tally__gen_tenant_price, false, g->epoch_ms,
-                    &g->tenants[g->priced_tenant]);
+        write_price(g, at + 3 * MS_DAY, TENANT_PRICE_MODEL, tally__gen_tenant_price, false,
+                    g->epoch_ms, &g->tenants[g->priced_tenant]);
     }
     for (size_t i = 0; i < N_(tally__gen_price_v2); i++) {
-        int64_t p[3] = {tally__gen_price_v2[i].in, tally__gen_price_v2[i].out, tally__gen_price_v2[i].cached};
+        int64_t p[3] = {tally__gen_price_v2[i].in, tally__gen_price_v2[i].out,
+                        tally__gen_price_v2[i].cached};
         /* announced five days before it takes effect */
-        write_price(g, g->mid_ms - 5 * MS_DAY, tally__gen_price_v2[i].model, p, true, g->mid_ms, NULL);
+        write_price(g, g->mid_ms - 5 * MS_DAY, tally__gen_price_v2[i].model, p, true, g->mid_ms,
+                    NULL);
     }
     int64_t p8[3] = {tally__gen_models[M_LLAMA8].in, tally__gen_models[M_LLAMA8].out, -1};
     write_price(g, g->late_ms - MS_DAY, M_LLAMA8, p8, true, g->late_ms, NULL);
@@ -427,7 +457,10 @@ static void write_budgets(gen *g, int64_t *clock) {
         bool weekly = tn->round % 2 == 1;
         for (int b = 0; b < 2; b++) {
             char id[128];
-            snprintf(id, sizeof id, "budget-%s-%s", tn->id, b ? "diario" : weekly ? "semanal" : "mensal");
+            snprintf(id, sizeof id, "budget-%s-%s", tn->id,
+                     b        ? "diario"
+                     : weekly ? "semanal"
+                              : "mensal");
             ent_begin(g, "budget.set", (*clock)++ * 1000, tn->id);
             O_LIT(o, "\"tenant_id\":");
             tally__o_cstr(o, tn->id);
@@ -435,8 +468,10 @@ static void write_budgets(gen *g, int64_t *clock) {
             tally__o_cstr(o, id);
             if (b == 0) {
                 /* money over the month (or week): about 90% of what the traffic costs */
-                if (weekly) O_LIT(o, ",\"kind\":\"both\",\"period\":\"weekly\"");
-                else O_LIT(o, ",\"kind\":\"brl\",\"period\":\"monthly\"");
+                if (weekly)
+                    O_LIT(o, ",\"kind\":\"both\",\"period\":\"weekly\"");
+                else
+                    O_LIT(o, ",\"kind\":\"brl\",\"period\":\"monthly\"");
                 double scale = weekly ? 7.0 / 30.0 : 1.0;
                 if (weekly) {
                     O_LIT(o, ",\"token_limit\":");

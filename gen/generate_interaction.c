@@ -35,7 +35,7 @@ const model_info tally__gen_models[M__N] = {
 
 /* The second version of some prices, in force from mid-window. */
 const gen_price tally__gen_price_v2[GEN_N_PRICE_V2] = {{M_4O, 2000000, 8000000, 1000000},
-                                               {M_GEMINI, 100000, 400000, 25000}};
+                                                       {M_GEMINI, 100000, 400000, 25000}};
 
 /* One tenant's own price of TENANT_PRICE_MODEL (the first IXC distributor's). */
 const int64_t tally__gen_tenant_price[3] = {120000, 480000, 60000};
@@ -99,7 +99,8 @@ static tally_gen_kind pick_kind(unsigned shape, tally_gen_rng *r) {
 static void chat_tokens(irec *x, const tenant *tn, tally_gen_rng *r) {
     static const double in_median[] = {1800, 9000, 1400, 900, 1200},
                         out_median[] = {350, 700, 260, 120, 150};
-    x->in = (int64_t)tally__gen_lognormal(r, in_median[tn->shape], 0.6) + (int64_t)(x->q.len / 4) + 20;
+    x->in = (int64_t)tally__gen_lognormal(r, in_median[tn->shape], 0.6) + (int64_t)(x->q.len / 4) +
+            20;
     x->out = (int64_t)tally__gen_lognormal(r, out_median[tn->shape], 0.55) + 1;
     if (x->has_params && x->out > x->max_tokens) x->out = x->max_tokens;
     double p_cache = tn->shape == TALLY_GEN_WHATSAPP ? 0.55 : 0.4;
@@ -186,15 +187,15 @@ static void build_usage(gen *g, irec *x, const tenant *tn, tally_gen_rng *r) {
     }
     if (tn->shape == TALLY_GEN_SCHOOL && chance(r, 0.75)) {
         x->has_saved = true;
-        x->saved_cmin = (uint64_t)((double)x->out * (double)tally__gen_models[x->model].minutes / 100.0 *
-                                   (0.7 + 0.6 * tally_gen_unit(r)));
+        x->saved_cmin = (uint64_t)((double)x->out * (double)tally__gen_models[x->model].minutes /
+                                   100.0 * (0.7 + 0.6 * tally_gen_unit(r)));
     }
 }
 
 static const char *const FILES[][2] = {
-    {"Resumo da aula 3.pdf", "pdf"},    {"exercicios_modulo2.xlsx", "xlsx"},
-    {"anotações.md", "md"},             {"legenda_video4.srt", "srt"},
-    {"dados_vendas.csv", "csv"},        {"trabalho final.txt", "txt"},
+    {"Resumo da aula 3.pdf", "pdf"}, {"exercicios_modulo2.xlsx", "xlsx"},
+    {"anotações.md", "md"},          {"legenda_video4.srt", "srt"},
+    {"dados_vendas.csv", "csv"},     {"trabalho final.txt", "txt"},
 };
 
 void tally__gen_build_interaction(gen *g, irec *x, uint64_t n, int64_t ms, uint32_t t) {
@@ -234,7 +235,8 @@ void tally__gen_build_interaction(gen *g, irec *x, uint64_t n, int64_t ms, uint3
     if (x->kind == TALLY_GEN_CHAT && chance(&r, P_PARAMS[tn->shape])) {
         x->has_params = true;
         x->temp10 = TEMPS[tally_gen_below(&r, N_(TEMPS))];
-        x->max_tokens = tn->shape == TALLY_GEN_TUTORING ? 4096 : MAXT[tally_gen_below(&r, N_(MAXT))];
+        x->max_tokens = tn->shape == TALLY_GEN_TUTORING ? 4096
+                                                        : MAXT[tally_gen_below(&r, N_(MAXT))];
     }
     switch (tn->shape) {
     case TALLY_GEN_SCHOOL: {
@@ -268,10 +270,14 @@ void tally__gen_build_interaction(gen *g, irec *x, uint64_t n, int64_t ms, uint3
     x->conv = hash4(g->o->seed, 'C', ((uint64_t)t << 32) | x->user,
                     (uint64_t)local_day * 4 + tally_gen_below(&r, 3));
 
-    tally_gen_text_req req = {(int)tn->shape, x->kind,
-                              tn->shape == TALLY_GEN_SCHOOL ? (unsigned)(x->agent < 0 ? 0 : x->agent)
-                                                            : tn->business,
-                              &x->q, &x->a, NULL, NULL};
+    tally_gen_text_req req = {
+        (int)tn->shape,
+        x->kind,
+        tn->shape == TALLY_GEN_SCHOOL ? (unsigned)(x->agent < 0 ? 0 : x->agent) : tn->business,
+        &x->q,
+        &x->a,
+        NULL,
+        NULL};
     tally_gen_text(&req, &r);
     x->intent = req.intent;
     x->label = req.label;
@@ -338,8 +344,7 @@ static void write_metadata(gen *g, const irec *x, const tenant *tn) {
         tally__o_hex(o, mix64(x->n * 31 + x->conv), 16);
         O_LIT(o, "\",\"business\":");
         tally__o_cstr(o, x->label ? x->label : "");
-        if (x->kind == TALLY_GEN_TTS)
-            O_LIT(o, ",\"voice\":\"nova\",\"format\":\"ogg_opus\"");
+        if (x->kind == TALLY_GEN_TTS) O_LIT(o, ",\"voice\":\"nova\",\"format\":\"ogg_opus\"");
         break;
     default:
         O_LIT(o, "\"mode\":\"ai_free\",\"messages_in_context\":");
@@ -358,8 +363,8 @@ void tally__gen_write_interaction(gen *g, const irec *x) {
     out_buf *o = &g->out;
     char uid[48];
     tally__gen_user_id_of(g, x->tenant, x->user, uid);
-    tally__ev_begin(g, NULL, x->n, tally__gen_shapes[tn->shape].source, "interaction.recorded", x->ms,
-             tally__gen_zones[tn->zone].offset_h, x->utc, tn->id);
+    tally__ev_begin(g, NULL, x->n, tally__gen_shapes[tn->shape].source, "interaction.recorded",
+                    x->ms, tally__gen_zones[tn->zone].offset_h, x->utc, tn->id);
     O_LIT(o, "\"tenant_id\":");
     tally__o_cstr(o, tn->id);
     O_LIT(o, ",\"user_id\":");
@@ -398,15 +403,21 @@ void tally__gen_write_interaction(gen *g, const irec *x) {
     }
     O_LIT(o, ",\"latency_ms\":");
     tally__o_u64(o, (uint64_t)x->latency);
-    if (x->error) O_LIT(o, ",\"status\":\"error\"");
-    else if (!x->omit_defaults) O_LIT(o, ",\"status\":\"ok\"");
+    if (x->error)
+        O_LIT(o, ",\"status\":\"error\"");
+    else if (!x->omit_defaults)
+        O_LIT(o, ",\"status\":\"ok\"");
     if (tn->shape == TALLY_GEN_WHATSAPP || tn->shape == TALLY_GEN_IXC) {
         tally__o_key(o, "was_cached");
-        if (x->was_cached) O_LIT(o, "true");
-        else O_LIT(o, "false");
+        if (x->was_cached)
+            O_LIT(o, "true");
+        else
+            O_LIT(o, "false");
         tally__o_key(o, "was_fallback");
-        if (x->was_fallback) O_LIT(o, "true");
-        else O_LIT(o, "false");
+        if (x->was_fallback)
+            O_LIT(o, "true");
+        else
+            O_LIT(o, "false");
     }
     if (x->has_cost) {
         O_LIT(o, ",\"cost_usd\":");

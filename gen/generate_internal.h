@@ -121,10 +121,10 @@ typedef struct {
 typedef struct {
     const tenant_name *names;
     unsigned n_names;
-    const char *source;                  /* the publishing service */
-    double weight;                       /* relative traffic */
-    unsigned char hours[24];             /* the local daily rhythm, percent of the peak */
-    double weekend;                      /* Saturday/Sunday factor */
+    const char *source;      /* the publishing service */
+    double weight;           /* relative traffic */
+    unsigned char hours[24]; /* the local daily rhythm, percent of the peak */
+    double weekend;          /* Saturday/Sunday factor */
 } shape_info;
 
 extern const shape_info tally__gen_shapes[TALLY_GEN__SHAPES];
@@ -174,16 +174,17 @@ typedef struct {
 typedef struct {
     const tally_gen_opts *o;
     char seedhex[20];
-    int64_t start_ms, mid_ms, late_ms, fx_ms, epoch_ms; /* window start, price/FX changes, list prices */
+    int64_t start_ms, mid_ms, late_ms, fx_ms,
+        epoch_ms; /* window start, price/FX changes, list prices */
     uint32_t n_tenants;
     tenant *tenants;
     unsigned n_classes;
     tclass classes[TALLY_GEN__SHAPES * GEN_N_ZONES];
     size_t n_hours;
-    double *cum;        /* [n_hours + 1] cumulative weight of all classes */
-    double *class_w;    /* [n_hours][n_classes] */
+    double *cum;     /* [n_hours + 1] cumulative weight of all classes */
+    double *class_w; /* [n_hours][n_classes] */
     size_t last_nonzero;
-    int priced_tenant;  /* the tenant with its own price */
+    int priced_tenant; /* the tenant with its own price */
     out_buf out;
     uint64_t n_entities;
     char qbuf[2048], abuf[2048];
@@ -196,8 +197,8 @@ void tally__o_id_interaction(out_buf *o, const gen *g, uint64_t n);
 
 /* {"specversion":"1.0","id":"evt-…","source":…,"type":…,"time":…[,"subject":…],…,"data":{
  * The id is "evt-<seed>-<id_kind>-<id_n>", or the interaction's (id_kind NULL). */
-void tally__ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *source, const char *type,
-              int64_t ms, int offset_h, bool utc, const char *subject);
+void tally__ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *source,
+                     const char *type, int64_t ms, int offset_h, bool utc, const char *subject);
 
 /* }}\n, and a flush when enough is buffered. */
 void tally__ev_end(gen *g);

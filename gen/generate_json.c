@@ -185,8 +185,8 @@ void tally__o_id_interaction(out_buf *o, const gen *g, uint64_t n) {
 }
 
 /* {"specversion":"1.0","id":"evt-…","source":…,"type":…,"time":…[,"subject":…],…,"data":{ */
-void tally__ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *source, const char *type,
-              int64_t ms, int offset_h, bool utc, const char *subject) {
+void tally__ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *source,
+                     const char *type, int64_t ms, int offset_h, bool utc, const char *subject) {
     out_buf *o = &g->out;
     O_LIT(o, "{\"specversion\":\"1.0\",\"id\":");
     if (id_kind) {

@@ -73,25 +73,27 @@ static void join(tally_gen_sb *b, const char *sep, const char *const *parts, int
 
 static const struct {
     const char *name, *ascii;
-} FIRST[] = {
-    {"João", "joao"},         {"Maria", "maria"},       {"Ana", "ana"},
-    {"José", "jose"},         {"Luíza", "luiza"},       {"Pedro", "pedro"},
-    {"Letícia", "leticia"},   {"Gabriel", "gabriel"},   {"Beatriz", "beatriz"},
-    {"Lucas", "lucas"},       {"Camila", "camila"},     {"Rafael", "rafael"},
-    {"Júlia", "julia"},       {"Mateus", "mateus"},     {"Fernanda", "fernanda"},
-    {"Thiago", "thiago"},     {"Larissa", "larissa"},   {"André", "andre"},
-    {"Patrícia", "patricia"}, {"Márcio", "marcio"},     {"Conceição", "conceicao"},
-    {"Raimundo", "raimundo"}, {"Francisca", "francisca"}, {"Antônio", "antonio"},
-    {"Iara", "iara"},         {"Caio", "caio"},         {"Bruna", "bruna"},
-    {"Heloísa", "heloisa"},
-}, LAST[] = {
-    {"Silva", "silva"},         {"Santos", "santos"},       {"Oliveira", "oliveira"},
-    {"Souza", "souza"},         {"Rodrigues", "rodrigues"}, {"Ferreira", "ferreira"},
-    {"Alves", "alves"},         {"Pereira", "pereira"},     {"Lima", "lima"},
-    {"Gomes", "gomes"},         {"Araújo", "araujo"},       {"Ribeiro", "ribeiro"},
-    {"Carvalho", "carvalho"},   {"Nascimento", "nascimento"}, {"Magalhães", "magalhaes"},
-    {"D'Ávila", "davila"},      {"Brandão", "brandao"},     {"Gonçalves", "goncalves"},
-    {"Monteiro", "monteiro"},   {"Tavares", "tavares"},
+} FIRST[] =
+    {
+        {"João", "joao"},         {"Maria", "maria"},         {"Ana", "ana"},
+        {"José", "jose"},         {"Luíza", "luiza"},         {"Pedro", "pedro"},
+        {"Letícia", "leticia"},   {"Gabriel", "gabriel"},     {"Beatriz", "beatriz"},
+        {"Lucas", "lucas"},       {"Camila", "camila"},       {"Rafael", "rafael"},
+        {"Júlia", "julia"},       {"Mateus", "mateus"},       {"Fernanda", "fernanda"},
+        {"Thiago", "thiago"},     {"Larissa", "larissa"},     {"André", "andre"},
+        {"Patrícia", "patricia"}, {"Márcio", "marcio"},       {"Conceição", "conceicao"},
+        {"Raimundo", "raimundo"}, {"Francisca", "francisca"}, {"Antônio", "antonio"},
+        {"Iara", "iara"},         {"Caio", "caio"},           {"Bruna", "bruna"},
+        {"Heloísa", "heloisa"},
+},
+  LAST[] = {
+      {"Silva", "silva"},       {"Santos", "santos"},         {"Oliveira", "oliveira"},
+      {"Souza", "souza"},       {"Rodrigues", "rodrigues"},   {"Ferreira", "ferreira"},
+      {"Alves", "alves"},       {"Pereira", "pereira"},       {"Lima", "lima"},
+      {"Gomes", "gomes"},       {"Araújo", "araujo"},         {"Ribeiro", "ribeiro"},
+      {"Carvalho", "carvalho"}, {"Nascimento", "nascimento"}, {"Magalhães", "magalhaes"},
+      {"D'Ávila", "davila"},    {"Brandão", "brandao"},       {"Gonçalves", "goncalves"},
+      {"Monteiro", "monteiro"}, {"Tavares", "tavares"},
 };
 
 void tally_gen_person_pick(tally_gen_rng *r, tally_gen_person *p) {
@@ -107,28 +109,36 @@ void tally_gen_person_pick(tally_gen_rng *r, tally_gen_person *p) {
 static const struct {
     const char *name, *slug, *topics[6];
 } COURSES[] = {
-    {"Marketing Digital", "marketing-digital",
+    {"Marketing Digital",
+     "marketing-digital",
      {"funil de vendas", "tráfego pago", "persona", "SEO on-page", "taxa de conversão",
       "copywriting"}},
-    {"Excel Avançado", "excel-avancado",
+    {"Excel Avançado",
+     "excel-avancado",
      {"PROCV", "tabela dinâmica", "SOMASES", "gráfico de Pareto", "macros em VBA",
       "formatação condicional"}},
-    {"Python para Iniciantes", "python-iniciantes",
+    {"Python para Iniciantes",
+     "python-iniciantes",
      {"listas e dicionários", "laços for", "funções", "tratamento de exceções",
       "list comprehension", "leitura de arquivos CSV"}},
-    {"Finanças Pessoais", "financas-pessoais",
+    {"Finanças Pessoais",
+     "financas-pessoais",
      {"reserva de emergência", "Tesouro Direto", "juros compostos", "CDB e LCI",
       "orçamento 50-30-20", "quitação de dívidas"}},
-    {"Fotografia com Celular", "fotografia-celular",
+    {"Fotografia com Celular",
+     "fotografia-celular",
      {"regra dos terços", "luz natural", "modo retrato", "edição no Lightroom", "composição",
       "balanço de branco"}},
-    {"Inglês para o Trabalho", "ingles-trabalho",
-     {"present perfect", "phrasal verbs", "e-mails formais", "entrevista de emprego",
-      "small talk", "pronúncia do \"th\""}},
-    {"Gestão de Projetos", "gestao-projetos",
+    {"Inglês para o Trabalho",
+     "ingles-trabalho",
+     {"present perfect", "phrasal verbs", "e-mails formais", "entrevista de emprego", "small talk",
+      "pronúncia do \"th\""}},
+    {"Gestão de Projetos",
+     "gestao-projetos",
      {"cronograma", "método Kanban", "gestão de riscos", "escopo", "sprints do Scrum",
       "indicadores de desempenho"}},
-    {"Direito do Consumidor", "direito-consumidor",
+    {"Direito do Consumidor",
+     "direito-consumidor",
      {"direito de arrependimento", "garantia legal", "cobrança indevida", "Procon",
       "vício do produto", "propaganda enganosa"}},
 };
@@ -170,15 +180,21 @@ static const qa SCHOOL_QA[] = {
      "os padrões."},
 };
 
-static const char *const SCHOOL_Q_PRE[] = {"", "", "", "Oi! ", "Olá, tudo bem? ", "Bom dia! ",
-                                           "Boa noite. ", "Professor, uma dúvida: "};
-static const char *const SCHOOL_Q_POST[] = {"", "", "", " Obrigado!", " Valeu!",
+static const char *const SCHOOL_Q_PRE[] = {
+    "", "", "", "Oi! ", "Olá, tudo bem? ", "Bom dia! ", "Boa noite. ", "Professor, uma dúvida: "};
+static const char *const SCHOOL_Q_POST[] = {"",
+                                            "",
+                                            "",
+                                            " Obrigado!",
+                                            " Valeu!",
                                             " Se puder, responde de forma curta.",
                                             " Preciso entregar o trabalho até sexta."};
-static const char *const SCHOOL_A_PRE[] = {"", "", "Claro!", "Ótima pergunta.", "Vamos lá.",
-                                           "Boa!"};
+static const char *const SCHOOL_A_PRE[] = {"",          "",    "Claro!", "Ótima pergunta.",
+                                           "Vamos lá.", "Boa!"};
 static const char *const SCHOOL_A_EXTRA[] = {
-    "", "", "",
+    "",
+    "",
+    "",
     "Na aula 3 do módulo 2 há um exemplo completo que vale a pena rever.",
     "Um erro comum é pular a etapa de validação, então vá com calma nessa parte.",
     "Se quiser, posso montar um exercício rápido para você praticar agora.",
@@ -186,8 +202,8 @@ static const char *const SCHOOL_A_EXTRA[] = {
     "Resumo: entenda o porquê antes do como.",
     "Dica: anote as dúvidas e leve para a próxima mentoria ao vivo.",
 };
-static const char *const SCHOOL_A_POST[] = {"", "", "Bons estudos!",
-                                            "Qualquer dúvida, é só chamar. 🙂", "Você consegue!"};
+static const char *const SCHOOL_A_POST[] = {
+    "", "", "Bons estudos!", "Qualquer dúvida, é só chamar. 🙂", "Você consegue!"};
 
 static void text_school(tally_gen_text_req *q, tally_gen_rng *r) {
     unsigned c = q->variant % N(COURSES);
@@ -218,8 +234,9 @@ static const struct {
     {"Inglês", {"simple past", "conditionals", "listening", "vocabulário de viagem"}},
     {"Física", {"leis de Newton", "cinemática", "energia mecânica", "eletrostática"}},
     {"Química", {"estequiometria", "ligações químicas", "soluções", "termoquímica"}},
-    {"Redação", {"estrutura dissertativa", "coesão textual", "proposta de intervenção",
-                 "repertório sociocultural"}},
+    {"Redação",
+     {"estrutura dissertativa", "coesão textual", "proposta de intervenção",
+      "repertório sociocultural"}},
     {"Programação", {"lógica de programação", "recursão", "arrays", "orientação a objetos"}},
     {"Biologia", {"genética mendeliana", "citologia", "ecologia", "fisiologia humana"}},
     {"História", {"Era Vargas", "Revolução Industrial", "Brasil Colônia", "Guerra Fria"}},
@@ -247,9 +264,12 @@ static const char *const NEXT_STEPS[] = {
     "ler o capítulo indicado pelo tutor e escrever um resumo de uma página.",
 };
 static const char *const REPORT_NOTE[] = {
-    "", "", "O aluno demonstrou boa evolução em relação à aula anterior.",
+    "",
+    "",
+    "O aluno demonstrou boa evolução em relação à aula anterior.",
     "Ainda há dificuldade em interpretar enunciados longos.",
-    "Participação excelente: fez ótimas perguntas.", "Recomendo uma aula extra de revisão.",
+    "Participação excelente: fez ótimas perguntas.",
+    "Recomendo uma aula extra de revisão.",
 };
 static const char *const TUTOR_LINES[] = {
     "Tutor: Então, hoje a gente vai continuar com $3.",
@@ -336,7 +356,9 @@ static const qa IXC_QA[] = {
 
 static const char *const IXC_Q_PRE[] = {"", "", "Bom dia! ", "Oi, pessoal. ", "Boa tarde. "};
 static const char *const IXC_A_EXTRA[] = {
-    "", "", "Lembre-se de que a operação fica registrada no log de auditoria.",
+    "",
+    "",
+    "Lembre-se de que a operação fica registrada no log de auditoria.",
     "Se o problema persistir, abra um chamado com o print da tela.",
     "Usuários sem o perfil Financeiro não veem essa opção.",
     "A alteração vale a partir do próximo ciclo de faturamento.",
@@ -348,9 +370,9 @@ static void text_ixc(tally_gen_text_req *q, tally_gen_rng *r) {
     q->label = IXC_TASKS[t].menu;
     if (q->kind == TALLY_GEN_EMBEDDING) { /* a manual chunk indexed for retrieval */
         sb_fill(q->question,
-                          "Manual IXC Provedor — $2. Procedimento: como $1. Requisitos: "
-                          "permissão no módulo e cadastro do cliente completo.",
-                          args, 2);
+                "Manual IXC Provedor — $2. Procedimento: como $1. Requisitos: "
+                "permissão no módulo e cadastro do cliente completo.",
+                args, 2);
         return;
     }
     const qa *p = &PICK(r, IXC_QA);
@@ -374,7 +396,8 @@ static const struct {
      {"uma limpeza", "um clareamento", "uma avaliação para aparelho", "uma extração de siso",
       "uma restauração"},
      {"180,00", "850,00", "120,00", "450,00", "220,00"},
-     {{"Quero marcar $1 para $2.", "Perfeito, $5! Tenho horário para $1 $2 às $6. Confirma? 🦷"},
+     {{"Quero marcar $1 para $2.",
+       "Perfeito, $5! Tenho horário para $1 $2 às $6. Confirma? 🦷"},
       {"Vocês atendem convênio?",
        "Atendemos Amil Dental, OdontoPrev e SulAmérica Odonto. Traga a carteirinha no dia."}}},
     {"pizzaria",
@@ -425,8 +448,8 @@ static const char *const DAYS[] = {"amanhã de manhã", "no sábado", "hoje à t
                                    "na quinta-feira", "na segunda que vem"};
 static const char *const HOURS[] = {"9h", "10h30", "14h", "16h45", "19h"};
 static const char *const CLOSING[] = {"18h", "20h", "22h", "23h30"};
-static const char *const HOODS[] = {"Centro", "Vila Mariana", "Boa Viagem", "Savassi",
-                                    "Moinhos de Vento", "Pituba", "Aldeota"};
+static const char *const HOODS[] = {"Centro",           "Vila Mariana", "Boa Viagem", "Savassi",
+                                    "Moinhos de Vento", "Pituba",       "Aldeota"};
 static const char *const SHOP_Q_PRE[] = {"", "", "", "Boa noite! ", "Oi, tudo bem? ", "Olá! "};
 
 static void text_whatsapp(tally_gen_text_req *q, tally_gen_rng *r) {
@@ -434,7 +457,7 @@ static void text_whatsapp(tally_gen_text_req *q, tally_gen_rng *r) {
     tally_gen_person who;
     tally_gen_person_pick(r, &who);
     const char *args[] = {BUSINESSES[b].services[s], PICK(r, DAYS), PICK(r, HOODS),
-                          BUSINESSES[b].prices[s], who.first,     PICK(r, HOURS),
+                          BUSINESSES[b].prices[s],   who.first,     PICK(r, HOURS),
                           PICK(r, CLOSING)};
     q->label = BUSINESSES[b].kind;
     unsigned k = tally_gen_below(r, (uint32_t)(N(SHOP_QA) + 2));
@@ -452,61 +475,69 @@ static const struct {
     unsigned weight;
     qa pairs[2];
 } INTENTS[] = {
-    {"ticket_open", 22,
+    {"ticket_open",
+     22,
      {{"O $1 parou de funcionar desde $2. Preciso abrir um chamado.",
        "Sinto muito pelo transtorno! Abri o chamado $3 com prioridade $4. Um técnico retorna em "
        "até 4 horas úteis."},
       {"Estou com erro ao acessar o $1, aparece \"acesso negado\".",
        "Entendi. Registrei o chamado $3 para o $1. Enquanto isso, tente limpar o cache do "
        "navegador e entrar de novo."}}},
-    {"ticket_status", 18,
+    {"ticket_status",
+     18,
      {{"Qual o status do chamado $3?",
        "O chamado $3 está em andamento com o técnico $5. Previsão de retorno: hoje até as 18h."},
       {"Alguma novidade sobre o meu chamado?",
        "Encontrei o chamado $3: ele está aguardando peça e a previsão é de 2 dias úteis."}}},
-    {"certificate_renewal", 14,
+    {"certificate_renewal",
+     14,
      {{"Meu certificado $6 vence $7. Como faço a renovação?",
        "Você pode renovar o $6 pelo nosso site ou agendar a validação por videoconferência. "
        "Quer que eu agende?"},
       {"Recebi um aviso de vencimento do $6. É seguro?",
        "Sim, o aviso é nosso. O seu $6 vence $7; a renovação leva cerca de 20 minutos."}}},
-    {"appointment_schedule", 12,
+    {"appointment_schedule",
+     12,
      {{"Quero agendar $8 para $2.",
        "Perfeito! Agendei $8 para $2. Você vai receber a confirmação por e-mail."},
-      {"Preciso remarcar $8.", "Sem problemas. Tenho horários $2 ou na sexta às 10h. Qual prefere?"}}},
-    {"lead_capture", 10,
+      {"Preciso remarcar $8.",
+       "Sem problemas. Tenho horários $2 ou na sexta às 10h. Qual prefere?"}}},
+    {"lead_capture",
+     10,
      {{"Tenho interesse no plano $9 para a minha empresa. Quanto custa?",
        "O plano $9 começa em R$ 189,00/mês. Posso pedir para um consultor entrar em contato? "
        "Qual o melhor e-mail?"},
       {"Vocês atendem empresas de fora de São Paulo?",
        "Atendemos todo o Brasil de forma remota, e temos técnicos parceiros em várias capitais."}}},
-    {"service_info", 12,
+    {"service_info",
+     12,
      {{"O que está incluso no $1?",
        "O $1 inclui suporte técnico, atualizações e backup diário. No plano profissional o "
        "atendimento é 24x7."},
       {"O $1 emite nota fiscal de serviço?",
        "Sim! O $1 emite NFS-e para mais de 1.500 municípios."}}},
-    {"human_handoff", 7,
+    {"human_handoff",
+     7,
      {{"Quero falar com um atendente, por favor.",
        "Claro! Estou transferindo você para um atendente humano. O tempo médio de espera agora é "
        "de 5 minutos."},
       {"Isso não resolveu. Tem alguém aí?",
        "Desculpe! Vou chamar alguém da equipe de suporte para continuar o atendimento."}}},
-    {"greeting", 5,
+    {"greeting",
+     5,
      {{"Bom dia!",
        "Olá! Sou o assistente virtual da GATTE. Posso ajudar com chamados, certificados "
        "digitais, agendamentos ou informações sobre nossos serviços."},
       {"Oi, tudo bem?", "Tudo ótimo! Como posso ajudar você hoje?"}}},
 };
 
-static const char *const SYSTEMS[] = {"LC Web Profissional", "emissor de notas",
-                                      "sistema de PDV", "servidor de e-mails", "backup em nuvem"};
-static const char *const WHEN[] = {"hoje cedo", "ontem à noite", "a atualização de segunda",
-                                   "o meio-dia", "amanhã às 9h", "na quarta à tarde"};
+static const char *const SYSTEMS[] = {"LC Web Profissional", "emissor de notas", "sistema de PDV",
+                                      "servidor de e-mails", "backup em nuvem"};
+static const char *const WHEN[] = {"hoje cedo",  "ontem à noite", "a atualização de segunda",
+                                   "o meio-dia", "amanhã às 9h",  "na quarta à tarde"};
 static const char *const PRIORITIES[] = {"baixa", "média", "alta", "crítica"};
 static const char *const CERTS[] = {"e-CNPJ A1", "e-CPF A3", "e-CNPJ A3", "e-CPF A1"};
-static const char *const EXPIRES[] = {"semana que vem", "em 10 dias", "amanhã",
-                                      "no fim do mês"};
+static const char *const EXPIRES[] = {"semana que vem", "em 10 dias", "amanhã", "no fim do mês"};
 static const char *const MEETINGS[] = {"uma demonstração", "um treinamento da equipe",
                                        "uma visita técnica"};
 static const char *const PLANS[] = {"essencial", "profissional", "enterprise"};
@@ -520,9 +551,9 @@ static void text_support(tally_gen_text_req *q, tally_gen_rng *r) {
     for (int d = 12; d >= 8; d--) protocol[d] = (char)('0' + tally_gen_below(r, 10));
     tally_gen_person tech;
     tally_gen_person_pick(r, &tech);
-    const char *args[] = {PICK(r, SYSTEMS),  PICK(r, WHEN),     protocol,
-                          PICK(r, PRIORITIES), tech.first,      PICK(r, CERTS),
-                          PICK(r, EXPIRES),  PICK(r, MEETINGS), PICK(r, PLANS)};
+    const char *args[] = {PICK(r, SYSTEMS),    PICK(r, WHEN),     protocol,
+                          PICK(r, PRIORITIES), tech.first,        PICK(r, CERTS),
+                          PICK(r, EXPIRES),    PICK(r, MEETINGS), PICK(r, PLANS)};
     q->intent = INTENTS[i].intent;
     q->label = args[0];
     const qa *p = &INTENTS[i].pairs[tally_gen_below(r, 2)];

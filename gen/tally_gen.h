@@ -94,12 +94,12 @@ typedef struct {
 
 /* One interaction's texts, composed from Portuguese fragments. */
 typedef struct {
-    int shape;           /* in */
-    tally_gen_kind kind; /* in */
-    unsigned variant;    /* in: course index (school), business index (WhatsApp bots) */
+    int shape;                       /* in */
+    tally_gen_kind kind;             /* in */
+    unsigned variant;                /* in: course index (school), business index (WhatsApp bots) */
     tally_gen_sb *question, *answer; /* out; len 0 = absent */
-    const char *intent;  /* out: support bot intents, else NULL */
-    const char *label;   /* out: subject, course, menu…: a short tag for metadata */
+    const char *intent;              /* out: support bot intents, else NULL */
+    const char *label;               /* out: subject, course, menu…: a short tag for metadata */
 } tally_gen_text_req;
 
 void tally_gen_text(tally_gen_text_req *req, tally_gen_rng *r);

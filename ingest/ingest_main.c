@@ -31,8 +31,8 @@ static bool parse_own(void *own, int flag, const char *arg) {
     return true;
 }
 
-static void *open_ingester(void *own, const tally_consumer_options *opt,
-                           tally_consumer_handlers *h, tally_err *err) {
+static void *open_ingester(void *own, const tally_consumer_options *opt, tally_consumer_handlers *h,
+                           tally_err *err) {
     return tally_ingester_open(own, opt, h, err);
 }
 
@@ -43,10 +43,11 @@ int main(int argc, char **argv) {
     const tally_daemon daemon = {
         .prog = "tally-ingest",
         .log_name = "ingest",
-        .about = "Consume tally.events in the consumer group 'tally-ingest': entities are upserted\n"
-                 "into PostgreSQL (newest event time wins), interactions are stored in MongoDB\n"
-                 "(_id = event id), events that break the contract go to the DLQ with a reason.\n"
-                 "Kafka offsets are committed only once a batch is durable in both stores.",
+        .about =
+            "Consume tally.events in the consumer group 'tally-ingest': entities are upserted\n"
+            "into PostgreSQL (newest event time wins), interactions are stored in MongoDB\n"
+            "(_id = event id), events that break the contract go to the DLQ with a reason.\n"
+            "Kafka offsets are committed only once a batch is durable in both stores.",
         .group = "tally-ingest",
         .batch_size = 2000,
         .own_flags = own_flags,

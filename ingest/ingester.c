@@ -13,8 +13,8 @@ struct tally_ingester {
     tally_ingest_config cfg;
     tally_pg *pg;
     tally_docs *docs;
-    tally_docs_interaction *docs_items; /* the batch's interactions ... */
-    int *docs_item;                     /* ... and the batch item each came from */
+    tally_docs_interaction *docs_items;    /* the batch's interactions ... */
+    int *docs_item;                        /* ... and the batch item each came from */
     bool entities_done, interactions_done; /* of the batch in hand, across store retries */
     tally_ingest_stats stats;
 };
@@ -25,8 +25,8 @@ static void stored(void *ctx, const tally_batch *b);
 static void describe(void *ctx, char *buf, size_t len);
 
 tally_ingester *tally_ingester_open(const tally_ingest_config *cfg,
-                                    const tally_consumer_options *opt,
-                                    tally_consumer_handlers *h, tally_err *err) {
+                                    const tally_consumer_options *opt, tally_consumer_handlers *h,
+                                    tally_err *err) {
     tally_ingester *ing = calloc(1, sizeof *ing);
     if (!ing) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory");
@@ -196,8 +196,7 @@ static void stored(void *ctx, const tally_batch *b) {
             tally_warn("event rejected to the dlq", "offset=%s/%d/%lld reason=\"%s\"",
                        rd_kafka_topic_name(it->msg->rkt), (int)it->msg->partition,
                        (long long)it->msg->offset, it->reason);
-        }
-        else if (it->ev.type != TALLY_EV_INTERACTION_RECORDED) {
+        } else if (it->ev.type != TALLY_EV_INTERACTION_RECORDED) {
             ing->stats.entities++;
         }
     }

@@ -29,8 +29,8 @@ typedef struct tally_ingester tally_ingester;
 /* Open the stores and the DLQ producer, and fill h with the ingester's
  * handlers (ctx: the returned ingester). */
 tally_ingester *tally_ingester_open(const tally_ingest_config *cfg,
-                                    const tally_consumer_options *opt,
-                                    tally_consumer_handlers *h, tally_err *err);
+                                    const tally_consumer_options *opt, tally_consumer_handlers *h,
+                                    tally_err *err);
 
 void tally_ingester_close(tally_ingester *ing);
 

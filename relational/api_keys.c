@@ -14,18 +14,19 @@ tally_code tally_pg_api_key_insert(tally_pg *pg, const char *key_hash, const cha
                                    tally_err *err) {
     const char *params[] = {key_hash, tenant_id};
     return tally__pg_exec_params(pg, "insert api key",
-                          "INSERT INTO api_keys (key_hash, tenant_id) VALUES ($1, $2)", 2, params,
-                          err);
+                                 "INSERT INTO api_keys (key_hash, tenant_id) VALUES ($1, $2)", 2,
+                                 params, err);
 }
 
-tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *tenant_id,
-                                   size_t len, tally_err *err) {
+tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *tenant_id, size_t len,
+                                   tally_err *err) {
     tally_code rc = tally__pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     const char *params[] = {key_hash};
-    PGresult *res = tally__pg_exec_prepared(pg, "SELECT tenant_id FROM api_keys WHERE key_hash = $1", 1,
-                                     NULL, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "api key", err);
+    PGresult *res = tally__pg_exec_prepared(
+        pg, "SELECT tenant_id FROM api_keys WHERE key_hash = $1", 1, NULL, params);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return tally__pg_result_error(pg, res, "api key", err);
     if (PQntuples(res) == 0) {
         PQclear(res);
         return tally_err_set(err, TALLY_ENOTFOUND, "no such API key");

@@ -9,7 +9,8 @@
 
 #include "pg_internal.h"
 
-#define NEWER(tbl) " WHERE (" tbl ".ev_time, " tbl ".ev_offset) <= (EXCLUDED.ev_time, EXCLUDED.ev_offset)"
+#define NEWER(tbl)                                                                                 \
+    " WHERE (" tbl ".ev_time, " tbl ".ev_offset) <= (EXCLUDED.ev_time, EXCLUDED.ev_offset)"
 
 /* Text forms of the version and of optional values, on the caller's stack. */
 typedef struct {
@@ -33,7 +34,7 @@ tally_code tally_pg_upsert_tenant(tally_pg *pg, const tally_tenant *t, tally_pg_
                                   tally_err *err) {
     version_text vt;
     version_fmt(v, &vt);
-    const char *p[] = {t->tenant_id, t->name,     t->slug,  t->status,
+    const char *p[] = {t->tenant_id, t->name,    t->slug, t->status,
                        t->timezone,  t->contact, vt.time, vt.offset};
     return tally__pg_exec_params(
         pg, "upsert tenant",
@@ -41,7 +42,8 @@ tally_code tally_pg_upsert_tenant(tally_pg *pg, const tally_tenant *t, tally_pg_
         " ev_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name, slug = EXCLUDED.slug,"
         " status = EXCLUDED.status, timezone = EXCLUDED.timezone, contact = EXCLUDED.contact,"
-        " ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset, updated_at = now()" NEWER("x"),
+        " ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset, updated_at = now()" NEWER(
+            "x"),
         8, p, err);
 }
 
@@ -50,7 +52,7 @@ tally_code tally_pg_upsert_user(tally_pg *pg, const tally_user *u, tally_pg_vers
     version_text vt;
     version_fmt(v, &vt);
     const char *active = u->active < 0 ? NULL : u->active ? "true" : "false";
-    const char *p[] = {u->tenant_id, u->user_id, u->name,  u->email,
+    const char *p[] = {u->tenant_id, u->user_id, u->name, u->email,
                        u->role,      active,     vt.time, vt.offset};
     return tally__pg_exec_params(
         pg, "upsert user",
@@ -58,7 +60,8 @@ tally_code tally_pg_upsert_user(tally_pg *pg, const tally_user *u, tally_pg_vers
         " ev_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " ON CONFLICT (tenant_id, user_id) DO UPDATE SET name = EXCLUDED.name,"
         " email = EXCLUDED.email, role = EXCLUDED.role, active = EXCLUDED.active,"
-        " ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset, updated_at = now()" NEWER("x"),
+        " ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset, updated_at = now()" NEWER(
+            "x"),
         8, p, err);
 }
 
@@ -95,9 +98,8 @@ tally_code tally_pg_upsert_subscription(tally_pg *pg, const tally_subscription *
     char starts[40], ends[40];
     tally_time_format_utc(s->starts_at, starts, sizeof starts);
     if (s->has_ends_at) tally_time_format_utc(s->ends_at, ends, sizeof ends);
-    const char *p[] = {s->subscription_id, s->tenant_id, s->user_id,
-                       s->plan_id,         starts,       s->has_ends_at ? ends : NULL,
-                       s->status,          vt.time,      vt.offset};
+    const char *p[] = {s->subscription_id,           s->tenant_id, s->user_id, s->plan_id, starts,
+                       s->has_ends_at ? ends : NULL, s->status,    vt.time,    vt.offset};
     return tally__pg_exec_params(
         pg, "upsert subscription",
         "INSERT INTO subscriptions AS x (subscription_id, tenant_id, user_id, plan_id,"
@@ -144,8 +146,7 @@ tally_code tally_pg_upsert_price(tally_pg *pg, const tally_price *pr, tally_pg_v
         10, p, err);
 }
 
-tally_code tally_pg_upsert_fx(tally_pg *pg, const tally_fx *f, tally_pg_version v,
-                              tally_err *err) {
+tally_code tally_pg_upsert_fx(tally_pg *pg, const tally_fx *f, tally_pg_version v, tally_err *err) {
     version_text vt;
     version_fmt(v, &vt);
     char eff[40];
@@ -168,8 +169,8 @@ tally_code tally_pg_upsert_budget(tally_pg *pg, const tally_budget *b, tally_pg_
     size_t used = 0;
     thresholds[used++] = '{';
     for (int i = 0; i < b->n_thresholds; i++)
-        used += (size_t)snprintf(thresholds + used, sizeof thresholds - used, "%s%d",
-                                 i ? "," : "", b->thresholds[i]);
+        used += (size_t)snprintf(thresholds + used, sizeof thresholds - used, "%s%d", i ? "," : "",
+                                 b->thresholds[i]);
     snprintf(thresholds + used, sizeof thresholds - used, "}");
     const char *p[] = {b->tenant_id,
                        b->budget_id,
@@ -191,7 +192,8 @@ tally_code tally_pg_upsert_budget(tally_pg *pg, const tally_budget *b, tally_pg_
         " period = EXCLUDED.period, token_limit = EXCLUDED.token_limit,"
         " brl_limit = EXCLUDED.brl_limit, thresholds = EXCLUDED.thresholds,"
         " pause_at_limit = EXCLUDED.pause_at_limit, webhook_url = EXCLUDED.webhook_url,"
-        " ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset, updated_at = now()" NEWER("x"),
+        " ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset, updated_at = now()" NEWER(
+            "x"),
         11, p, err);
 }
 

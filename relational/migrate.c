@@ -14,19 +14,18 @@
 
 int tally_pg_migration_count(void) { return tally_migrations_count; }
 
-static tally_code apply_one(tally_pg *pg, const tally_migration *m, bool *applied,
-                            tally_err *err) {
+static tally_code apply_one(tally_pg *pg, const tally_migration *m, bool *applied, tally_err *err) {
     *applied = false;
     tally_code rc = tally_pg_begin(pg, err);
     if (rc != TALLY_OK) return rc;
-    rc = tally__pg_exec_params(pg, "migration lock", "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")",
-                        0, NULL, err);
+    rc = tally__pg_exec_params(
+        pg, "migration lock", "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, err);
     if (rc != TALLY_OK) goto fail;
     char version[16];
     snprintf(version, sizeof version, "%d", m->version);
     const char *params[] = {version, m->name};
-    PGresult *res = PQexecParams(pg->conn, "SELECT 1 FROM schema_migrations WHERE version = $1",
-                                 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(pg->conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
+                                 NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         rc = tally__pg_result_error(pg, res, "read schema_migrations", err);
         goto fail;
@@ -44,8 +43,8 @@ static tally_code apply_one(tally_pg *pg, const tally_migration *m, bool *applie
         }
         PQclear(res);
         rc = tally__pg_exec_params(pg, "record migration",
-                            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
-                            params, err);
+                                   "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                   2, params, err);
         if (rc != TALLY_OK) goto fail;
     }
     rc = tally_pg_commit(pg, err);
@@ -67,13 +66,13 @@ tally_code tally_pg_migrate_to(tally_pg *pg, int up_to, int *applied, tally_err 
     tally_code rc = tally_pg_begin(pg, err);
     if (rc != TALLY_OK) return rc;
     if ((rc = tally__pg_exec_params(pg, "migration lock",
-                             "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL,
-                             err)) != TALLY_OK ||
+                                    "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", 0, NULL,
+                                    err)) != TALLY_OK ||
         (rc = tally__pg_exec_params(pg, "create schema_migrations",
-                             "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                             " version integer PRIMARY KEY, name text NOT NULL,"
-                             " applied_at timestamptz NOT NULL DEFAULT now())",
-                             0, NULL, err)) != TALLY_OK ||
+                                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                    " version integer PRIMARY KEY, name text NOT NULL,"
+                                    " applied_at timestamptz NOT NULL DEFAULT now())",
+                                    0, NULL, err)) != TALLY_OK ||
         (rc = tally_pg_commit(pg, err)) != TALLY_OK) {
         tally_pg_rollback(pg);
         return rc == TALLY_EINVAL ? TALLY_ESTORE : rc;

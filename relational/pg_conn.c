@@ -67,12 +67,13 @@ tally_code tally__pg_result_error(tally_pg *pg, PGresult *res, const char *what,
 }
 
 tally_code tally__pg_exec_params(tally_pg *pg, const char *what, const char *sql, int n,
-                          const char *const *values, tally_err *err) {
+                                 const char *const *values, tally_err *err) {
     tally_code rc = tally__pg_ensure_connected(pg, err);
     if (rc != TALLY_OK) return rc;
     PGresult *res = PQexecParams(pg->conn, sql, n, NULL, values, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, what, err);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        return tally__pg_result_error(pg, res, what, err);
     PQclear(res);
     return TALLY_OK;
 }

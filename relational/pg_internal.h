@@ -17,9 +17,9 @@ typedef struct {
 } pg_prepared;
 
 struct tally_pg {
-    PGconn *conn;        /* owned */
-    char *url;           /* owned copy, for reconnecting */
-    char **zones;        /* owned, sorted: the IANA names PostgreSQL knows */
+    PGconn *conn; /* owned */
+    char *url;    /* owned copy, for reconnecting */
+    char **zones; /* owned, sorted: the IANA names PostgreSQL knows */
     size_t n_zones;
     pg_prepared prepared[PG_PREPARED_MAX]; /* of this connection (pg_prepared.c) */
     int n_prepared;
@@ -35,13 +35,13 @@ tally_code tally__pg_result_error(tally_pg *pg, PGresult *res, const char *what,
 
 /* Run a parameterised command that returns no rows. */
 tally_code tally__pg_exec_params(tally_pg *pg, const char *what, const char *sql, int n,
-                          const char *const *values, tally_err *err);
+                                 const char *const *values, tally_err *err);
 
 /* Run a statement, prepared on this connection the first time its text is
  * seen and executed by name after that (pg_prepared.c). Returns the result
  * as PQexecParams would; the caller checks and clears it. */
 PGresult *tally__pg_exec_prepared(tally_pg *pg, const char *sql, int n, const Oid *types,
-                           const char *const *values);
+                                  const char *const *values);
 
 /* Forget the prepared statements (the connection that held them is gone). */
 void tally__pg_prepared_forget(tally_pg *pg);

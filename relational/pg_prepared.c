@@ -56,7 +56,7 @@ static const char *prepared_name(tally_pg *pg, const char *sql, int n, const Oid
 }
 
 PGresult *tally__pg_exec_prepared(tally_pg *pg, const char *sql, int n, const Oid *types,
-                           const char *const *values) {
+                                  const char *const *values) {
     PGresult *res;
     const char *name = prepared_name(pg, sql, n, types, &res);
     if (name) return PQexecPrepared(pg->conn, name, n, values, NULL, NULL, 0);

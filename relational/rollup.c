@@ -42,10 +42,12 @@ const tally_hourly_rollup tally_hourly_rollups[TALLY_HOURLY_ROLLUPS] = {
  * m = t.m + EXCLUDED.m, …": select yields the keys, then the metrics. */
 static void upsert_sql(tally_buf *sql, const char *table, const char *keys, const char *select) {
     tally_buf_printf(sql, "  INSERT INTO %s AS t (%s", table, keys);
-    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(sql, ", %s", tally_rollup_metrics[i].column);
+    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++)
+        tally_buf_printf(sql, ", %s", tally_rollup_metrics[i].column);
     tally_buf_printf(sql, ") %s ON CONFLICT (%s) DO UPDATE SET ", select, keys);
     for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++)
-        tally_buf_printf(sql, "%s%s = t.%s + EXCLUDED.%s", i ? ", " : "", tally_rollup_metrics[i].column, tally_rollup_metrics[i].column,
+        tally_buf_printf(sql, "%s%s = t.%s + EXCLUDED.%s", i ? ", " : "",
+                         tally_rollup_metrics[i].column, tally_rollup_metrics[i].column,
                          tally_rollup_metrics[i].column);
     tally_buf_puts(sql, " RETURNING 1");
 }
@@ -55,7 +57,8 @@ static void upsert_sql(tally_buf *sql, const char *table, const char *keys, cons
 static const char *apply_sql(void) {
     static tally_buf sql;
     if (sql.len) return sql.data;
-    tally_buf_puts(&sql,
+    tally_buf_puts(
+        &sql,
         "WITH input AS ("
         "  SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::text[], $3::timestamptz[],"
         "    $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],"
@@ -85,21 +88,23 @@ static const char *apply_sql(void) {
     for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++)
         tally_buf_printf(&sql, ", %s AS %s", tally_rollup_metrics[i].sum,
                          tally_rollup_metrics[i].column);
-    tally_buf_puts(&sql,
-        "  FROM counted GROUP BY 1, 2, 3, 4, 5, 6, 7"
-        "), added AS (");
+    tally_buf_puts(&sql, "  FROM counted GROUP BY 1, 2, 3, 4, 5, 6, 7"
+                         "), added AS (");
     static const char WIDE_KEYS[] = "tenant_id, bucket, model_id, user_id, agent_id, kind, channel";
     tally_buf wide = {0};
     tally_buf_printf(&wide, "SELECT %s", WIDE_KEYS); /* by name: sums' order is not relied on */
-    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(&wide, ", %s", tally_rollup_metrics[i].column);
+    for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++)
+        tally_buf_printf(&wide, ", %s", tally_rollup_metrics[i].column);
     tally_buf_puts(&wide, " FROM sums");
     upsert_sql(&sql, "usage_rollup", WIDE_KEYS, wide.data);
     tally_buf_free(&wide);
     for (int k = 0; k < TALLY_HOURLY_ROLLUPS; k++) {
         const tally_hourly_rollup *h = &tally_hourly_rollups[k];
         tally_buf sel = {0}, keys = {0};
-        tally_buf_printf(&sel, "SELECT tenant_id, date_trunc('hour', bucket, 'UTC'), %s", h->columns);
-        for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) tally_buf_printf(&sel, ", sum(%s)", tally_rollup_metrics[i].column);
+        tally_buf_printf(&sel, "SELECT tenant_id, date_trunc('hour', bucket, 'UTC'), %s",
+                         h->columns);
+        for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++)
+            tally_buf_printf(&sel, ", sum(%s)", tally_rollup_metrics[i].column);
         tally_buf_printf(&sel, " FROM sums GROUP BY tenant_id, 2, %s", h->columns);
         tally_buf_printf(&keys, "tenant_id, bucket, %s", h->columns);
         tally_buf_printf(&sql, "), added_hourly_%d AS (", k);
@@ -133,7 +138,8 @@ static void prefixed(tally_buf *sql, const char *prefix, const char *columns) {
 static const char *rate_sql(void) {
     static tally_buf sql;
     if (sql.len) return sql.data;
-    tally_buf_puts(&sql,
+    tally_buf_puts(
+        &sql,
         "WITH input AS ("
         "  SELECT DISTINCT ON (interaction_id, user_id) * FROM unnest($1::text[], $2::text[],"
         "    $3::text[], $4::text[], $5::timestamptz[], $6::bigint[])"
@@ -168,15 +174,16 @@ static const char *rate_sql(void) {
         "  RETURNING 1");
     for (int k = 0; k < TALLY_HOURLY_ROLLUPS; k++) {
         const tally_hourly_rollup *h = &tally_hourly_rollups[k];
-        tally_buf_printf(&sql,
-                         "), hourly_%d AS ("
-                         "  UPDATE %s h SET likes = h.likes + r.likes,"
-                         "    dislikes = h.dislikes + r.dislikes"
-                         "  FROM (SELECT tenant_id, date_trunc('hour', bucket, 'UTC') AS bucket, %s,"
-                         "    sum(likes) AS likes, sum(dislikes) AS dislikes FROM per_row"
-                         "    GROUP BY tenant_id, 2, %s) r"
-                         "  WHERE (h.tenant_id, h.bucket, ",
-                         k, h->table, h->columns, h->columns);
+        tally_buf_printf(
+            &sql,
+            "), hourly_%d AS ("
+            "  UPDATE %s h SET likes = h.likes + r.likes,"
+            "    dislikes = h.dislikes + r.dislikes"
+            "  FROM (SELECT tenant_id, date_trunc('hour', bucket, 'UTC') AS bucket, %s,"
+            "    sum(likes) AS likes, sum(dislikes) AS dislikes FROM per_row"
+            "    GROUP BY tenant_id, 2, %s) r"
+            "  WHERE (h.tenant_id, h.bucket, ",
+            k, h->table, h->columns, h->columns);
         prefixed(&sql, "h.", h->columns);
         tally_buf_puts(&sql, ") = (r.tenant_id, r.bucket, ");
         prefixed(&sql, "r.", h->columns);
@@ -206,8 +213,8 @@ static void column(tally_buf *b, int col, const tally_rollup_item *items, size_t
         case 0: v = it->interaction_id; break;
         case 1: v = it->tenant_id; break;
         case 2: {
-            tally_usec t = it->time, b0 = t - ((t % TALLY_BUCKET_USEC) + TALLY_BUCKET_USEC) %
-                                                   TALLY_BUCKET_USEC;
+            tally_usec t = it->time,
+                       b0 = t - ((t % TALLY_BUCKET_USEC) + TALLY_BUCKET_USEC) % TALLY_BUCKET_USEC;
             tally_time_format_utc(b0, num, sizeof num);
             v = num;
             break;
@@ -218,9 +225,18 @@ static void column(tally_buf *b, int col, const tally_rollup_item *items, size_t
         case 6: v = it->kind; break;
         case 7: v = it->channel ? it->channel : ""; break;
         case 8: v = it->is_error ? "t" : "f"; break;
-        case 9: snprintf(num, sizeof num, "%lld", (long long)it->input_tokens); v = num; break;
-        case 10: snprintf(num, sizeof num, "%lld", (long long)it->cached_tokens); v = num; break;
-        case 11: snprintf(num, sizeof num, "%lld", (long long)it->output_tokens); v = num; break;
+        case 9:
+            snprintf(num, sizeof num, "%lld", (long long)it->input_tokens);
+            v = num;
+            break;
+        case 10:
+            snprintf(num, sizeof num, "%lld", (long long)it->cached_tokens);
+            v = num;
+            break;
+        case 11:
+            snprintf(num, sizeof num, "%lld", (long long)it->output_tokens);
+            v = num;
+            break;
         case 12: v = it->audio_seconds; break;
         case 13: v = it->cost_usd; break;
         case 14: v = it->time_saved_minutes; break;
@@ -274,12 +290,11 @@ static tally_code apply_ratings(tally_pg *pg, const tally_rollup_rating *r, size
      * −1. So first lock every pair of the batch until commit (in one order,
      * no deadlock); rate_sql, a new statement, then sees what the other
      * committed. A hash collision only makes a transaction wait. */
-    PGresult *res = PQexecParams(
-        pg->conn,
-        "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT DISTINCT"
-        " hashtextextended(i || chr(31) || u, 1953) AS k"
-        " FROM unnest($1::text[], $2::text[]) AS t(i, u) ORDER BY k) s",
-        2, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(pg->conn,
+                                 "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT DISTINCT"
+                                 " hashtextextended(i || chr(31) || u, 1953) AS k"
+                                 " FROM unnest($1::text[], $2::text[]) AS t(i, u) ORDER BY k) s",
+                                 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         for (int c = 0; c < 6; c++) tally_buf_free(&cols[c]);
         return tally__pg_result_error(pg, res, "lock ratings", err);
@@ -287,7 +302,8 @@ static tally_code apply_ratings(tally_pg *pg, const tally_rollup_rating *r, size
     PQclear(res);
     res = PQexecParams(pg->conn, rate_sql(), 6, NULL, params, NULL, NULL, 0);
     for (int c = 0; c < 6; c++) tally_buf_free(&cols[c]);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "count ratings", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return tally__pg_result_error(pg, res, "count ratings", err);
     if (accepted) *accepted = atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
     return TALLY_OK;
@@ -349,7 +365,8 @@ tally_code tally_rollup_load_offset(tally_pg *pg, const char *group, const char 
                                  "SELECT next_offset FROM consumer_offsets WHERE group_id = $1"
                                  " AND topic = $2 AND partition = $3",
                                  3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "load offset", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return tally__pg_result_error(pg, res, "load offset", err);
     *next_offset = PQntuples(res) ? atoll(PQgetvalue(res, 0, 0)) : -1;
     PQclear(res);
     return TALLY_OK;

@@ -19,7 +19,6 @@
  */
 
 
-
 typedef struct tally_pg tally_pg;
 
 /* Connect (libpq connection string or URI). NULL with err filled on failure. */
@@ -62,8 +61,7 @@ tally_code tally_pg_upsert_subscription(tally_pg *pg, const tally_subscription *
                                         tally_pg_version v, tally_err *err);
 tally_code tally_pg_upsert_price(tally_pg *pg, const tally_price *p, tally_pg_version v,
                                  tally_err *err);
-tally_code tally_pg_upsert_fx(tally_pg *pg, const tally_fx *f, tally_pg_version v,
-                              tally_err *err);
+tally_code tally_pg_upsert_fx(tally_pg *pg, const tally_fx *f, tally_pg_version v, tally_err *err);
 tally_code tally_pg_upsert_budget(tally_pg *pg, const tally_budget *b, tally_pg_version v,
                                   tally_err *err);
 tally_code tally_pg_upsert_feedback(tally_pg *pg, const tally_feedback *f, const char *event_id,
@@ -82,8 +80,8 @@ tally_code tally_pg_api_key_insert(tally_pg *pg, const char *key_hash, const cha
 
 /* The tenant a key hash belongs to, copied into tenant_id (len bytes; 513
  * holds any id): TALLY_OK, or TALLY_ENOTFOUND when no key has that hash. */
-tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *tenant_id,
-                                   size_t len, tally_err *err);
+tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *tenant_id, size_t len,
+                                   tally_err *err);
 
 /* The instant of the local midnight that starts `date` (YYYY-MM-DD) in the
  * IANA `zone`. TALLY_EINVAL when PostgreSQL refuses the date or the zone. */
@@ -96,7 +94,6 @@ tally_code tally_pg_local_midnight(tally_pg *pg, const char *date, const char *z
  * offsets the batch consumed, in one transaction; and reading those offsets
  * back when partitions are assigned.
  */
-
 
 
 /* The rollup bucket: 15 minutes, which divides every UTC offset in use. */
@@ -183,7 +180,6 @@ tally_code tally_rollup_load_offset(tally_pg *pg, const char *group, const char 
  */
 
 
-
 #define TALLY_DEFAULT_TIMEZONE "America/Sao_Paulo"
 
 typedef enum {
@@ -231,7 +227,7 @@ tally_code tally_usage_tenant(tally_pg *pg, const char *tenant_id, bool *known, 
 /* One end of a window as the request gave it. */
 typedef struct {
     enum { TALLY_BOUND_DEFAULT, TALLY_BOUND_DATE, TALLY_BOUND_INSTANT } kind;
-    char date[11];     /* YYYY-MM-DD, a local midnight in the zone */
+    char date[11];      /* YYYY-MM-DD, a local midnight in the zone */
     tally_usec instant; /* UTC */
 } tally_bound;
 
@@ -267,8 +263,8 @@ enum {
 extern const char *const tally_metric_names[TALLY_M__COUNT];
 
 typedef struct {
-    bool is_total;            /* the totals over the whole window */
-    const char *period_start; /* RFC 3339 in the zone (rows only) */
+    bool is_total;                         /* the totals over the whole window */
+    const char *period_start;              /* RFC 3339 in the zone (rows only) */
     const char *group[TALLY_GROUP__COUNT]; /* values of the requested groups, NULL = null */
     const char *metric[TALLY_M__COUNT];
 } tally_usage_row;

@@ -20,15 +20,17 @@
 #include "tally_pg.h"
 
 const char *const tally_metric_names[TALLY_M__COUNT] = {
-    "requests",      "errors",  "input_tokens",       "cached_tokens", "output_tokens",
-    "audio_seconds", "cost_usd", "cost_brl", "time_saved_minutes", "likes",         "dislikes"};
+    "requests", "errors",   "input_tokens",       "cached_tokens", "output_tokens", "audio_seconds",
+    "cost_usd", "cost_brl", "time_saved_minutes", "likes",         "dislikes"};
 
 _Static_assert(TALLY_USAGE__SOURCES == 1 + TALLY_HOURLY_ROLLUPS, "a source per hourly rollup");
 const char *const tally_usage_source_names[TALLY_USAGE__SOURCES] = {"full", "model_hourly",
                                                                     "hourly"};
 static atomic_llong source_count[TALLY_USAGE__SOURCES];
 
-long long tally_usage_source_count(tally_usage_source src) { return atomic_load(&source_count[src]); }
+long long tally_usage_source_count(tally_usage_source src) {
+    return atomic_load(&source_count[src]);
+}
 
 tally_code tally_usage_tenant(tally_pg *pg, const char *tenant_id, bool *known, char *zone,
                               size_t zone_len, tally_err *err) {
@@ -41,7 +43,8 @@ tally_code tally_usage_tenant(tally_pg *pg, const char *tenant_id, bool *known, 
         " UNION ALL SELECT NULL WHERE EXISTS"
         " (SELECT 1 FROM agg_interactions WHERE tenant_id = $1) LIMIT 1",
         1, NULL, p);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "tenant", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return tally__pg_result_error(pg, res, "tenant", err);
     *known = PQntuples(res) > 0;
     snprintf(zone, zone_len, "%s",
              *known && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : TALLY_DEFAULT_TIMEZONE);
@@ -54,7 +57,9 @@ static const char *trunc_unit(tally_granularity g) { return tally_granularities[
 /* SQL for one end: $1 is the zone; the end's own value is parameter $n. */
 static void bound_sql(tally_buf *sql, const tally_bound *b, int n, bool is_to) {
     switch (b->kind) {
-    case TALLY_BOUND_DATE: tally_buf_printf(sql, "($%d::date::timestamp AT TIME ZONE $1)", n); break;
+    case TALLY_BOUND_DATE:
+        tally_buf_printf(sql, "($%d::date::timestamp AT TIME ZONE $1)", n);
+        break;
     case TALLY_BOUND_INSTANT: tally_buf_printf(sql, "$%d::timestamptz", n); break;
     default:
         tally_buf_printf(sql,
@@ -71,7 +76,8 @@ tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound 
     if (rc != TALLY_OK) return rc;
     char from_val[40] = "", to_val[40] = "";
     if (from->kind == TALLY_BOUND_DATE) snprintf(from_val, sizeof from_val, "%s", from->date);
-    if (from->kind == TALLY_BOUND_INSTANT) tally_time_format_utc(from->instant, from_val, sizeof from_val);
+    if (from->kind == TALLY_BOUND_INSTANT)
+        tally_time_format_utc(from->instant, from_val, sizeof from_val);
     if (to->kind == TALLY_BOUND_DATE) snprintf(to_val, sizeof to_val, "%s", to->date);
     if (to->kind == TALLY_BOUND_INSTANT) tally_time_format_utc(to->instant, to_val, sizeof to_val);
 
@@ -126,8 +132,9 @@ tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound 
 static void periods_sql(tally_buf *sql, tally_granularity g) {
     const char *unit = trunc_unit(g);
     if (!unit) {
-        tally_buf_puts(sql, "SELECT ARRAY[$2::timestamptz] AS starts, ARRAY[$2::timestamptz] AS keys,"
-                            " ARRAY[tally_rfc3339($2::timestamptz, $4)] AS labels");
+        tally_buf_puts(sql,
+                       "SELECT ARRAY[$2::timestamptz] AS starts, ARRAY[$2::timestamptz] AS keys,"
+                       " ARRAY[tally_rfc3339($2::timestamptz, $4)] AS labels");
         return;
     }
     tally_buf_printf(sql,
@@ -156,21 +163,21 @@ static tally_code hourly_is_exact(tally_pg *pg, const tally_usage_query *q, cons
     tally_buf_puts(&sql, "WITH periods AS (");
     periods_sql(&sql, q->granularity);
     tally_buf_puts(
-        &sql,
-        "), edges AS ("
-        "  SELECT unnest(starts) AS e FROM periods"
-        "  UNION ALL SELECT $2::timestamptz UNION ALL SELECT $3::timestamptz"
-        "  UNION ALL SELECT effective_from FROM model_prices"
-        "    WHERE (tenant_key = $1 OR tenant_key = '') AND effective_from > $2::timestamptz"
-        "    AND effective_from < $3::timestamptz"
-        "  UNION ALL SELECT effective_from FROM fx_rates WHERE currency = 'BRL'"
-        "    AND effective_from > $2::timestamptz AND effective_from < $3::timestamptz"
-        ") SELECT bool_and(date_trunc('hour', e, 'UTC') = e) FROM edges");
+        &sql, "), edges AS ("
+              "  SELECT unnest(starts) AS e FROM periods"
+              "  UNION ALL SELECT $2::timestamptz UNION ALL SELECT $3::timestamptz"
+              "  UNION ALL SELECT effective_from FROM model_prices"
+              "    WHERE (tenant_key = $1 OR tenant_key = '') AND effective_from > $2::timestamptz"
+              "    AND effective_from < $3::timestamptz"
+              "  UNION ALL SELECT effective_from FROM fx_rates WHERE currency = 'BRL'"
+              "    AND effective_from > $2::timestamptz AND effective_from < $3::timestamptz"
+              ") SELECT bool_and(date_trunc('hour', e, 'UTC') = e) FROM edges");
     const char *params[] = {q->tenant_id, from, to, q->zone};
     const Oid types[] = {25, 25, 25, 25};
     PGresult *res = tally__pg_exec_prepared(pg, sql.data, 4, types, params);
     tally_buf_free(&sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "usage plan", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return tally__pg_result_error(pg, res, "usage plan", err);
     /* The first period may start before the window (from mid-period): that
      * start is no boundary inside the window, but it is on an hour whenever
      * the zone's midnights are, so checking it costs nothing in practice. */
@@ -185,14 +192,16 @@ static tally_usage_source narrowest_hourly(const tally_usage_query *q) {
         bool keeps_all = true;
         /* Column names are no substrings of one another. */
         for (int i = 0; i < q->n_groups && keeps_all; i++)
-            keeps_all = strstr(tally_hourly_rollups[k].columns, tally_groups[q->groups[i]].column) != NULL;
+            keeps_all = strstr(tally_hourly_rollups[k].columns,
+                               tally_groups[q->groups[i]].column) != NULL;
         if (keeps_all) return (tally_usage_source)(k + 1);
     }
     return TALLY_USAGE_FULL;
 }
 
 static void group_list(tally_buf *sql, const tally_usage_query *q, const char *prefix) {
-    for (int i = 0; i < q->n_groups; i++) tally_buf_printf(sql, ", %s%s", prefix, tally_groups[q->groups[i]].column);
+    for (int i = 0; i < q->n_groups; i++)
+        tally_buf_printf(sql, ", %s%s", prefix, tally_groups[q->groups[i]].column);
 }
 
 static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_source src) {
@@ -207,7 +216,8 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
      * 3. the rows per (period, groups) and the totals (GROUPING SETS). */
     tally_buf_puts(sql, "WITH periods AS (");
     periods_sql(sql, q->granularity);
-    tally_buf_puts(sql,
+    tally_buf_puts(
+        sql,
         "), cuts AS ("
         "  SELECT array_agg(e ORDER BY e) AS at FROM ("
         "    SELECT effective_from AS e FROM model_prices WHERE tenant_key = $1 OR tenant_key = ''"
@@ -216,9 +226,8 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
         "), seg AS ("
         "  SELECT width_bucket(");
     tally_buf_puts(sql, period_key_sql(q->granularity));
-    tally_buf_puts(sql,
-        ", periods.keys) AS pi,"
-        "    width_bucket(u.bucket, cuts.at) AS si, min(u.bucket) AS b, model_id");
+    tally_buf_puts(sql, ", periods.keys) AS pi,"
+                        "    width_bucket(u.bucket, cuts.at) AS si, min(u.bucket) AS b, model_id");
     /* Prices are per model: seg keeps the model whether grouped by or not. */
     int n_keys = 4;
     for (int i = 0; i < q->n_groups; i++)
@@ -227,14 +236,17 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
             n_keys++;
         }
     for (int m = 0; m < TALLY_ROLLUP__COUNT; m++)
-        tally_buf_printf(sql, ", sum(%s) AS %s", tally_rollup_metrics[m].column, tally_rollup_metrics[m].column);
+        tally_buf_printf(sql, ", sum(%s) AS %s", tally_rollup_metrics[m].column,
+                         tally_rollup_metrics[m].column);
     tally_buf_printf(sql,
                      "  FROM %s u, periods, cuts"
                      "  WHERE u.tenant_id = $1 AND u.bucket >= $2 AND u.bucket < $3"
                      "  GROUP BY 1, 2",
-                     src == TALLY_USAGE_FULL ? "usage_rollup" : tally_hourly_rollups[src - 1].table);
+                     src == TALLY_USAGE_FULL ? "usage_rollup"
+                                             : tally_hourly_rollups[src - 1].table);
     for (int k = 4; k <= n_keys; k++) tally_buf_printf(sql, ", %d", k);
-    tally_buf_puts(sql,
+    tally_buf_puts(
+        sql,
         "), tp AS ("
         "  SELECT model_id, effective_from AS f, lead(effective_from) OVER w AS t,"
         "    input_usd_per_1m AS pi, cached_input_usd_per_1m AS pc, output_usd_per_1m AS po,"
@@ -274,12 +286,11 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
         else
             tally_buf_printf(sql, ", %s", col);
     }
-    tally_buf_puts(sql,
-        ", sum(requests), sum(errors), sum(input_tokens), sum(cached_tokens),"
-        " sum(output_tokens), sum(audio_seconds), sum(cost),"
-        " CASE WHEN bool_and(per_usd IS NOT NULL) THEN sum(cost * per_usd) END,"
-        " sum(saved), sum(likes), sum(dislikes)"
-        " FROM priced GROUP BY GROUPING SETS ((pi");
+    tally_buf_puts(sql, ", sum(requests), sum(errors), sum(input_tokens), sum(cached_tokens),"
+                        " sum(output_tokens), sum(audio_seconds), sum(cost),"
+                        " CASE WHEN bool_and(per_usd IS NOT NULL) THEN sum(cost * per_usd) END,"
+                        " sum(saved), sum(likes), sum(dislikes)"
+                        " FROM priced GROUP BY GROUPING SETS ((pi");
     group_list(sql, q, "");
     tally_buf_puts(sql, "), ()) ORDER BY GROUPING(pi), pi");
     /* Byte order (COLLATE "C") so that the order does not depend on the
@@ -309,7 +320,8 @@ tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
     const char *params[] = {q->tenant_id, from, to, q->zone};
     PGresult *res = tally__pg_exec_prepared(pg, sql.data, 4, NULL, params);
     tally_buf_free(&sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) return tally__pg_result_error(pg, res, "usage", err);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return tally__pg_result_error(pg, res, "usage", err);
     int rows = PQntuples(res), base = 2 + q->n_groups;
     bool saw_total = false;
     for (int r = 0; r < rows; r++) {

@@ -233,8 +233,8 @@ static void rewind_batch(tally_consumer *c) {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
     for (int i = 0; i < c->batch.n; i++) {
         const rd_kafka_message_t *m = c->batch.items[i].msg;
-        rd_kafka_topic_partition_t *p =
-            rd_kafka_topic_partition_list_find(list, rd_kafka_topic_name(m->rkt), m->partition);
+        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(
+            list, rd_kafka_topic_name(m->rkt), m->partition);
         if (!p) {
             p = rd_kafka_topic_partition_list_add(list, rd_kafka_topic_name(m->rkt), m->partition);
             p->offset = m->offset;
@@ -288,8 +288,8 @@ static tally_code store_batch(tally_consumer *c, volatile sig_atomic_t *stop, bo
             if (backoff.attempts)
                 tally_info("store is back, batch stored", "attempts=%d", backoff.attempts + 1);
             if (rc == TALLY_EIO) {
-                tally_warn("transaction aborted, the batch will be read again",
-                           "error=\"%s\"", err->msg);
+                tally_warn("transaction aborted, the batch will be read again", "error=\"%s\"",
+                           err->msg);
                 *reread = true;
             }
             return TALLY_OK;

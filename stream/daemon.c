@@ -120,8 +120,14 @@ static int parse_flags(int argc, char **argv, const tally_daemon *d, tally_consu
             opt->max_events = v;
             break;
         case O_LOG: *log_level = optarg; break;
-        case 'h': usage(d, &defaults, stdout); status = 0; break;
-        case O_VERSION: printf("%s %s\n", d->prog, TALLY_VERSION); status = 0; break;
+        case 'h':
+            usage(d, &defaults, stdout);
+            status = 0;
+            break;
+        case O_VERSION:
+            printf("%s %s\n", d->prog, TALLY_VERSION);
+            status = 0;
+            break;
         default:
             if (c >= O_OWN && c < O_OWN + (int)n_own) {
                 ok = d->parse_own(d->own_cfg, d->own_flags[c - O_OWN].val, optarg);

@@ -40,13 +40,13 @@ static bool parse(const char *buf, size_t len, tally_event *ev, tally_err *err) 
     /* DECODE_ANY: a scalar parses, so the message below can say what is wrong
      * with it. REJECT_DUPLICATES: {"tenant_id":"a","tenant_id":"b"} is
      * ambiguous, and readers of the stored JSON might pick the other one. */
-    ev->root =
-        json_loadb(buf ? buf : "", buf ? len : 0, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    ev->root = json_loadb(buf ? buf : "", buf ? len : 0, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                          &jerr);
     if (!ev->root) {
         ascii_only(jerr.text);
         if (json_error_code(&jerr) == json_error_invalid_utf8)
-            tally_err_set(err, TALLY_EINVAL, "event: invalid UTF-8 at byte %d (%s)",
-                          jerr.position, jerr.text);
+            tally_err_set(err, TALLY_EINVAL, "event: invalid UTF-8 at byte %d (%s)", jerr.position,
+                          jerr.text);
         else
             tally_err_set(err, TALLY_EINVAL,
                           "event: invalid JSON at line %d, column %d (byte %d): %s", jerr.line,

@@ -28,7 +28,9 @@ bool tally__tf_fail(const tally_fields *f, const char *key, const char *fmt, ...
     return false;
 }
 
-bool tally__tf_missing(const tally_fields *f, const char *key) { return tally__tf_fail(f, key, "is required"); }
+bool tally__tf_missing(const tally_fields *f, const char *key) {
+    return tally__tf_fail(f, key, "is required");
+}
 
 
 bool tally__tf_id(const tally_fields *f, const char *key, bool required, const char **out) {
@@ -38,8 +40,8 @@ bool tally__tf_id(const tally_fields *f, const char *key, bool required, const c
         return required ? tally__tf_missing(f, key) : true;
     }
     if (!json_is_string(v))
-        return tally__tf_fail(f, key,
-                       "must be a string of 1-" TALLY_STR(TALLY_ID_MAX_LEN) " printable characters");
+        return tally__tf_fail(
+            f, key, "must be a string of 1-" TALLY_STR(TALLY_ID_MAX_LEN) " printable characters");
     const char *problem = tally_text_id_problem(json_string_value(v), json_string_length(v));
     if (problem) return tally__tf_fail(f, key, "%s", problem);
     *out = json_string_value(v);
@@ -57,8 +59,8 @@ bool tally__tf_string(const tally_fields *f, const char *key, bool required, con
     return true;
 }
 
-bool tally__tf_enum(const tally_fields *f, const char *key, const char *const *values, const char *def,
-             const char **out) {
+bool tally__tf_enum(const tally_fields *f, const char *key, const char *const *values,
+                    const char *def, const char **out) {
     const json_t *v = tally__tf_get(f, key);
     if (!v) {
         *out = def;
@@ -149,10 +151,11 @@ static bool decimal_string(const tally_fields *f, const char *key, const char *s
         for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, frac_digits++) nonzero |= s[i] != '0';
     }
     if (i != n || int_digits == 0 || (point && frac_digits == 0))
-        return tally__tf_fail(f, key, "must be a decimal: a number, or a string of digits like \"0.15\"");
+        return tally__tf_fail(f, key,
+                              "must be a decimal: a number, or a string of digits like \"0.15\"");
     if (n > TALLY_DECIMAL_MAX_CHARS)
         return tally__tf_fail(f, key, "must be a decimal of at most %d characters",
-                       TALLY_DECIMAL_MAX_CHARS);
+                              TALLY_DECIMAL_MAX_CHARS);
     if (s[0] == '-' && nonzero) return tally__tf_fail(f, key, "must not be negative");
     if (positive && !nonzero) return tally__tf_fail(f, key, "must be greater than 0");
     if (s[0] == '-') { /* "-0.00" is zero: drop the sign */
@@ -166,7 +169,7 @@ static bool decimal_string(const tally_fields *f, const char *key, const char *s
 }
 
 bool tally__tf_decimal(const tally_fields *f, const char *key, bool required, bool positive,
-                tally_decimal *out) {
+                       tally_decimal *out) {
     const json_t *v = tally__tf_get(f, key);
     out->set = false;
     out->text[0] = '\0';
@@ -183,16 +186,19 @@ bool tally__tf_decimal(const tally_fields *f, const char *key, bool required, bo
         if (d < 0) return tally__tf_fail(f, key, "must not be negative");
         if (positive && !(d > 0)) return tally__tf_fail(f, key, "must be greater than 0");
         if (!format_plain(d, out->text))
-            return tally__tf_fail(f, key, "is out of range: more than %d digits without an exponent",
-                           TALLY_DECIMAL_MAX_CHARS);
+            return tally__tf_fail(f, key,
+                                  "is out of range: more than %d digits without an exponent",
+                                  TALLY_DECIMAL_MAX_CHARS);
     } else {
-        return tally__tf_fail(f, key, "must be a decimal: a number, or a string of digits like \"0.15\"");
+        return tally__tf_fail(f, key,
+                              "must be a decimal: a number, or a string of digits like \"0.15\"");
     }
     out->set = true;
     return true;
 }
 
-bool tally__tf_time(const tally_fields *f, const char *key, bool required, bool *has, tally_usec *out) {
+bool tally__tf_time(const tally_fields *f, const char *key, bool required, bool *has,
+                    tally_usec *out) {
     const json_t *v = tally__tf_get(f, key);
     if (has) *has = v != NULL;
     if (!v) return required ? tally__tf_missing(f, key) : true;
@@ -200,8 +206,8 @@ bool tally__tf_time(const tally_fields *f, const char *key, bool required, bool 
     if (!json_is_string(v)) return tally__tf_fail(f, key, "must be an RFC 3339 time (a string)");
     char got[64];
     tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
-    return tally__tf_fail(f, key, "must be an RFC 3339 time like \"2026-03-14T12:00:00Z\" (got \"%s\")",
-                   got);
+    return tally__tf_fail(
+        f, key, "must be an RFC 3339 time like \"2026-03-14T12:00:00Z\" (got \"%s\")", got);
 }
 
 bool tally__tf_bool(const tally_fields *f, const char *key, int *out) {

@@ -45,8 +45,8 @@ bool tally__tf_string(const tally_fields *f, const char *key, bool required, con
 
 /* One of `values` (NULL-terminated). *out gets the table's own literal; when
  * absent it gets `def`, and a NULL `def` makes the field required. */
-bool tally__tf_enum(const tally_fields *f, const char *key, const char *const *values, const char *def,
-             const char **out);
+bool tally__tf_enum(const tally_fields *f, const char *key, const char *const *values,
+                    const char *def, const char **out);
 
 /* A non-negative JSON integer below 2^53 (a real such as 10.5 or 1e3 is not). */
 bool tally__tf_count(const tally_fields *f, const char *key, bool required, tally_opt_i64 *out);
@@ -54,10 +54,11 @@ bool tally__tf_count(const tally_fields *f, const char *key, bool required, tall
 /* A decimal: a JSON number, or a string matching -?digits[.digits]; never
  * negative, and > 0 when `positive`. */
 bool tally__tf_decimal(const tally_fields *f, const char *key, bool required, bool positive,
-                tally_decimal *out);
+                       tally_decimal *out);
 
 /* An RFC 3339 time. *has (when non-NULL) tells whether it was present. */
-bool tally__tf_time(const tally_fields *f, const char *key, bool required, bool *has, tally_usec *out);
+bool tally__tf_time(const tally_fields *f, const char *key, bool required, bool *has,
+                    tally_usec *out);
 
 /* true/false: *out = 1 or 0, and is left alone when absent. */
 bool tally__tf_bool(const tally_fields *f, const char *key, int *out);

@@ -39,7 +39,8 @@ static bool read_timezone(const tally_fields *f, const char *key, const char **o
         ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
              c == '_' || c == '-' || c == '+' || c == '/';
     }
-    if (!ok) return tally__tf_fail(f, key, "must be an IANA time zone name like \"America/Sao_Paulo\"");
+    if (!ok)
+        return tally__tf_fail(f, key, "must be an IANA time zone name like \"America/Sao_Paulo\"");
     *out = s;
     return true;
 }
@@ -51,7 +52,8 @@ static bool read_currency(const tally_fields *f, const char *key, const char **o
     bool ok = json_is_string(v) && json_string_length(v) == 3;
     for (size_t i = 0; ok && i < 3; i++) ok = s[i] >= 'A' && s[i] <= 'Z';
     if (!ok)
-        return tally__tf_fail(f, key, "must be a currency code of three upper-case letters like \"BRL\"");
+        return tally__tf_fail(f, key,
+                              "must be a currency code of three upper-case letters like \"BRL\"");
     *out = s;
     return true;
 }
@@ -99,16 +101,19 @@ static bool read_thresholds(const tally_fields *f, const char *key, tally_budget
 static bool read_attachments(const tally_fields *f, const char *key) {
     const json_t *v = tally__tf_get(f, key);
     if (!v) return true;
-    if (!json_is_array(v)) return tally__tf_fail(f, key, "must be an array of {filename, file_type}");
+    if (!json_is_array(v))
+        return tally__tf_fail(f, key, "must be an array of {filename, file_type}");
     for (size_t i = 0; i < json_array_size(v); i++) {
         const json_t *a = json_array_get(v, i);
         char path[48], prefix[64];
         snprintf(path, sizeof path, "%s[%zu]", key, i);
-        if (!json_is_object(a)) return tally__tf_fail(f, path, "must be an object {filename, file_type}");
+        if (!json_is_object(a))
+            return tally__tf_fail(f, path, "must be an object {filename, file_type}");
         snprintf(prefix, sizeof prefix, "%s%s.", f->prefix, path);
         const tally_fields af = {a, prefix, f->err};
         const char *s;
-        if (!tally__tf_string(&af, "filename", OPT, &s) || !tally__tf_string(&af, "file_type", OPT, &s))
+        if (!tally__tf_string(&af, "filename", OPT, &s) ||
+            !tally__tf_string(&af, "file_type", OPT, &s))
             return false;
     }
     return true;
@@ -119,7 +124,8 @@ static bool read_attachments(const tally_fields *f, const char *key) {
 static bool same_tenant(const tally_event *ev, const tally_fields *f, const char *tenant_id) {
     if (!ev->subject) {
         tally_fields env = {NULL, "", f->err};
-        return tally__tf_fail(&env, "subject", "is required for %s", tally_event_type_name(ev->type));
+        return tally__tf_fail(&env, "subject", "is required for %s",
+                              tally_event_type_name(ev->type));
     }
     if (strcmp(ev->subject, tenant_id) == 0) return true;
     char a[64], b[64];
@@ -129,21 +135,27 @@ static bool same_tenant(const tally_event *ev, const tally_fields *f, const char
 }
 
 static bool tenant(const tally_fields *f, tally_tenant *t) {
-    return tally__tf_id(f, "tenant_id", REQ, &t->tenant_id) && tally__tf_string(f, "name", REQ, &t->name) &&
+    return tally__tf_id(f, "tenant_id", REQ, &t->tenant_id) &&
+           tally__tf_string(f, "name", REQ, &t->name) &&
            tally__tf_string(f, "slug", OPT, &t->slug) &&
            tally__tf_enum(f, "status", TENANT_STATUSES, "active", &t->status) &&
-           read_timezone(f, "timezone", &t->timezone) && tally__tf_string(f, "contact", OPT, &t->contact);
+           read_timezone(f, "timezone", &t->timezone) &&
+           tally__tf_string(f, "contact", OPT, &t->contact);
 }
 
 static bool user(const tally_fields *f, tally_user *u) {
     u->active = -1;
-    return tally__tf_id(f, "tenant_id", REQ, &u->tenant_id) && tally__tf_id(f, "user_id", REQ, &u->user_id) &&
-           tally__tf_string(f, "name", OPT, &u->name) && tally__tf_string(f, "email", OPT, &u->email) &&
-           tally__tf_enum(f, "role", ROLES, "member", &u->role) && tally__tf_bool(f, "active", &u->active);
+    return tally__tf_id(f, "tenant_id", REQ, &u->tenant_id) &&
+           tally__tf_id(f, "user_id", REQ, &u->user_id) &&
+           tally__tf_string(f, "name", OPT, &u->name) &&
+           tally__tf_string(f, "email", OPT, &u->email) &&
+           tally__tf_enum(f, "role", ROLES, "member", &u->role) &&
+           tally__tf_bool(f, "active", &u->active);
 }
 
 static bool plan(const tally_fields *f, tally_plan *p) {
-    return tally__tf_id(f, "plan_id", REQ, &p->plan_id) && tally__tf_id(f, "tenant_id", OPT, &p->tenant_id) &&
+    return tally__tf_id(f, "plan_id", REQ, &p->plan_id) &&
+           tally__tf_id(f, "tenant_id", OPT, &p->tenant_id) &&
            tally__tf_string(f, "name", REQ, &p->name) &&
            tally__tf_count(f, "monthly_request_limit", OPT, &p->monthly_request_limit) &&
            tally__tf_count(f, "monthly_token_limit", OPT, &p->monthly_token_limit) &&
@@ -152,7 +164,8 @@ static bool plan(const tally_fields *f, tally_plan *p) {
 
 static bool subscription(const tally_fields *f, tally_subscription *s) {
     return tally__tf_id(f, "subscription_id", REQ, &s->subscription_id) &&
-           tally__tf_id(f, "tenant_id", REQ, &s->tenant_id) && tally__tf_id(f, "user_id", OPT, &s->user_id) &&
+           tally__tf_id(f, "tenant_id", REQ, &s->tenant_id) &&
+           tally__tf_id(f, "user_id", OPT, &s->user_id) &&
            tally__tf_id(f, "plan_id", REQ, &s->plan_id) &&
            tally__tf_time(f, "starts_at", REQ, NULL, &s->starts_at) &&
            tally__tf_time(f, "ends_at", OPT, &s->has_ends_at, &s->ends_at) &&
@@ -160,12 +173,13 @@ static bool subscription(const tally_fields *f, tally_subscription *s) {
 }
 
 static bool price(const tally_fields *f, tally_price *p) {
-    if (!tally__tf_id(f, "model_id", REQ, &p->model_id) || !tally__tf_string(f, "provider", OPT, &p->provider) ||
+    if (!tally__tf_id(f, "model_id", REQ, &p->model_id) ||
+        !tally__tf_string(f, "provider", OPT, &p->provider) ||
         !tally__tf_decimal(f, "input_usd_per_1m", REQ, false, &p->input_usd_per_1m) ||
         !tally__tf_decimal(f, "output_usd_per_1m", REQ, false, &p->output_usd_per_1m) ||
         !tally__tf_decimal(f, "cached_input_usd_per_1m", OPT, false, &p->cached_input_usd_per_1m) ||
         !tally__tf_decimal(f, "minutes_saved_per_100_output_tokens", OPT, false,
-                    &p->minutes_saved_per_100_output_tokens) ||
+                           &p->minutes_saved_per_100_output_tokens) ||
         !tally__tf_time(f, "effective_from", REQ, NULL, &p->effective_from) ||
         !tally__tf_id(f, "tenant_id", OPT, &p->tenant_id))
         return false;
@@ -185,7 +199,8 @@ static bool fx(const tally_fields *f, tally_fx *x) {
 
 static bool budget(const tally_fields *f, tally_budget *b) {
     int pause = 0;
-    if (!tally__tf_id(f, "tenant_id", REQ, &b->tenant_id) || !tally__tf_id(f, "budget_id", REQ, &b->budget_id) ||
+    if (!tally__tf_id(f, "tenant_id", REQ, &b->tenant_id) ||
+        !tally__tf_id(f, "budget_id", REQ, &b->budget_id) ||
         !tally__tf_enum(f, "kind", BUDGET_KINDS, NULL, &b->kind) ||
         !tally__tf_enum(f, "period", BUDGET_PERIODS, NULL, &b->period) ||
         !tally__tf_count(f, "token_limit", OPT, &b->token_limit) ||
@@ -201,24 +216,30 @@ static bool interaction(const tally_event *ev, const tally_fields *f, tally_inte
     tally_opt_i64 in, out, cached, latency;
     int was_cached = 0, was_fallback = 0;
     const char *text;
-    if (!tally__tf_id(f, "tenant_id", REQ, &x->tenant_id) || !tally__tf_id(f, "user_id", REQ, &x->user_id) ||
+    if (!tally__tf_id(f, "tenant_id", REQ, &x->tenant_id) ||
+        !tally__tf_id(f, "user_id", REQ, &x->user_id) ||
         !tally__tf_id(f, "model_id", REQ, &x->model_id) ||
         !tally__tf_enum(f, "kind", INTERACTION_KINDS, "chat", &x->kind) ||
         !tally__tf_id(f, "conversation_id", OPT, &x->conversation_id) ||
-        !tally__tf_id(f, "agent_id", OPT, &x->agent_id) || !tally__tf_string(f, "channel", OPT, &x->channel) ||
-        !tally__tf_count(f, "input_tokens", OPT, &in) || !tally__tf_count(f, "output_tokens", OPT, &out) ||
+        !tally__tf_id(f, "agent_id", OPT, &x->agent_id) ||
+        !tally__tf_string(f, "channel", OPT, &x->channel) ||
+        !tally__tf_count(f, "input_tokens", OPT, &in) ||
+        !tally__tf_count(f, "output_tokens", OPT, &out) ||
         !tally__tf_count(f, "cached_tokens", OPT, &cached) ||
         !tally__tf_decimal(f, "audio_seconds", OPT, false, &x->audio_seconds) ||
         !tally__tf_count(f, "latency_ms", OPT, &latency) ||
         !tally__tf_enum(f, "status", INTERACTION_STATUSES, "ok", &x->status) ||
-        !tally__tf_bool(f, "was_cached", &was_cached) || !tally__tf_bool(f, "was_fallback", &was_fallback) ||
+        !tally__tf_bool(f, "was_cached", &was_cached) ||
+        !tally__tf_bool(f, "was_fallback", &was_fallback) ||
         !tally__tf_decimal(f, "cost_usd", OPT, false, &x->cost_usd) ||
         !tally__tf_decimal(f, "time_saved_minutes", OPT, false, &x->time_saved_minutes) ||
-        !tally__tf_string(f, "question", OPT, &text) || !tally__tf_string(f, "answer", OPT, &text) ||
+        !tally__tf_string(f, "question", OPT, &text) ||
+        !tally__tf_string(f, "answer", OPT, &text) ||
         !tally__tf_string(f, "intent", OPT, &x->intent) || !tally__tf_object(f, "params") ||
         !read_attachments(f, "attachments") || !tally__tf_object(f, "metadata"))
         return false;
-    if (cached.v > in.v) return tally__tf_fail(f, "cached_tokens", "must not exceed data.input_tokens");
+    if (cached.v > in.v)
+        return tally__tf_fail(f, "cached_tokens", "must not exceed data.input_tokens");
     x->input_tokens = in.v;
     x->output_tokens = out.v;
     x->cached_tokens = cached.v;
@@ -232,7 +253,8 @@ static bool feedback(const tally_event *ev, const tally_fields *f, tally_feedbac
     const char *rating;
     if (!tally__tf_id(f, "tenant_id", REQ, &b->tenant_id) ||
         !tally__tf_id(f, "interaction_id", REQ, &b->interaction_id) ||
-        !tally__tf_id(f, "user_id", REQ, &b->user_id) || !tally__tf_enum(f, "rating", RATINGS, NULL, &rating))
+        !tally__tf_id(f, "user_id", REQ, &b->user_id) ||
+        !tally__tf_enum(f, "rating", RATINGS, NULL, &rating))
         return false;
     b->like = rating == RATINGS[0];
     return same_tenant(ev, f, b->tenant_id);

@@ -72,11 +72,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 rd_kafka_t *tally_kafka_producer_new(const char *brokers, tally_kafka_deliveries *d,
                                      tally_err *err) {
     const tally_kafka_setting s[] = {
-        {"bootstrap.servers", brokers},
-        {"enable.idempotence", "true"},
-        {"linger.ms", "5"},
-        {"message.max.bytes", "8388608"},
-        {"message.timeout.ms", "30000"},
+        {"bootstrap.servers", brokers},   {"enable.idempotence", "true"},  {"linger.ms", "5"},
+        {"message.max.bytes", "8388608"}, {"message.timeout.ms", "30000"},
     };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (tally_kafka_conf_apply(conf, s, sizeof s / sizeof s[0], err) != TALLY_OK) {
@@ -140,8 +137,8 @@ tally_code tally_kafka_subscribe(rd_kafka_t *rk, const char *topic, tally_err *e
     return TALLY_OK;
 }
 
-void tally_kafka_poll_batch(rd_kafka_t *rk, rd_kafka_message_t **out, int *n, int max,
-                            int wait_ms, volatile sig_atomic_t *stop, bool *revoked) {
+void tally_kafka_poll_batch(rd_kafka_t *rk, rd_kafka_message_t **out, int *n, int max, int wait_ms,
+                            volatile sig_atomic_t *stop, bool *revoked) {
     int64_t deadline = tally_time_monotonic_us() + (int64_t)wait_ms * 1000;
     while (*n < max && !*stop) {
         int64_t left_ms = (deadline - tally_time_monotonic_us()) / 1000;

@@ -45,7 +45,6 @@
  */
 
 
-
 /* Events larger than this are rejected before parsing (Kafka's own default
  * message limit is about 1 MB; the local broker allows more so that such an
  * event can still reach the DLQ). */
@@ -66,7 +65,6 @@ const char *tally_event_key(const tally_event *ev);
  * kafka_util — building librdkafka handles from a list of settings, so that
  * every Tally client states its configuration as a readable table.
  */
-
 
 
 typedef struct {
@@ -110,8 +108,8 @@ rd_kafka_t *tally_kafka_txn_producer_new(const char *brokers, const char *transa
  * NULL; a rebalance callback sets it) becomes true, the messages collected so
  * far are destroyed, *n goes back to 0 and the flag is cleared: they may now
  * belong to another member of the group. */
-void tally_kafka_poll_batch(rd_kafka_t *rk, rd_kafka_message_t **out, int *n, int max,
-                            int wait_ms, volatile sig_atomic_t *stop, bool *revoked);
+void tally_kafka_poll_batch(rd_kafka_t *rk, rd_kafka_message_t **out, int *n, int max, int wait_ms,
+                            volatile sig_atomic_t *stop, bool *revoked);
 
 /* Subscribe to one topic. */
 tally_code tally_kafka_subscribe(rd_kafka_t *rk, const char *topic, tally_err *err);
@@ -121,7 +119,6 @@ tally_code tally_kafka_subscribe(rd_kafka_t *rk, const char *topic, tally_err *e
  * unchanged (same key, same value) with two headers, `tally-error` (a one-line
  * reason) and `tally-source-offset` (topic/partition/offset).
  */
-
 
 
 /* Queue one rejected message for the DLQ (the bytes are copied). With a

@@ -85,7 +85,8 @@ static void topics_admin(const char *brokers, const char *const *names, int n, i
         const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
         size_t cnt;
         const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
-        if (rd_kafka_event_error(ev)) fail_msg("create topics: %s", rd_kafka_event_error_string(ev));
+        if (rd_kafka_event_error(ev))
+            fail_msg("create topics: %s", rd_kafka_event_error_string(ev));
         for (size_t i = 0; i < cnt; i++)
             if (rd_kafka_topic_result_error(tr[i]) &&
                 rd_kafka_topic_result_error(tr[i]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
@@ -134,7 +135,8 @@ long long itest_mongo_count(const itest_ctx *ctx, const char *tenant) {
     tally_docs *d = tally_docs_open(ctx->mongo_url, &err);
     if (!d) fail_msg("mongo: %s", err.msg);
     int64_t n = 0;
-    if (tally_docs_count_interactions(d, tenant, &n, &err) != TALLY_OK) fail_msg("mongo: %s", err.msg);
+    if (tally_docs_count_interactions(d, tenant, &n, &err) != TALLY_OK)
+        fail_msg("mongo: %s", err.msg);
     tally_docs_close(d);
     return n;
 }
@@ -142,7 +144,8 @@ long long itest_mongo_count(const itest_ctx *ctx, const char *tenant) {
 void itest_setup(itest_ctx *ctx, const char *name, int partitions) {
     memset(ctx, 0, sizeof *ctx);
     snprintf(ctx->name, sizeof ctx->name, "%s_%d", name, (int)getpid());
-    snprintf(ctx->brokers, sizeof ctx->brokers, "%s", env_or("TALLY_KAFKA_BROKERS", "127.0.0.1:9092"));
+    snprintf(ctx->brokers, sizeof ctx->brokers, "%s",
+             env_or("TALLY_KAFKA_BROKERS", "127.0.0.1:9092"));
     snprintf(ctx->topic, sizeof ctx->topic, "itest.%s.events", ctx->name);
     snprintf(ctx->dlq, sizeof ctx->dlq, "itest.%s.dlq", ctx->name);
     snprintf(ctx->alerts, sizeof ctx->alerts, "itest.%s.alerts", ctx->name);
@@ -304,9 +307,7 @@ long long itest_log_last_value(const char *log_path, const char *key) {
     return v;
 }
 
-static int status_code(int st) {
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
+static int status_code(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st); }
 
 int itest_stop(pid_t pid, int sig, int timeout_ms) {
     if (sig) kill(pid, sig);

@@ -16,7 +16,7 @@
 #include <sys/types.h>
 
 typedef struct {
-    char name[64];          /* unique per run: <test>_<pid> */
+    char name[64]; /* unique per run: <test>_<pid> */
     char brokers[256];
     char topic[128], dlq[128], alerts[128];
     char pg_url[512];       /* the test's own database */

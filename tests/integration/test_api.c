@@ -177,8 +177,10 @@ static void sleep_ms(int ms) {
  * and wait until it answers. admin_key NULL: without TALLY_ADMIN_KEY. */
 static pid_t start_api(const itest_ctx *ctx, const char *admin_key, const char *log, char *base,
                        size_t base_len) {
-    if (admin_key) setenv("TALLY_ADMIN_KEY", admin_key, 1);
-    else unsetenv("TALLY_ADMIN_KEY");
+    if (admin_key)
+        setenv("TALLY_ADMIN_KEY", admin_key, 1);
+    else
+        unsetenv("TALLY_ADMIN_KEY");
     remove(log);
     const char *args[] = {"--http-addr", "127.0.0.1:0", "--threads", "4", NULL};
     pid_t pid = itest_spawn_logged(ctx, "analytics/tally-api", args, log);
@@ -212,13 +214,16 @@ static void store_history(const itest_ctx *ctx) {
     tally_docs_interaction items[N_A];
     json_t *data[N_A];
     for (int i = 0; i < N_A; i++) {
-        data[i] = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "tenant_id", TENANT_A,
-                            "user_id", i == 5 ? "u2" : "u1", "conversation_id",
-                            i < 3 ? "c1" : "c2", "model_id", "openai/gpt-4o-mini", "input_tokens",
-                            100 + i, "output_tokens", 50, "question", "Qual é o prazo?");
-        items[i] = (tally_docs_interaction){.id = A_IDS[i], .time_us = us[i],
-                                            .time_text = times[i], .source = "itest",
-                                            .subject = TENANT_A, .data = data[i]};
+        data[i] = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "tenant_id", TENANT_A, "user_id",
+                            i == 5 ? "u2" : "u1", "conversation_id", i < 3 ? "c1" : "c2",
+                            "model_id", "openai/gpt-4o-mini", "input_tokens", 100 + i,
+                            "output_tokens", 50, "question", "Qual é o prazo?");
+        items[i] = (tally_docs_interaction){.id = A_IDS[i],
+                                            .time_us = us[i],
+                                            .time_text = times[i],
+                                            .source = "itest",
+                                            .subject = TENANT_A,
+                                            .data = data[i]};
     }
     size_t inserted = 0;
     assert_int_equal(tally_docs_insert_interactions(d, items, N_A, &inserted, NULL, &err),
@@ -326,8 +331,7 @@ static void keys_are_made_once_and_stored_hashed(void **state) {
     expect("POST", "/v1/admin/keys", ADMIN_KEY, "{}", 400, "tenant_id");
     expect("POST", "/v1/admin/keys", ADMIN_KEY, "{\"tenant_id\":7}", 400, "tenant_id");
     expect("POST", "/v1/admin/keys", ADMIN_KEY, "{\"tenant_id\":\"\"}", 400, "tenant_id");
-    expect("POST", "/v1/admin/keys", ADMIN_KEY, "{\"tenant_id\":\"a\\u0001b\"}", 400,
-           "tenant_id");
+    expect("POST", "/v1/admin/keys", ADMIN_KEY, "{\"tenant_id\":\"a\\u0001b\"}", 400, "tenant_id");
     expect("POST", "/v1/admin/keys", ADMIN_KEY, "{\"tenant_id\":\"a\",\"admin\":true}", 400,
            "admin");
     char long_id[400];
@@ -423,13 +427,19 @@ static void bad_parameters_are_named(void **state) {
     static const struct {
         const char *query, *names;
     } inter[] = {
-        {"limit=0", "limit"},          {"limit=501", "limit"},
-        {"limit=-1", "limit"},         {"limit=abc", "limit"},
-        {"limit=1e2", "limit"},        {"cursor=zzz", "cursor"},
-        {"cursor=abc", "cursor"},      {"cursor=00", "cursor"},
-        {"from=2026-13-01", "from"},   {"to=2026-03-10T25:00:00Z", "to"},
+        {"limit=0", "limit"},
+        {"limit=501", "limit"},
+        {"limit=-1", "limit"},
+        {"limit=abc", "limit"},
+        {"limit=1e2", "limit"},
+        {"cursor=zzz", "cursor"},
+        {"cursor=abc", "cursor"},
+        {"cursor=00", "cursor"},
+        {"from=2026-13-01", "from"},
+        {"to=2026-03-10T25:00:00Z", "to"},
         {"from=2026-03-11&to=2026-03-10", "from"},
-        {"user_id=", "user_id"},       {"conversation_id=%01", "conversation_id"},
+        {"user_id=", "user_id"},
+        {"conversation_id=%01", "conversation_id"},
         {"granularity=day", "granularity"},
         {"user_id=%ZZ", "user_id"},
     };
@@ -446,7 +456,8 @@ static void bad_parameters_are_named(void **state) {
     static const char *const good[] = {
         "usage?granularity=day&from=2026-03-01&to=2026-04-01&group_by=model,user",
         "usage?from=2026-03-01T00:00:00-03:00&to=2026-03-02T00:00:00Z&format=json",
-        "interactions?limit=1", "interactions?limit=500&user_id=u1&conversation_id=c1",
+        "interactions?limit=1",
+        "interactions?limit=500&user_id=u1&conversation_id=c1",
         "interactions?from=2026-03-10&to=2026-03-11T00:00:00Z",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -510,9 +521,9 @@ static void injection_attempts_are_refused(void **state) {
     memset(long_value, 'a', 5000);
     long_value[5000] = '\0';
     /* sent percent-encoded, except "%00" and the raw ones, sent as written */
-    const char *attacks[] = {"'; DROP TABLE tenants;--", "../../etc/passwd", "' OR '1'='1",
-                             "{\"$gt\":\"\"}",            "<script>alert(1)</script>",
-                             "tenant-a' --",             long_value};
+    const char *attacks[] = {
+        "'; DROP TABLE tenants;--",  "../../etc/passwd", "' OR '1'='1", "{\"$gt\":\"\"}",
+        "<script>alert(1)</script>", "tenant-a' --",     long_value};
     const char *raw[] = {"%00", "a%00b", "%", "%zz", "%C3%28", "..%2F..%2Fetc%2Fpasswd"};
     const char *usage_params[] = {"from", "to", "granularity", "group_by", "format"};
     const char *inter_params[] = {"from", "to", "user_id", "conversation_id", "limit", "cursor"};
@@ -563,8 +574,8 @@ static json_t *page_through(const char *query, int *pages) {
     char cursor[4096] = "", path[8192];
     *pages = 0;
     for (;;) {
-        snprintf(path, sizeof path, "/v1/tenants/%s/interactions?limit=2%s%s%s%s", TENANT_A,
-                 query, *cursor ? "&cursor=" : "", cursor, "");
+        snprintf(path, sizeof path, "/v1/tenants/%s/interactions?limit=2%s%s%s%s", TENANT_A, query,
+                 *cursor ? "&cursor=" : "", cursor, "");
         http_resp r = http("GET", path, env.key_a, NULL);
         if (r.status != 200) fail_msg("%s: %ld %s", path, r.status, r.body);
         json_t *j = resp_json(&r);
@@ -725,9 +736,8 @@ static void usage_report_json_and_csv(void **state) {
     json_t *row0 = json_array_get(rows, 0);
     assert_string_equal(json_string_value(json_object_get(row0, "period_start")),
                         "2026-03-10T00:00:00-03:00");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(row0, "group"), "model")),
-        "openai/gpt-4o-mini");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(row0, "group"), "model")),
+                        "openai/gpt-4o-mini");
     json_t *totals = json_object_get(j, "totals");
     assert_int_equal(json_integer_value(json_object_get(totals, "input_tokens")), 4000);
     assert_true(json_real_value(json_object_get(totals, "cost_usd")) == 1.0);
@@ -834,7 +844,8 @@ static void tenant_id_of_65_two_byte_characters_gets_its_report(void **state) {
     char *p = long_path + snprintf(long_path, sizeof long_path, "/v1/tenants/");
     for (int i = 0; i < 129; i++) p += sprintf(p, "%%C3%%A9");
     strcat(long_path, "/usage");
-    expect("GET", long_path, ADMIN_KEY, NULL, 400, "tenant_id: must be at most 128 characters long");
+    expect("GET", long_path, ADMIN_KEY, NULL, 400,
+           "tenant_id: must be at most 128 characters long");
 }
 
 /* --- the OpenAPI document and the route table --------------------------------- */
@@ -904,12 +915,12 @@ static void openapi_document_matches_the_routes(void **state) {
         char path[256];
         const char *var = strstr(doc[i].path, "{tenant_id}");
         if (var)
-            snprintf(path, sizeof path, "%.*s%s%s", (int)(var - doc[i].path), doc[i].path,
-                     TENANT_A, var + strlen("{tenant_id}"));
+            snprintf(path, sizeof path, "%.*s%s%s", (int)(var - doc[i].path), doc[i].path, TENANT_A,
+                     var + strlen("{tenant_id}"));
         else
             snprintf(path, sizeof path, "%s", doc[i].path);
-        const char *body =
-            !strcmp(doc[i].method, "POST") ? "{\"tenant_id\":\"" TENANT_A "\"}" : NULL;
+        const char *body = !strcmp(doc[i].method, "POST") ? "{\"tenant_id\":\"" TENANT_A "\"}"
+                                                          : NULL;
         http_resp r = http(doc[i].method, path, ADMIN_KEY, body);
         if (r.status == 404 || r.status == 405 || r.status >= 500)
             fail_msg("%s %s: %ld %s", doc[i].method, path, r.status, r.body);
@@ -947,10 +958,11 @@ static int start_slow_post(const char *body, size_t sent) {
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa)) fail_msg("connect: %s", strerror(errno));
     char head[512];
-    int n = snprintf(head, sizeof head,
-                     "POST /v1/admin/keys HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
-                     ADMIN_KEY "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     strlen(body));
+    int n = snprintf(
+        head, sizeof head,
+        "POST /v1/admin/keys HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " ADMIN_KEY
+        "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+        strlen(body));
     assert_int_equal(write(fd, head, (size_t)n), n);
     assert_int_equal(write(fd, body, sent), (ssize_t)sent);
     return fd;

@@ -28,7 +28,9 @@ static const char *const INGEST = "ingest/tally-ingest";
 #define POISON 50
 #define CHUNKS 10
 
-static void sleep_ms(int ms) { nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL); }
+static void sleep_ms(int ms) {
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+}
 
 static int rounds(void) {
     const char *v = getenv("TALLY_TEST_KILL_ROUNDS");
@@ -55,8 +57,8 @@ static char *subject_of(const char *line) {
 static stream make_stream(const itest_ctx *ctx, const char *events) {
     char path[512];
     snprintf(path, sizeof path, "%s/tests/%s.ndjson", TALLY_BIN_DIR, ctx->name);
-    const char *gen[] = {"--events", events, "--tenants", "8", "--seed", "21", "--feedback", "0",
-                         NULL};
+    const char *gen[] = {"--events", events,       "--tenants", "8", "--seed",
+                         "21",       "--feedback", "0",         NULL};
     itest_generate(ctx, path, gen);
     itest_lines lines = itest_read_lines(path);
     remove(path);
@@ -123,7 +125,8 @@ static void census_one(const rd_kafka_message_t *m, void *arg) {
     size_t len;
     rd_kafka_headers_t *h = NULL;
     if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        rd_kafka_header_get_last(h, "tally-source-offset", &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_header_get_last(h, "tally-source-offset", &v, &len) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
         char src[64];
         snprintf(src, sizeof src, "%.*s", (int)len, (const char *)v);
         for (int i = 0; i < c->n_sources; i++)
@@ -171,8 +174,9 @@ static bool history_complete(const itest_ctx *ctx, void *arg) {
 static pid_t start(const itest_ctx *ctx, const char *instance, const char *log) {
     /* A group of the test's own: static members of another test's group
      * would be handed that test's partitions. */
-    const char *args[] = {"--batch-ms", "50", "--batch-size", "500", "--stats-interval", "0",
-                          "--instance", instance, "--group", ctx->name, NULL};
+    const char *args[] = {"--batch-ms", "50",         "--batch-size", "500",     "--stats-interval",
+                          "0",          "--instance", instance,       "--group", ctx->name,
+                          NULL};
     return itest_spawn_logged(ctx, INGEST, args, log);
 }
 
@@ -195,7 +199,8 @@ static void kill_rounds(int members) {
            POISON);
     srand(seed);
     for (int r = 0; r < n; r++) {
-        if (chunk < CHUNKS && r % (n / CHUNKS > 0 ? n / CHUNKS : 1) == 0) publish_chunk(&ctx, &s, chunk++);
+        if (chunk < CHUNKS && r % (n / CHUNKS > 0 ? n / CHUNKS : 1) == 0)
+            publish_chunk(&ctx, &s, chunk++);
         sleep_ms(100 + rand() % 1200);
         int m = rand() % members;
         itest_stop(pid[m], SIGKILL, 5000);

@@ -41,7 +41,10 @@ static void make_test_url(void) {
     const char *opts = strchr(hosts + host_len, '?');
     bool has_timeout = opts && strcasestr(opts, "serverSelectionTimeoutMS=");
     snprintf(test_url, sizeof test_url, "%.*s/%s%s%s%s", (int)(hosts + host_len - url), url,
-             TEST_DB, opts ? opts : "", has_timeout ? "" : opts ? "&" : "?",
+             TEST_DB, opts ? opts : "",
+             has_timeout ? ""
+             : opts      ? "&"
+                         : "?",
              has_timeout ? "" : "serverSelectionTimeoutMS=5000");
 }
 
@@ -98,8 +101,8 @@ static json_t *make_data(const char *tenant, int user, int conv, const char *mod
         "revisao do valor junto ao financeiro.",
         "intent", "billing", "params", "temperature", 0.7, "max_tokens", 1024, "top_p", 0.95,
         "attachments", "filename", "fatura-03.pdf", "file_type", "application/pdf", "metadata",
-        "ip_hash", "9f86d081884c7d659a2feaa0c55ad015", "client", "app", "web", "version",
-        "3.2.1", "experiments", 12, 7);
+        "ip_hash", "9f86d081884c7d659a2feaa0c55ad015", "client", "app", "web", "version", "3.2.1",
+        "experiments", 12, 7);
     if (!d) fail_msg("json_pack failed");
     return d;
 }
@@ -130,9 +133,8 @@ static void batch_fill(batch *b, size_t from, size_t n, const char *prefix, cons
                        int same) {
     for (size_t i = from; i < from + n; i++) {
         snprintf(b->ids[i], sizeof b->ids[i], "%s-%05zu", prefix, i);
-        b->datas[i] = make_data(tenant, (int)(i % 3), (int)(i % 2), i % 5 ? "openai/gpt-4o-mini"
-                                                                          : "anthropic/claude",
-                                (int)i);
+        b->datas[i] = make_data(tenant, (int)(i % 3), (int)(i % 2),
+                                i % 5 ? "openai/gpt-4o-mini" : "anthropic/claude", (int)i);
         b->items[i] = (tally_docs_interaction){.id = b->ids[i],
                                                .time_us = T0 + (int64_t)(i / (size_t)same) * SEC,
                                                .source = "gateway-sp-1",
@@ -391,8 +393,12 @@ static void pages_newest_first(void **state) {
     read_all_pages(d, q, got, 64, &n);
     expect_desc(&b, conv0, got, n);
 
-    q = (tally_docs_query){.tenant_id = "tenant-p", .has_from = true, .from_us = T0 + 2 * SEC,
-                           .has_to = true, .to_us = T0 + 6 * SEC, .limit = 5};
+    q = (tally_docs_query){.tenant_id = "tenant-p",
+                           .has_from = true,
+                           .from_us = T0 + 2 * SEC,
+                           .has_to = true,
+                           .to_us = T0 + 6 * SEC,
+                           .limit = 5};
     assert_int_equal(read_all_pages(d, q, got, 64, &n), 3);
     expect_desc(&b, window, got, n);
 
@@ -408,9 +414,18 @@ static void bad_queries(void **state) {
     tally_err err = {0};
     json_t *items = NULL;
     char *next = NULL;
-    const char *junk[] = {"", "zz", "abc", "3a", "00", "313233", "3a6964", "2d3a6964",
-                          "31323334353637383930313233343536373839303a78", "31003a78",
-                          "not a cursor at all", "3132333a"};
+    const char *junk[] = {"",
+                          "zz",
+                          "abc",
+                          "3a",
+                          "00",
+                          "313233",
+                          "3a6964",
+                          "2d3a6964",
+                          "31323334353637383930313233343536373839303a78",
+                          "31003a78",
+                          "not a cursor at all",
+                          "3132333a"};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
         tally_docs_query q = {.tenant_id = "tenant-p", .limit = 10, .cursor = junk[i]};
         tally_code rc = tally_docs_find_interactions(d, &q, &items, &next, &err);
@@ -450,8 +465,7 @@ static void naive_usage_sums(void **state) {
     json_t *rows;
     naive_report *nr = naive_report_open(test_url, &err);
     if (!nr) fail_msg("naive report: %s", err.msg);
-    if (naive_report_usage(nr, "tenant-u", T0 + 5 * SEC, T0 + 30 * SEC, &rows, &err) !=
-        TALLY_OK)
+    if (naive_report_usage(nr, "tenant-u", T0 + 5 * SEC, T0 + 30 * SEC, &rows, &err) != TALLY_OK)
         fail_msg("naive usage: %s", err.msg);
     assert_int_equal(json_array_size(rows), 2);
     const char *models[2] = {"anthropic/claude", "openai/gpt-4o-mini"}; /* by model_id */
@@ -529,8 +543,8 @@ static void unreachable_server_is_a_store_error(void **state) {
     (void)state;
     tally_err err = {0};
     /* port 1 on loopback: nothing listens there */
-    tally_docs *d =
-        tally_docs_open("mongodb://127.0.0.1:1/tally?serverSelectionTimeoutMS=300", &err);
+    tally_docs *d = tally_docs_open("mongodb://127.0.0.1:1/tally?serverSelectionTimeoutMS=300",
+                                    &err);
     assert_non_null(d);
     assert_int_equal(tally_docs_ping(d, &err), TALLY_ESTORE);
     assert_non_null(strstr(err.msg, "mongo ping: "));

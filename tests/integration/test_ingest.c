@@ -108,26 +108,35 @@ static void entities_round_trip_and_newest_wins(void **state) {
     assert_int_equal(itest_stop(pid, SIGTERM, 20000), 0);
 
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM tenants WHERE name = 'Newer name'"
-                                           " AND timezone = 'America/Manaus'"), 1);
+                                           " AND timezone = 'America/Manaus'"),
+                     1);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM users WHERE name = 'Ana' AND"
-                                           " role = 'admin' AND active"), 1);
+                                           " role = 'admin' AND active"),
+                     1);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM plans WHERE tenant_id IS NULL"
                                            " AND monthly_request_limit = 1000 AND"
-                                           " monthly_token_limit IS NULL AND name = 'Básico'"), 1);
+                                           " monthly_token_limit IS NULL AND name = 'Básico'"),
+                     1);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM subscriptions WHERE status ="
                                            " 'trial' AND user_id IS NULL AND starts_at ="
-                                           " '2026-03-01T03:00:00Z'"), 1);
+                                           " '2026-03-01T03:00:00Z'"),
+                     1);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM model_prices WHERE tenant_key = ''"
                                            " AND input_usd_per_1m = 0.15 AND output_usd_per_1m ="
                                            " 0.60 AND cached_input_usd_per_1m = 0.15 AND"
-                                           " minutes_saved_per_100_output_tokens = 0"), 1);
+                                           " minutes_saved_per_100_output_tokens = 0"),
+                     1);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM model_prices WHERE tenant_key ="
                                            " 't1' AND cached_input_usd_per_1m = 0.05 AND"
-                                           " minutes_saved_per_100_output_tokens = 1.5"), 1);
-    assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM fx_rates WHERE per_usd = 5.42"), 1);
+                                           " minutes_saved_per_100_output_tokens = 1.5"),
+                     1);
+    assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM fx_rates WHERE per_usd = 5.42"),
+                     1);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM budgets WHERE brl_limit = 250 AND"
-                                           " thresholds = '{80,90,100}' AND pause_at_limit"), 1);
-    assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM feedback WHERE rating = 'like'"), 1);
+                                           " thresholds = '{80,90,100}' AND pause_at_limit"),
+                     1);
+    assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM feedback WHERE rating = 'like'"),
+                     1);
     itest_teardown(&ctx);
 }
 
@@ -220,10 +229,11 @@ static void poison_goes_to_dlq_and_good_events_are_stored(void **state) {
         "\"2026-03-05T12:00:00Z\",\"subject\":\"t1\",\"data\":{}}";
     size_t big_len = 2 * 1024 * 1024;
     char *big = malloc(big_len + 1);
-    int head = snprintf(big, big_len, "{\"specversion\":\"1.0\",\"id\":\"p6\",\"type\":"
-                                      "\"interaction.recorded\",\"time\":\"2026-03-05T12:00:00Z\","
-                                      "\"subject\":\"t1\",\"data\":{\"tenant_id\":\"t1\","
-                                      "\"user_id\":\"u\",\"model_id\":\"m\",\"question\":\"");
+    int head = snprintf(big, big_len,
+                        "{\"specversion\":\"1.0\",\"id\":\"p6\",\"type\":"
+                        "\"interaction.recorded\",\"time\":\"2026-03-05T12:00:00Z\","
+                        "\"subject\":\"t1\",\"data\":{\"tenant_id\":\"t1\","
+                        "\"user_id\":\"u\",\"model_id\":\"m\",\"question\":\"");
     memset(big + head, 'a', big_len - (size_t)head - 4);
     memcpy(big + big_len - 4, "\"}}\n", 4);
     big[big_len - 1] = '\0';
@@ -286,8 +296,8 @@ static void kill_9_mid_stream_loses_nothing_and_stores_once(void **state) {
     itest_setup(&ctx, "crash", 6);
     char path[512];
     snprintf(path, sizeof path, "%s/tests/%s.ndjson", TALLY_BIN_DIR, ctx.name);
-    const char *gen[] = {"--events", "100000", "--tenants", "10", "--duplicates", "3",
-                         "--seed", "7", NULL};
+    const char *gen[] = {"--events", "100000", "--tenants", "10", "--duplicates",
+                         "3",        "--seed", "7",         NULL};
     itest_generate(&ctx, path, gen);
     itest_lines lines = itest_read_lines(path);
     long long want = distinct_ids(&lines);
@@ -374,10 +384,10 @@ static void two_ingesters_share_partitions(void **state) {
     snprintf(log_b, sizeof log_b, "%s/tests/%s.b.log", TALLY_BIN_DIR, ctx.name);
     /* Both join before the data arrives, so the group has settled on two members. */
     /* Two live members of one group need two instance names. */
-    const char *args_a[] = {"--batch-ms", "50", "--stats-interval", "0", "--instance", "a",
-                            "--group", ctx.name, NULL};
-    const char *args_b[] = {"--batch-ms", "50", "--stats-interval", "0", "--instance", "b",
-                            "--group", ctx.name, NULL};
+    const char *args_a[] = {"--batch-ms", "50",      "--stats-interval", "0", "--instance",
+                            "a",          "--group", ctx.name,           NULL};
+    const char *args_b[] = {"--batch-ms", "50",      "--stats-interval", "0", "--instance",
+                            "b",          "--group", ctx.name,           NULL};
     pid_t a = itest_spawn_logged(&ctx, INGEST, args_a, log_a);
     pid_t b = itest_spawn_logged(&ctx, INGEST, args_b, log_b);
     struct timespec ts = {6, 0};
@@ -388,7 +398,8 @@ static void two_ingesters_share_partitions(void **state) {
     nanosleep(&(struct timespec){2, 0}, NULL);
     assert_int_equal(itest_stop(a, SIGTERM, 30000), 0);
     assert_int_equal(itest_stop(b, SIGTERM, 30000), 0);
-    long long ea = itest_log_last_value(log_a, "events="), eb = itest_log_last_value(log_b, "events=");
+    long long ea = itest_log_last_value(log_a, "events="),
+              eb = itest_log_last_value(log_b, "events=");
     printf("  ingester a: %lld events, b: %lld events, distinct %lld\n", ea, eb, want);
     assert_true(ea > 0);
     assert_true(eb > 0);

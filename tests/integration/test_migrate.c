@@ -63,11 +63,14 @@ static void migration_005_fills_from_stored_rows(void **state) {
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM agg_feedback"), 5);
     /* Likes in the rows of the interactions rated. */
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT likes * 10 + dislikes FROM usage_rollup"
-                                           " WHERE user_id = 'u1' AND model_id = 'm1'"), 20);
+                                           " WHERE user_id = 'u1' AND model_id = 'm1'"),
+                     20);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT likes * 10 + dislikes FROM usage_rollup"
-                                           " WHERE user_id = 'u2'"), 1);
+                                           " WHERE user_id = 'u2'"),
+                     1);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT likes * 10 + dislikes FROM usage_rollup"
-                                           " WHERE model_id = 'm2'"), 0);
+                                           " WHERE model_id = 'm2'"),
+                     0);
     /* The hourly rollup: both m1 rows in the 10:00 hour, m2 in the 11:00 one. */
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM usage_rollup_model_hourly"), 2);
     assert_int_equal(itest_pg_scalar(&ctx,
@@ -89,10 +92,11 @@ static void migration_005_fills_from_stored_rows(void **state) {
 
     /* 006's rollup keeps agent, kind and channel: i1 and i2 stay apart. */
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM usage_rollup_hourly"), 3);
-    assert_int_equal(itest_pg_scalar(&ctx, "SELECT requests * 1000000 + errors * 100000 + likes * 10"
-                                           " + dislikes FROM usage_rollup_hourly WHERE"
-                                           " agent_id = 'a1' AND channel = 'web'"
-                                           " AND bucket = '2026-03-10T10:00:00Z'"),
+    assert_int_equal(itest_pg_scalar(&ctx,
+                                     "SELECT requests * 1000000 + errors * 100000 + likes * 10"
+                                     " + dislikes FROM usage_rollup_hourly WHERE"
+                                     " agent_id = 'a1' AND channel = 'web'"
+                                     " AND bucket = '2026-03-10T10:00:00Z'"),
                      1100001);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(input_tokens) * 100 + sum(likes)"
                                            " FROM usage_rollup_hourly"),

@@ -93,8 +93,8 @@ static void skips_invalid_lines_and_keys_by_subject(void **state) {
 
     /* No broker: every valid line fails to be delivered, exit 1. */
     remove(log);
-    const char *nobroker[] = {"produce", "-b", "127.0.0.1:1", "--timeout", "3000", "--quiet", in,
-                              NULL};
+    const char *nobroker[] = {"produce", "-b", "127.0.0.1:1", "--timeout", "3000",
+                              "--quiet", in,   NULL};
     assert_int_equal(itest_run(&ctx, "cli/tally", nobroker), 1);
     out = slurp(log);
     assert_non_null(strstr(out, "not delivered"));

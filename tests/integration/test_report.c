@@ -47,10 +47,10 @@ typedef struct {
     bool has_agent, has_channel, error;
     tally_usec time;
     int64_t in, cached, out;
-    i128 audio;     /* ×1e6 */
+    i128 audio; /* ×1e6 */
     bool has_cost, has_saved;
-    i128 cost;      /* ×1e12 */
-    i128 saved;     /* ×1e8 */
+    i128 cost;  /* ×1e12 */
+    i128 saved; /* ×1e8 */
 } inter;
 
 typedef struct {
@@ -150,7 +150,9 @@ static tally_usec when(const json_t *d, const char *k) {
     return t;
 }
 
-static void copy(char *dst, size_t len, const char *src) { snprintf(dst, len, "%s", src ? src : ""); }
+static void copy(char *dst, size_t len, const char *src) {
+    snprintf(dst, len, "%s", src ? src : "");
+}
 
 static void absorb(model_state *s, const tally_event *ev) {
     const json_t *d = ev->data;
@@ -171,11 +173,13 @@ static void absorb(model_state *s, const tally_event *ev) {
         break;
     }
     case TALLY_EV_MODEL_PRICED: {
-        const char *model = str(d, "model_id"), *tk = has(d, "tenant_id") ? str(d, "tenant_id") : "";
+        const char *model = str(d, "model_id"),
+                   *tk = has(d, "tenant_id") ? str(d, "tenant_id") : "";
         tally_usec from = when(d, "effective_from");
         int i = 0;
-        while (i < s->n_prices && !(strcmp(s->prices[i].model, model) == 0 &&
-                                    strcmp(s->prices[i].tenant, tk) == 0 && s->prices[i].from == from))
+        while (i < s->n_prices &&
+               !(strcmp(s->prices[i].model, model) == 0 && strcmp(s->prices[i].tenant, tk) == 0 &&
+                 s->prices[i].from == from))
             i++;
         if (i < s->n_prices && s->prices[i].ev_time > ev->time) return;
         if (i == s->n_prices) s->n_prices++;
@@ -210,7 +214,8 @@ static void absorb(model_state *s, const tally_event *ev) {
         copy(it->user, sizeof it->user, str(d, "user_id"));
         copy(it->model, sizeof it->model, str(d, "model_id"));
         copy(it->kind, sizeof it->kind, has(d, "kind") ? str(d, "kind") : "chat");
-        if ((it->has_agent = has(d, "agent_id"))) copy(it->agent, sizeof it->agent, str(d, "agent_id"));
+        if ((it->has_agent = has(d, "agent_id")))
+            copy(it->agent, sizeof it->agent, str(d, "agent_id"));
         if ((it->has_channel = has(d, "channel")))
             copy(it->channel, sizeof it->channel, str(d, "channel"));
         it->error = has(d, "status") && !strcmp(str(d, "status"), "error");
@@ -220,7 +225,8 @@ static void absorb(model_state *s, const tally_event *ev) {
         it->out = num(d, "output_tokens");
         it->audio = dec(d, "audio_seconds", 6);
         if ((it->has_cost = has(d, "cost_usd"))) it->cost = dec(d, "cost_usd", 12);
-        if ((it->has_saved = has(d, "time_saved_minutes"))) it->saved = dec(d, "time_saved_minutes", 8);
+        if ((it->has_saved = has(d, "time_saved_minutes")))
+            it->saved = dec(d, "time_saved_minutes", 8);
         break;
     }
     case TALLY_EV_FEEDBACK_RECORDED: {
@@ -339,9 +345,9 @@ static void add_inter(const model_state *s, expect_row *r, const inter *it) {
     r->audio += it->audio;
     const price_v *p = price_at(s, it->model, it->tenant, it->time);
     i128 cost = it->has_cost ? it->cost
-                : p ? ((i128)(it->in - it->cached) * p->pi + (i128)it->cached * p->pc +
+                : p          ? ((i128)(it->in - it->cached) * p->pi + (i128)it->cached * p->pc +
                        (i128)it->out * p->po)
-                    : 0;
+                             : 0;
     r->cost += cost;
     r->saved += it->has_saved ? it->saved : (p ? (i128)it->out * p->ms : 0);
     const fx_v *fx = fx_at(s, it->time);
@@ -469,11 +475,11 @@ static tally_usage_source expected_source(const char *tenant, int off_m, tally_u
     return model_only ? TALLY_USAGE_MODEL_HOURLY : TALLY_USAGE_HOURLY;
 }
 
-static void check_report(tally_pg *pg, const model_state *s, const char *tenant,
-                         const char *from_s, const char *to_s, tally_usec from, tally_usec to,
-                         const char *gran, const int *groups, int ng) {
-    tally_usage_source want =
-        expected_source(tenant, zone_offset_minutes(zone_of(s, tenant)), from, to, groups, ng);
+static void check_report(tally_pg *pg, const model_state *s, const char *tenant, const char *from_s,
+                         const char *to_s, tally_usec from, tally_usec to, const char *gran,
+                         const int *groups, int ng) {
+    tally_usage_source want = expected_source(tenant, zone_offset_minutes(zone_of(s, tenant)), from,
+                                              to, groups, ng);
     long long before[TALLY_USAGE__SOURCES];
     for (int k = 0; k < TALLY_USAGE__SOURCES; k++) before[k] = tally_usage_source_count(k);
     char group_by[64] = "";
@@ -507,8 +513,11 @@ static void check_report(tally_pg *pg, const model_state *s, const char *tenant,
         char at[320];
         snprintf(at, sizeof at, "%s row %d", where, i);
         tally_usec p;
-        assert_true(tally_time_parse_rfc3339(json_string_value(json_object_get(g, "period_start")), &p));
-        if (p != rows[i].period) fail_msg("%s: period_start %s", at, json_string_value(json_object_get(g, "period_start")));
+        assert_true(
+            tally_time_parse_rfc3339(json_string_value(json_object_get(g, "period_start")), &p));
+        if (p != rows[i].period)
+            fail_msg("%s: period_start %s", at,
+                     json_string_value(json_object_get(g, "period_start")));
         const json_t *grp = json_object_get(g, "group");
         for (int k = 0; k < ng; k++) {
             const json_t *v = json_object_get(grp, GROUP_NAMES[groups[k]]);
@@ -613,7 +622,8 @@ static int check_all_reports(tally_pg *pg, const model_state *s) {
         tally_usec may = (days_from_civil(2026, 5, 1) * 86400 - off * 60) * 1000000LL;
         for (int g = 0; g < 4; g++)
             for (size_t k = 0; k < sizeof NG / sizeof NG[0]; k++) {
-                check_report(pg, s, tenant, "2026-03-01", "2026-04-01", mar, apr, GRANS[g], G[k], NG[k]);
+                check_report(pg, s, tenant, "2026-03-01", "2026-04-01", mar, apr, GRANS[g], G[k],
+                             NG[k]);
                 reports++;
             }
         check_report(pg, s, tenant, "2026-02-01", "2026-05-01", feb, may, "month", G[6], 2);
@@ -641,14 +651,17 @@ static void reports_equal_recomputation(void **state) {
     itest_setup(&ctx, "report", 6);
     char path[512];
     snprintf(path, sizeof path, "%s/tests/%s.ndjson", TALLY_BIN_DIR, ctx.name);
-    const char *gen[] = {"--events", "3000", "--tenants", "7", "--users-per-tenant", "6",
-                         "--duplicates", "5", "--feedback", "10", "--seed", "2026", NULL};
+    const char *gen[] = {
+        "--events", "3000",         "--tenants", "7",          "--users-per-tenant",
+        "6",        "--duplicates", "5",         "--feedback", "10",
+        "--seed",   "2026",         NULL};
     itest_generate(&ctx, path, gen);
     itest_produce_file(&ctx, path);
 
     size_t n_edge = sizeof EDGE / sizeof EDGE[0];
     const char **keys = calloc(n_edge, sizeof *keys);
-    for (size_t i = 0; i < n_edge; i++) keys[i] = strstr(EDGE[i], "\"subject\"") ? "edge-co" : "_global";
+    for (size_t i = 0; i < n_edge; i++)
+        keys[i] = strstr(EDGE[i], "\"subject\"") ? "edge-co" : "_global";
     itest_produce(&ctx, ctx.topic, keys, EDGE, NULL, n_edge);
     free(keys);
 
@@ -661,7 +674,8 @@ static void reports_equal_recomputation(void **state) {
         const char *l = i < lines.n ? lines.line[i] : EDGE[i - lines.n];
         tally_event ev;
         tally_err err;
-        if (tally_event_decode(l, strlen(l), &ev, &err) != TALLY_OK) fail_msg("line %zu: %s", i, err.msg);
+        if (tally_event_decode(l, strlen(l), &ev, &err) != TALLY_OK)
+            fail_msg("line %zu: %s", i, err.msg);
         absorb(s, &ev);
         tally_event_free(&ev);
     }
@@ -696,7 +710,8 @@ static void reports_equal_recomputation(void **state) {
     json_decref(rep);
     /* No from/to: the current month in the tenant's zone (a bug once made it a 503). */
     tally_usage_request dflt = {"edge-co", NULL, NULL, "day", "model"};
-    if (tally_report_usage(pg, &dflt, &rep, &err) != TALLY_OK) fail_msg("default window: %s", err.msg);
+    if (tally_report_usage(pg, &dflt, &rep, &err) != TALLY_OK)
+        fail_msg("default window: %s", err.msg);
     assert_non_null(strstr(json_string_value(json_object_get(rep, "from")), "-01T00:00:00-03:00"));
     json_decref(rep);
     tally_usage_request from_only = {"edge-co", "2026-03-01", NULL, NULL, NULL};
@@ -731,11 +746,14 @@ static void reports_equal_recomputation(void **state) {
     /* The server drops the connection that holds the prepared report
      * statements: one call may fail, the next reconnects, prepares again
      * and answers the same. */
-    assert_true(itest_pg_scalar(&ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                                      " WHERE datname = current_database()"
-                                      " AND pid <> pg_backend_pid()") >= 1);
-    if (tally_report_usage(pg, &req, &rep, &err) == TALLY_OK) json_decref(rep);
-    else assert_int_equal(err.code, TALLY_ESTORE);
+    assert_true(itest_pg_scalar(&ctx,
+                                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                " WHERE datname = current_database()"
+                                " AND pid <> pg_backend_pid()") >= 1);
+    if (tally_report_usage(pg, &req, &rep, &err) == TALLY_OK)
+        json_decref(rep);
+    else
+        assert_int_equal(err.code, TALLY_ESTORE);
     int off = zone_offset_minutes("America/Sao_Paulo");
     static const int by_model[] = {0};
     check_report(pg, s, "edge-co", "2026-03-01", "2026-04-01",
@@ -766,8 +784,8 @@ static void aggregator_kill_9_totals_exact(void **state) {
     itest_setup(&ctx, "aggcrash", 6);
     char path[512];
     snprintf(path, sizeof path, "%s/tests/%s.ndjson", TALLY_BIN_DIR, ctx.name);
-    const char *gen[] = {"--events", "100000", "--tenants", "10", "--duplicates", "3",
-                         "--seed", "99", NULL};
+    const char *gen[] = {"--events", "100000", "--tenants", "10", "--duplicates",
+                         "3",        "--seed", "99",        NULL};
     itest_generate(&ctx, path, gen);
     itest_produce_file(&ctx, path);
 
@@ -778,7 +796,8 @@ static void aggregator_kill_9_totals_exact(void **state) {
     for (size_t i = 0; i < lines.n; i++) {
         tally_event ev;
         tally_err err;
-        if (tally_event_decode(lines.line[i], strlen(lines.line[i]), &ev, &err) != TALLY_OK) continue;
+        if (tally_event_decode(lines.line[i], strlen(lines.line[i]), &ev, &err) != TALLY_OK)
+            continue;
         if (ev.type == TALLY_EV_INTERACTION_RECORDED)
             t[k++] = (id_tokens){strdup(ev.id), num(ev.data, "input_tokens"),
                                  num(ev.data, "output_tokens")};
@@ -799,7 +818,8 @@ static void aggregator_kill_9_totals_exact(void **state) {
 
     const char *migrate[] = {"migrate", NULL};
     assert_int_equal(itest_run(&ctx, "cli/tally", migrate), 0);
-    const char *args[] = {"--batch-ms", "50", "--batch-size", "2000", "--stats-interval", "0", NULL};
+    const char *args[] = {"--batch-ms", "50", "--batch-size", "2000", "--stats-interval",
+                          "0",          NULL};
     pid_t agg = itest_spawn(&ctx, "analytics/tally-aggregate", args);
     rollup_goal partway = {want / 4};
     assert_true(itest_wait_until(counted_all, &ctx, &partway, 300000));
@@ -815,7 +835,8 @@ static void aggregator_kill_9_totals_exact(void **state) {
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM agg_interactions"), want);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(requests) FROM usage_rollup"), want);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(input_tokens) FROM usage_rollup"), want_in);
-    assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(output_tokens) FROM usage_rollup"), want_out);
+    assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(output_tokens) FROM usage_rollup"),
+                     want_out);
     remove(path);
     itest_teardown(&ctx);
 }

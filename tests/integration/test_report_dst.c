@@ -62,9 +62,13 @@ static void repeated_local_midnight(void **state) {
     char ids[4][8];
     for (int i = 0; i < 4; i++) {
         snprintf(ids[i], sizeof ids[i], "h%d", i);
-        items[i] = (tally_rollup_item){.interaction_id = ids[i], .tenant_id = "havana-co",
-                                       .model_id = "m", .user_id = "u", .kind = "chat",
-                                       .input_tokens = 10, .output_tokens = 1};
+        items[i] = (tally_rollup_item){.interaction_id = ids[i],
+                                       .tenant_id = "havana-co",
+                                       .model_id = "m",
+                                       .user_id = "u",
+                                       .kind = "chat",
+                                       .input_tokens = 10,
+                                       .output_tokens = 1};
         assert_true(tally_time_parse_rfc3339(TIMES[i], &items[i].time));
     }
     tally_rollup_batch batch = {.items = items, .n_items = 4};

@@ -56,10 +56,14 @@ static void same_ratings_twice_at_once_count_once(void **state) {
     assert_true(tally_time_parse_rfc3339("2026-03-10T10:00:00Z", &t0));
     for (int k = 0; k < PAIRS; k++) {
         snprintf(ids[k], sizeof ids[k], "x%d", k);
-        items[k] = (tally_rollup_item){.interaction_id = ids[k], .tenant_id = "race-co",
-                                       .model_id = "m", .user_id = "u", .kind = "chat",
+        items[k] = (tally_rollup_item){.interaction_id = ids[k],
+                                       .tenant_id = "race-co",
+                                       .model_id = "m",
+                                       .user_id = "u",
+                                       .kind = "chat",
                                        .time = t0 + (tally_usec)k * 60 * 1000000,
-                                       .input_tokens = 1, .output_tokens = 1};
+                                       .input_tokens = 1,
+                                       .output_tokens = 1};
     }
     tally_rollup_batch counted = {.items = items, .n_items = PAIRS};
     assert_int_equal(tally_rollup_apply(a, "race", &counted, NULL, &err), TALLY_OK);
@@ -69,8 +73,10 @@ static void same_ratings_twice_at_once_count_once(void **state) {
     for (int round = 0; round < ROUNDS; round++) {
         snprintf(raters[round], sizeof raters[round], "r%d", round);
         for (int k = 0; k < PAIRS; k++)
-            ratings[k] = (tally_rollup_rating){.interaction_id = ids[k], .user_id = raters[round],
-                                               .tenant_id = "race-co", .like = true,
+            ratings[k] = (tally_rollup_rating){.interaction_id = ids[k],
+                                               .user_id = raters[round],
+                                               .tenant_id = "race-co",
+                                               .like = true,
                                                .time = t0 + 86400LL * 1000000,
                                                .offset = round * PAIRS + k};
         tally_rollup_batch batch = {.ratings = ratings, .n_ratings = PAIRS};
@@ -87,7 +93,8 @@ static void same_ratings_twice_at_once_count_once(void **state) {
     long long want = (long long)PAIRS * ROUNDS;
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM agg_feedback"), want);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(likes) FROM usage_rollup"), want);
-    assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(likes) FROM usage_rollup_model_hourly"), want);
+    assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(likes) FROM usage_rollup_model_hourly"),
+                     want);
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT sum(likes) FROM usage_rollup_hourly"), want);
     tally_pg_close(a);
     tally_pg_close(b);

@@ -20,7 +20,8 @@ static void url_decoding(void **state) {
     assert_string_equal(out, "a/b+c");
     assert_int_equal(tally__api_url_decode("%C3%A9", 6, out, true), 2);
     assert_string_equal(out, "\xc3\xa9");
-    assert_int_equal(tally__api_url_decode("%00x", 4, out, true), 2); /* a NUL, left for the rules */
+    assert_int_equal(tally__api_url_decode("%00x", 4, out, true),
+                     2); /* a NUL, left for the rules */
     assert_int_equal(out[0], 0);
     assert_int_equal(tally__api_url_decode("%", 1, out, true), (size_t)-1);
     assert_int_equal(tally__api_url_decode("%4", 2, out, true), (size_t)-1);
@@ -58,18 +59,19 @@ static void routes(void **state) {
     assert_string_equal(r->path, "/healthz");
     assert_null(var);
     assert_int_equal(tally__api_route_match("GET", "/v1/tenants/a%2Fb/usage", &r, &var, &vl, allow,
-                                     sizeof allow),
+                                            sizeof allow),
                      API_MATCH_OK);
     assert_string_equal(r->path, "/v1/tenants/{tenant_id}/usage");
     assert_int_equal(vl, 5);
     assert_memory_equal(var, "a%2Fb", 5);
     assert_int_equal(tally__api_route_index(r), 3);
-    assert_int_equal(tally__api_route_match("POST", "/v1/tenants/x/usage", &r, &var, &vl, allow,
-                                     sizeof allow),
-                     API_MATCH_NO_METHOD);
+    assert_int_equal(
+        tally__api_route_match("POST", "/v1/tenants/x/usage", &r, &var, &vl, allow, sizeof allow),
+        API_MATCH_NO_METHOD);
     assert_string_equal(allow, "GET");
-    assert_int_equal(tally__api_route_match("GET", "/v1/admin/keys", &r, &var, &vl, allow, sizeof allow),
-                     API_MATCH_NO_METHOD);
+    assert_int_equal(
+        tally__api_route_match("GET", "/v1/admin/keys", &r, &var, &vl, allow, sizeof allow),
+        API_MATCH_NO_METHOD);
     assert_string_equal(allow, "POST");
     static const char *const misses[] = {"/",
                                          "",
@@ -83,8 +85,9 @@ static void routes(void **state) {
                                          "/V1/tenants/a/usage",
                                          "/v1/tenants/../../etc/passwd"};
     for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++)
-        assert_int_equal(tally__api_route_match("GET", misses[i], &r, &var, &vl, allow, sizeof allow),
-                         API_MATCH_NO_PATH);
+        assert_int_equal(
+            tally__api_route_match("GET", misses[i], &r, &var, &vl, allow, sizeof allow),
+            API_MATCH_NO_PATH);
     /* every route has a handler and a parameter list */
     for (size_t i = 0; i < tally_api_routes_count; i++) {
         assert_non_null(tally_api_routes[i].handler);
@@ -112,8 +115,10 @@ static void key_shapes(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(url_decoding), cmocka_unit_test(time_forms),
-        cmocka_unit_test(routes),       cmocka_unit_test(key_shapes),
+        cmocka_unit_test(url_decoding),
+        cmocka_unit_test(time_forms),
+        cmocka_unit_test(routes),
+        cmocka_unit_test(key_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,12 +19,12 @@ static void text_and_id_rules(void **state) {
     assert_non_null(tally_text_problem("a\0b", 3));
     assert_non_null(tally_text_problem("a\nb", 3));
     assert_non_null(tally_text_problem("a\x7f", 2));
-    assert_non_null(tally_text_problem("\xc2\x85", 2));     /* C1 NEL */
-    assert_non_null(tally_text_problem("\xc3\x28", 2));     /* bad continuation */
-    assert_non_null(tally_text_problem("\xc0\xaf", 2));     /* overlong '/' */
-    assert_non_null(tally_text_problem("\xed\xa0\x80", 3)); /* a surrogate */
+    assert_non_null(tally_text_problem("\xc2\x85", 2));         /* C1 NEL */
+    assert_non_null(tally_text_problem("\xc3\x28", 2));         /* bad continuation */
+    assert_non_null(tally_text_problem("\xc0\xaf", 2));         /* overlong '/' */
+    assert_non_null(tally_text_problem("\xed\xa0\x80", 3));     /* a surrogate */
     assert_non_null(tally_text_problem("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-    assert_non_null(tally_text_problem("\xe2\x82", 2));     /* cut short */
+    assert_non_null(tally_text_problem("\xe2\x82", 2));         /* cut short */
 
     assert_non_null(tally_text_id_problem("", 0));
     char id[600];

@@ -15,6 +15,29 @@ tally_code tally_kafka_conf_apply(rd_kafka_conf_t *conf, const tally_kafka_setti
     return TALLY_OK;
 }
 
+/* A handle of `type` from conf (consumed either way); NULL with err naming
+ * `what` when librdkafka refuses it. */
+static rd_kafka_t *new_handle(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what,
+                              tally_err *err) {
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        tally_err_set(err, TALLY_EINVAL, "kafka %s: %s", what, errstr);
+    }
+    return rk;
+}
+
+/* A conf with n settings applied; NULL with err naming the bad one. */
+static rd_kafka_conf_t *conf_of(const tally_kafka_setting *s, size_t n, tally_err *err) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (tally_kafka_conf_apply(conf, s, n, err) != TALLY_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
 rd_kafka_t *tally_kafka_consumer_new(const char *brokers, const char *group,
                                      const tally_kafka_setting *extra, size_t n_extra,
                                      void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
@@ -46,14 +69,8 @@ rd_kafka_t *tally_kafka_consumer_new(const char *brokers, const char *group,
     }
     if (rebalance_cb) rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, opaque);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        tally_err_set(err, TALLY_EINVAL, "kafka consumer: %s", errstr);
-        return NULL;
-    }
-    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_t *rk = new_handle(RD_KAFKA_CONSUMER, conf, "consumer", err);
+    if (rk) rd_kafka_poll_set_consumer(rk);
     return rk;
 }
 
@@ -75,20 +92,11 @@ rd_kafka_t *tally_kafka_producer_new(const char *brokers, tally_kafka_deliveries
         {"bootstrap.servers", brokers},   {"enable.idempotence", "true"},  {"linger.ms", "5"},
         {"message.max.bytes", "8388608"}, {"message.timeout.ms", "30000"},
     };
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (tally_kafka_conf_apply(conf, s, sizeof s / sizeof s[0], err) != TALLY_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
+    rd_kafka_conf_t *conf = conf_of(s, sizeof s / sizeof s[0], err);
+    if (!conf) return NULL;
     rd_kafka_conf_set_opaque(conf, d);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        tally_err_set(err, TALLY_EINVAL, "kafka producer: %s", errstr);
-    }
-    return rk;
+    return new_handle(RD_KAFKA_PRODUCER, conf, "producer", err);
 }
 
 rd_kafka_t *tally_kafka_txn_producer_new(const char *brokers, const char *transactional_id,
@@ -103,18 +111,9 @@ rd_kafka_t *tally_kafka_txn_producer_new(const char *brokers, const char *transa
          * does. */
         {"transaction.timeout.ms", "60000"},
     };
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (tally_kafka_conf_apply(conf, s, sizeof s / sizeof s[0], err) != TALLY_OK) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        tally_err_set(err, TALLY_EINVAL, "kafka producer: %s", errstr);
-        return NULL;
-    }
+    rd_kafka_conf_t *conf = conf_of(s, sizeof s / sizeof s[0], err);
+    rd_kafka_t *rk = conf ? new_handle(RD_KAFKA_PRODUCER, conf, "producer", err) : NULL;
+    if (!rk) return NULL;
     /* Registers the id with the transaction coordinator, fencing any
      * earlier producer of the same id and aborting what it left open. */
     rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 60000);

@@ -463,19 +463,25 @@ typedef struct {
     char problem[512]; /* when not: why */
 } letter_check;
 
+/* Whether this dead letter was replayed already (and when); false, with the
+ * run stopped and the failure said, when PostgreSQL cannot tell. */
+static bool look_up_replay(replay_state *st, const dead_letter *dl, bool *found, tally_usec *at) {
+    tally_err err = {0};
+    if (tally_pg_dlq_replay_find(st->pg, st->o->topic, dl->partition, dl->offset, found, at,
+                                 &err) == TALLY_OK)
+        return true;
+    pg_failure("dlq_replays", &err);
+    st->failed++;
+    st->stop = true;
+    return false;
+}
+
 /* Dry run: what would happen to this dead letter. */
 static bool replay_dry(replay_state *st, const dead_letter *dl, const letter_check *chk,
                        const char *what) {
     bool found = false;
     tally_usec at = 0;
-    tally_err err = {0};
-    if (tally_pg_dlq_replay_find(st->pg, st->o->topic, dl->partition, dl->offset, &found, &at,
-                                 &err) != TALLY_OK) {
-        pg_failure("dlq_replays", &err);
-        st->failed++;
-        st->stop = true;
-        return false;
-    }
+    if (!look_up_replay(st, dl, &found, &at)) return false;
     char when[40];
     if (found) {
         replay_when(at, when, sizeof when);
@@ -602,13 +608,8 @@ static bool replay_one(const dead_letter *dl, void *arg) {
          * first whether it was replayed already (corrected, say). */
         bool found = false;
         tally_usec at = 0;
-        tally_err err = {0};
-        if (tally_pg_dlq_replay_find(st->pg, st->o->topic, dl->partition, dl->offset, &found, &at,
-                                     &err) != TALLY_OK) {
-            pg_failure("dlq_replays", &err);
-            st->failed++;
-            st->stop = true;
-        } else if (found) {
+        if (!look_up_replay(st, dl, &found, &at)) return false; /* said; the run stops */
+        if (found) {
             char when[40];
             replay_when(at, when, sizeof when);
             printf("skip %s: already replayed at %s\n", what, when);

@@ -128,13 +128,14 @@ static tally_code store(void *ctx, tally_batch *b, tally_err *err) {
     a->stats.counted += res.counted;
     a->stats.duplicates += (int64_t)batch.n_items - res.counted;
     a->stats.ratings += res.ratings_accepted;
+    a->stats.alerts += res.alerts_raised;
     a->stats.skipped_invalid += (int64_t)skipped;
     return TALLY_OK;
 }
 
 static void describe(void *ctx, char *buf, size_t len) {
     const tally_aggregate_stats *s = &((tally_aggregator *)ctx)->stats;
-    snprintf(buf, len, "counted=%lld duplicates=%lld ratings=%lld skipped_invalid=%lld",
+    snprintf(buf, len, "counted=%lld duplicates=%lld ratings=%lld alerts=%lld skipped_invalid=%lld",
              (long long)s->counted, (long long)s->duplicates, (long long)s->ratings,
-             (long long)s->skipped_invalid);
+             (long long)s->alerts, (long long)s->skipped_invalid);
 }

@@ -59,6 +59,9 @@ void tally__api_lag_free(api_lag *l);
 /* Append the lag series; the aggregate group's offsets are read with a
  * handle of `pool`. Never blocks longer than a few Kafka timeouts. */
 void tally__api_lag_render(api_lag *l, api_pool *pool, tally_buf *out);
+/* Events of the topic the counting group (tally-aggregate) has not counted
+ * yet, for answers' `pending_events`: at most a second old; -1 when unknown. */
+int64_t tally__api_lag_pending(api_lag *l, api_pool *pool);
 
 /* ---- the server and one request ------------------------------------------ */
 
@@ -172,5 +175,6 @@ void tally__api_handle_metrics(api_request *r);      /* api_health.c */
 void tally__api_handle_create_key(api_request *r);   /* api_auth.c */
 void tally__api_handle_usage(api_request *r);        /* api_usage.c */
 void tally__api_handle_interactions(api_request *r); /* api_history.c */
+void tally__api_handle_limits(api_request *r);       /* api_limits.c */
 
 #endif

@@ -30,6 +30,10 @@
 
 struct api_lag {
     pthread_mutex_t mu; /* one scrape at a time */
+    /* pending events for answers (tally__api_lag_pending): the last value
+     * computed and when, under pending_mu */
+    pthread_mutex_t pending_mu;
+    int64_t pending, pending_at_us;
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     const char *topic, *ingest_group, *aggregate_group; /* borrowed from the options */
@@ -66,7 +70,7 @@ api_lag *tally__api_lag_new(const tally_api_options *opt, tally_err *err) {
     }
     rd_kafka_conf_set_log_cb(conf, kafka_log);
     api_lag *l = calloc(1, sizeof *l);
-    if (!l || pthread_mutex_init(&l->mu, NULL)) {
+    if (!l || pthread_mutex_init(&l->mu, NULL) || pthread_mutex_init(&l->pending_mu, NULL)) {
         free(l);
         rd_kafka_conf_destroy(conf);
         tally_err_set(err, TALLY_ENOMEM, "out of memory");
@@ -85,6 +89,8 @@ api_lag *tally__api_lag_new(const tally_api_options *opt, tally_err *err) {
     l->ingest_group = opt->ingest_group;
     l->aggregate_group = opt->aggregate_group;
     l->timeout_ms = opt->kafka_timeout_ms > 0 ? opt->kafka_timeout_ms : 1000;
+    l->pending = -1;
+    l->pending_at_us = -2 * 1000000; /* stale from the start */
     return l;
 }
 
@@ -94,6 +100,7 @@ void tally__api_lag_free(api_lag *l) {
     rd_kafka_consumer_close(l->rk);
     rd_kafka_destroy(l->rk);
     pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->pending_mu);
     free(l);
 }
 
@@ -225,4 +232,36 @@ void tally__api_lag_render(api_lag *l, api_pool *pool, tally_buf *out) {
     }
     free(p);
     pthread_mutex_unlock(&l->mu);
+}
+
+/* Answers on the gateway's hot path must not wait on Kafka each time: the
+ * value is recomputed at most once a second, by one request, while the
+ * others answer with the last one (the answer says how fresh `used` is, and
+ * a second's staleness of that is within what it means). */
+#define PENDING_REFRESH_US 1000000
+
+int64_t tally__api_lag_pending(api_lag *l, api_pool *pool) {
+    int64_t now = tally_time_monotonic_us();
+    pthread_mutex_lock(&l->pending_mu);
+    int64_t value = l->pending;
+    bool stale = now - l->pending_at_us >= PENDING_REFRESH_US;
+    if (stale) l->pending_at_us = now; /* this caller refreshes; the others go on */
+    pthread_mutex_unlock(&l->pending_mu);
+    if (!stale || pthread_mutex_trylock(&l->mu)) return value;
+    size_t n;
+    part_state *p = load_watermarks(l, &n);
+    int64_t total = -1;
+    if (p) {
+        for (size_t i = 0; i < n; i++) p[i].next[0] = p[i].next[1] = -1;
+        if (load_pg_offsets(l, pool, p, n)) {
+            total = 0;
+            for (size_t i = 0; i < n; i++) total += partition_lag(&p[i], 1);
+        }
+        free(p);
+    }
+    pthread_mutex_unlock(&l->mu);
+    pthread_mutex_lock(&l->pending_mu);
+    l->pending = total;
+    pthread_mutex_unlock(&l->pending_mu);
+    return total;
 }

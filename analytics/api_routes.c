@@ -13,6 +13,7 @@
 
 static const char *const NO_PARAMS[] = {NULL};
 static const char *const USAGE_PARAMS[] = {"from", "to", "granularity", "group_by", "format", NULL};
+static const char *const LIMITS_PARAMS[] = {"user_id", "at", NULL};
 static const char *const INTERACTIONS_PARAMS[] = {"from",  "to",     "user_id", "conversation_id",
                                                   "limit", "cursor", NULL};
 
@@ -24,6 +25,8 @@ const api_route tally_api_routes[] = {
      tally__api_handle_usage},
     {"GET", "/v1/tenants/{tenant_id}/interactions", API_AUTH_TENANT, INTERACTIONS_PARAMS,
      tally__api_handle_interactions},
+    {"GET", "/v1/tenants/{tenant_id}/limits", API_AUTH_TENANT, LIMITS_PARAMS,
+     tally__api_handle_limits},
 };
 const size_t tally_api_routes_count = sizeof tally_api_routes / sizeof tally_api_routes[0];
 

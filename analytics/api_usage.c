@@ -38,6 +38,7 @@ void tally__api_handle_usage(api_request *r) {
         .granularity = tally__api_param_get(&r->params, "granularity"),
         .group_by = tally__api_param_get(&r->params, "group_by"),
     };
+    int64_t pending = tally__api_lag_pending(r->api->lag, r->api->pool);
     tally_err err = {0};
     tally_pg *pg = tally__api_pool_get(r->api->pool, &err);
     json_t *report = NULL;
@@ -47,6 +48,8 @@ void tally__api_handle_usage(api_request *r) {
         tally__api_reply_failure(r, &err);
         return;
     }
+    /* How fresh the numbers are: events not counted yet (docs/api.md). */
+    json_object_set_new(report, "pending_events", pending >= 0 ? json_integer(pending) : json_null());
     char *text = csv ? tally_report_usage_csv(report) : tally_report_json_text(report);
     json_decref(report);
     if (!csv) {

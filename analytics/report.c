@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "decimal.h"
 #include "tally_common.h"
 #include "tally_pg.h"
 

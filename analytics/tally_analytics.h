@@ -47,6 +47,23 @@ char *tally_report_json_text(const json_t *report);
 char *tally_report_usage_csv(const json_t *report);
 
 /*
+ * limits_report — what GET /v1/tenants/{id}/limits and `tally limits` answer
+ * (docs/limits.md): every limit of a tenant (and of one of its users) in
+ * force at an instant, with the usage of its period, and whether the subject
+ * may go on (`allowed`, with the reasons why not).
+ */
+typedef struct {
+    const char *tenant_id;
+    const char *user_id; /* NULL: the tenant's own limits */
+    const char *at;      /* RFC 3339; NULL: now */
+} tally_limits_request;
+
+/* pending: events not counted yet (consumer lag of the counting group), -1
+ * when unknown (written as null). Codes as tally_report_usage's. */
+tally_code tally_limits_report(tally_pg *pg, const tally_limits_request *req, int64_t pending,
+                               json_t **out, tally_err *err);
+
+/*
  * aggregator — the `tally-aggregate` daemon's own logic, run by the stream
  * layer's consumer loop: counts interactions and ratings into PostgreSQL
  * rollups exactly once. Each batch's rollup increments, the ids it counted
@@ -57,7 +74,7 @@ char *tally_report_usage_csv(const json_t *report);
  */
 
 typedef struct {
-    int64_t counted, duplicates, ratings, skipped_invalid;
+    int64_t counted, duplicates, ratings, alerts, skipped_invalid;
 } tally_aggregate_stats;
 
 typedef struct tally_aggregator tally_aggregator;

@@ -330,4 +330,12 @@ const char *tally_text_id_problem(const char *s, size_t len);
  * NUL-terminated. */
 void tally_text_quote(const char *s, size_t len, char *out, size_t out_len, bool escape);
 
+/* ---- decimals (tally_decimal.c) ---- */
+
+/* Round a plain decimal ("12.3456785", "-0.5", "1200") half-even to `places`
+ * digits after the point and write it without trailing zeros ("12.345678",
+ * "1200"): how money is written in reports and alerts. False when `in` is
+ * not such a number or out is too small. */
+bool tally_decimal_round(const char *in, int places, char *out, size_t out_len);
+
 #endif

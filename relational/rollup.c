@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "limits_sql.h"
 #include "pg_internal.h"
 #include "tally_common.h"
 #include "tally_pg.h"
@@ -200,7 +201,8 @@ static const char OFFSETS_SQL[] =
     " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
     " next_offset = GREATEST(c.next_offset, EXCLUDED.next_offset), updated_at = now()";
 
-#define N_COLS 15
+#define N_COLS 15 /* of the counting statement; limits take one more, the times */
+#define N_LIMIT_COLS 16
 
 /* Column i of the batch as an array literal. */
 static void column(tally_buf *b, int col, const tally_rollup_item *items, size_t n) {
@@ -240,6 +242,10 @@ static void column(tally_buf *b, int col, const tally_rollup_item *items, size_t
         case 12: v = it->audio_seconds; break;
         case 13: v = it->cost_usd; break;
         case 14: v = it->time_saved_minutes; break;
+        case 15:
+            tally_time_format_utc(it->time, num, sizeof num);
+            v = num;
+            break;
         }
         tally_buf_pg_array_elem(b, v, k == 0);
     }
@@ -247,20 +253,28 @@ static void column(tally_buf *b, int col, const tally_rollup_item *items, size_t
 }
 
 static tally_code apply_items(tally_pg *pg, const tally_rollup_item *items, size_t n,
-                              int64_t *counted, tally_err *err) {
-    tally_buf cols[N_COLS] = {0};
-    const char *params[N_COLS];
-    for (int c = 0; c < N_COLS; c++) {
+                              int64_t *counted, int64_t *alerts, tally_err *err) {
+    tally_buf cols[N_LIMIT_COLS] = {0};
+    const char *params[N_LIMIT_COLS];
+    for (int c = 0; c < N_LIMIT_COLS; c++) {
         column(&cols[c], c, items, n);
         params[c] = cols[c].data;
     }
-    PGresult *res = PQexecParams(pg->conn, apply_sql(), N_COLS, NULL, params, NULL, NULL, 0);
-    for (int c = 0; c < N_COLS; c++) tally_buf_free(&cols[c]);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return tally__pg_result_error(pg, res, "count interactions", err);
-    if (counted) *counted = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return TALLY_OK;
+    /* Limits first: they tell fresh from counted by agg_interactions as it
+     * is before this batch, under the batch's tenant locks. */
+    tally_code rc = tally__limits_lock(pg, params[1], err);
+    if (rc == TALLY_OK) rc = tally__limits_count(pg, params, alerts, err);
+    PGresult *res = NULL;
+    if (rc == TALLY_OK) {
+        res = PQexecParams(pg->conn, apply_sql(), N_COLS, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            rc = tally__pg_result_error(pg, res, "count interactions", err);
+        else if (counted)
+            *counted = atoll(PQgetvalue(res, 0, 0));
+    }
+    if (rc == TALLY_OK) PQclear(res);
+    for (int c = 0; c < N_LIMIT_COLS; c++) tally_buf_free(&cols[c]);
+    return rc;
 }
 
 /* The ratings of the batch as the six arrays of rate_sql(). */
@@ -340,7 +354,8 @@ tally_code tally_rollup_apply(tally_pg *pg, const char *group, const tally_rollu
     /* Interactions first, then ratings: either order is right (see rate_sql),
      * this one lets a rating in the same batch as its interaction move it. */
     if (batch->n_items > 0)
-        rc = apply_items(pg, batch->items, batch->n_items, result ? &result->counted : NULL, err);
+        rc = apply_items(pg, batch->items, batch->n_items, result ? &result->counted : NULL,
+                         result ? &result->alerts_raised : NULL, err);
     if (rc == TALLY_OK && batch->n_ratings > 0)
         rc = apply_ratings(pg, batch->ratings, batch->n_ratings,
                            result ? &result->ratings_accepted : NULL, err);

@@ -157,9 +157,11 @@ typedef struct {
 typedef struct {
     int64_t counted;          /* interactions newly counted (the rest: seen before) */
     int64_t ratings_accepted; /* ratings newer than the one stored for their pair */
+    int64_t alerts_raised;    /* limit thresholds the batch crossed (docs/limits.md) */
 } tally_rollup_result;
 
-/* In one transaction: record the interaction ids (an id seen before, in this
+/* In one transaction: count the new interactions for limits and record the
+ * thresholds they cross in the alert outbox (docs/limits.md); record the interaction ids (an id seen before, in this
  * batch or any earlier one, is skipped) and add the new interactions to every
  * rollup (usage_rollup and the hourly ones) with the ratings
  * already known for them; keep the newest rating per (interaction, user) and
@@ -171,6 +173,50 @@ tally_code tally_rollup_apply(tally_pg *pg, const char *group, const tally_rollu
 /* The stored next offset of group/topic/partition, or -1 when none. */
 tally_code tally_rollup_load_offset(tally_pg *pg, const char *group, const char *topic,
                                     int32_t partition, int64_t *next_offset, tally_err *err);
+
+/*
+ * tally_limits — plan limits and budgets (docs/limits.md). Usage per limit is
+ * counted with the rollups (tally_rollup_apply); this reads it, and
+ * re-evaluates it when something other than an interaction moves it.
+ */
+
+/* What stands in a subject's way besides its limits, at an instant. */
+typedef struct {
+    char zone[64];                        /* the tenant's */
+    char at[40];                          /* the instant, written in the zone */
+    bool tenant_suspended;
+    char suspended_subscriptions[1024];   /* ids, comma-separated ("" none) */
+} tally_limits_standing;
+
+/* One limit in force, with the usage of the period holding the instant.
+ * Numbers are exact decimal text from PostgreSQL; strings borrowed for the
+ * callback. */
+typedef struct {
+    const char *limit_id, *source, *metric, *period;
+    const char *user_id; /* NULL: the whole tenant */
+    const char *period_start, *period_end; /* in the zone, with its offset */
+    const char *limit, *used, *remaining;
+    const char *percent; /* NULL when the limit is 0 */
+    int thresholds[TALLY_MAX_THRESHOLDS], n_thresholds;
+    int reached[TALLY_MAX_THRESHOLDS], n_reached;
+    long long unpriced; /* brl: interactions with no BRL rate (counted as 0) */
+    bool pause_at_limit, paused, at_limit;
+} tally_limit_row;
+
+/* The limits of tenant_id (and of user_id's own subscriptions when not NULL)
+ * in force at `at`, one callback per limit: budgets first, then plans. */
+tally_code tally_limits_read(tally_pg *pg, const char *tenant_id, const char *user_id,
+                             tally_usec at, tally_limits_standing *standing,
+                             void (*fn)(const tally_limit_row *row, void *arg), void *arg,
+                             tally_err *err);
+
+/* Drain the queue of changes that move limits without an interaction (price
+ * and FX versions re-price BRL usage from their effective_from; budgets, plans
+ * and subscriptions change limits): recompute, then record in the outbox
+ * every threshold now reached and not yet announced, crossed at the time the
+ * change was stored. One transaction per change; *changes: how many were
+ * drained. Run by tally-alerts. */
+tally_code tally_limits_reevaluate(tally_pg *pg, int *changes, tally_err *err);
 
 /*
  * tally_usage — the SQL half of the usage report: which zone a tenant is in,

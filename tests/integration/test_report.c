@@ -19,7 +19,6 @@
 #include <time.h>
 #include <cmocka.h>
 
-#include "decimal.h"
 #include "tally_stream.h"
 #include "itest.h"
 #include "tally_analytics.h"

@@ -1,4 +1,5 @@
-#include "decimal.h"
+/* Exact decimal text: money as reports and alerts write it. */
+#include "tally_common.h"
 
 #include <ctype.h>
 #include <string.h>

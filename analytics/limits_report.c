@@ -105,15 +105,10 @@ tally_code tally_limits_report(tally_pg *pg, const tally_limits_request *req, in
     if (req->at && !tally_time_parse_rfc3339(req->at, &at))
         return tally_err_set(err, TALLY_EINVAL,
                              "at: must be an RFC 3339 time like 2026-03-18T14:02:11-04:00");
-    bool known = false;
-    char zone[64];
-    tally_code rc = tally_usage_tenant(pg, req->tenant_id, &known, zone, sizeof zone, err);
-    if (rc != TALLY_OK) return rc;
-    if (!known) return tally_err_set(err, TALLY_ENOTFOUND, "tenant not found");
-
     build_ctx b = {json_array(), json_array()};
     tally_limits_standing st;
-    rc = tally_limits_read(pg, req->tenant_id, req->user_id, at, &st, add_limit, &b, err);
+    tally_code rc = tally_limits_read(pg, req->tenant_id, req->user_id, at, &st, add_limit, &b, err);
+    if (rc == TALLY_OK && !st.known) rc = tally_err_set(err, TALLY_ENOTFOUND, "tenant not found");
     if (rc != TALLY_OK) {
         json_decref(b.limits);
         json_decref(b.reasons);

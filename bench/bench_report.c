@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "tally_analytics.h"
 #include "naive_report.h"
 #include "tally_docs.h"
@@ -63,12 +64,6 @@ typedef struct {
 } tenant;
 
 enum { SIDE_ROLLUP, SIDE_HTTP, SIDE_NAIVE };
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void die(const char *what, const char *msg) {
     fprintf(stderr, "bench_report: %s: %s\n", what, msg);
@@ -130,22 +125,6 @@ static json_t *run_naive(naive_report *nr, const tenant *t) {
     return rows;
 }
 
-typedef struct {
-    char *data;
-    size_t len;
-} body;
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-    body *b = arg;
-    char *grown = realloc(b->data, b->len + size * n + 1);
-    if (!grown) return 0;
-    memcpy(grown + b->len, p, size * n);
-    b->data = grown;
-    b->len += size * n;
-    b->data[b->len] = 0;
-    return size * n;
-}
-
 /* GET the report: the body of a 200 (caller frees), NULL after a 503 or a
  * failed connection (the store or the service restarting); anything else
  * ends the run. */
@@ -155,7 +134,7 @@ static char *run_http(CURL *c, const options *o, const char *tenant_id) {
     snprintf(url, sizeof url, "%s/v1/tenants/%s/usage?from=%s&to=%s&granularity=%s&group_by=%s",
              o->api_url, id, o->from, o->to, o->granularity, o->group_by);
     curl_free(id);
-    body b = {0};
+    bench_body b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     CURLcode rc = curl_easy_perform(c);
@@ -181,7 +160,7 @@ static CURL *http_open(struct curl_slist **headers) {
     CURL *c = curl_easy_init();
     if (!c) die("libcurl", "curl_easy_init failed");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, *headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, bench_on_body);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     return c;
 }
@@ -219,10 +198,10 @@ static void release(int side, void *result) {
 static void *call(bench *b, int side, const tenant *t, double *ms) {
     bool recovering = false;
     for (int failures = 0;;) {
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         void *r = attempt(b, side, t);
         if (r && (!recovering || !ms)) {
-            if (ms) *ms = now_ms() - t0;
+            if (ms) *ms = bench_now_ms() - t0;
             return r;
         }
         if (r) { /* the store is back: time a clean attempt */
@@ -347,41 +326,19 @@ static void timed_rounds(bench *b, tenant *ts, int n) {
     }
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct {
-    size_t n;
-    double p50, p99, max, mean;
-} summary;
-
-/* Nearest-rank percentiles of v (sorted in place). */
-static summary summarize(double *v, size_t n) {
-    summary s = {.n = n};
-    if (!n) return s;
-    qsort(v, n, sizeof *v, cmp_double);
-    for (size_t i = 0; i < n; i++) s.mean += v[i] / (double)n;
-    s.p50 = v[(size_t)ceil(0.50 * (double)n) - 1];
-    s.p99 = v[(size_t)ceil(0.99 * (double)n) - 1];
-    s.max = v[n - 1];
-    return s;
-}
-
 /* The times of one side over the tenants chosen (all, or the naive ones). */
-static summary side_summary(const tenant *ts, int n, int side, int reps, bool naive_only) {
+static bench_summary side_summary(const tenant *ts, int n, int side, int reps, bool naive_only) {
     double *v = malloc(sizeof(double) * (size_t)(n * reps + 1));
     size_t k = 0;
     for (int i = 0; i < n; i++)
         if (!naive_only || ts[i].naive)
             for (int r = 0; r < reps; r++) v[k++] = ts[i].t[side][r];
-    summary s = summarize(v, k);
+    bench_summary s = bench_summarize(v, k);
     free(v);
     return s;
 }
 
-static void print_result(const char *label, int tenants, summary s) {
+static void print_result(const char *label, int tenants, bench_summary s) {
     printf("RESULT %-14s tenants=%d calls=%zu p50_ms=%.2f p99_ms=%.2f max_ms=%.2f mean_ms=%.2f\n",
            label, tenants, s.n, s.p50, s.p99, s.max, s.mean);
 }
@@ -398,7 +355,7 @@ static void print_tenants(const tenant *ts, int n, const options *o, bool http) 
                        : side == SIDE_HTTP ? (http ? o->reps : 0)
                                            : o->reps;
             memcpy(tmp, t->t[side], sizeof(double) * (size_t)reps);
-            summary s = summarize(tmp, (size_t)reps);
+            bench_summary s = bench_summarize(tmp, (size_t)reps);
             if (reps)
                 snprintf(cell[side], sizeof cell[side], "%.2f ms", s.p50);
             else
@@ -424,9 +381,9 @@ static void report_results(const tenant *ts, int n, const options *o, bool http,
     if (http) print_result("http", n, side_summary(ts, n, SIDE_HTTP, o->reps, false));
     printf("interactions in the reports: %lld over %d tenants\n", all_requests, n);
     if (!naive) return;
-    summary r = side_summary(ts, n, SIDE_ROLLUP, o->reps, true);
-    summary h = http ? side_summary(ts, n, SIDE_HTTP, o->reps, true) : (summary){0};
-    summary v = side_summary(ts, n, SIDE_NAIVE, o->naive_reps, true);
+    bench_summary r = side_summary(ts, n, SIDE_ROLLUP, o->reps, true);
+    bench_summary h = http ? side_summary(ts, n, SIDE_HTTP, o->reps, true) : (bench_summary){0};
+    bench_summary v = side_summary(ts, n, SIDE_NAIVE, o->naive_reps, true);
     print_result("rollup@naive", n_naive, r);
     if (http) print_result("http@naive", n_naive, h);
     print_result("naive", n_naive, v);

@@ -230,7 +230,7 @@ typedef struct {
 
 typedef struct {
     const char *tenant_id, *user_id, *name, *email;
-    const char *role; /* "admin" | "member" (default) | "student" */
+    const char *role; /* "admin" | "member" (default) | "student" | "tutor" */
     int active;       /* 1, 0, or -1 when absent */
 } tally_user;
 
@@ -241,7 +241,7 @@ typedef struct {
 
 typedef struct {
     const char *subscription_id, *tenant_id, *user_id /* NULL = whole tenant */, *plan_id;
-    const char *status; /* "active" (default) | "trial" | "cancelled" */
+    const char *status; /* "active" (default) | "trial" | "suspended" | "cancelled" */
     tally_usec starts_at;
     bool has_ends_at;
     tally_usec ends_at;

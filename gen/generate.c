@@ -158,19 +158,6 @@ static bool build_timeline(gen *g) {
     return true;
 }
 
-/* The expected share of the traffic of tenant t. */
-static double tenant_share(const gen *g, uint32_t t) {
-    const tenant *tn = &g->tenants[t];
-    for (unsigned c = 0; c < g->n_classes; c++) {
-        const tclass *k = &g->classes[c];
-        if (k->shape != tn->shape || k->zone != tn->zone) continue;
-        double s = 0;
-        for (size_t b = 0; b < g->n_hours; b++) s += g->class_w[b * g->n_classes + c];
-        return s / g->cum[g->n_hours] * tn->weight / k->cum[k->n - 1];
-    }
-    return 0;
-}
-
 /* Walks the time line: the state of the sequential sorted uniforms. */
 typedef struct {
     tally_gen_rng r;
@@ -388,31 +375,6 @@ static void gen_free(gen *g) {
     free(g->out.p);
 }
 
-/* Expected volume of each tenant, for limits and budgets that real traffic
- * actually reaches: a few hundred sample interactions, priced at list price. */
-static void estimate(gen *g) {
-    irec x;
-    for (uint32_t t = 0; t < g->n_tenants; t++) {
-        tenant *tn = &g->tenants[t];
-        if (tn->shape != TALLY_GEN_IXC && tn->shape != TALLY_GEN_WHATSAPP) continue;
-        enum { SAMPLES = 256 };
-        uint64_t tokens = 0, cost = 0;
-        for (uint64_t k = 0; k < SAMPLES; k++) {
-            tally__gen_build_interaction(g, &x, (1ULL << 62) + k, g->start_ms + 12 * MS_HOUR, t);
-            int64_t p[3];
-            tokens += (uint64_t)(x.in + x.out);
-            if (x.has_cost)
-                cost += x.cost_e12;
-            else if (tally__gen_price_at(g, t, x.model, x.ms, p))
-                cost += tally__gen_cost_e12(p, &x);
-        }
-        double n = (double)g->o->events * tenant_share(g, t);
-        tn->expect_requests = (uint64_t)n;
-        tn->expect_tokens = (uint64_t)(n * (double)tokens / SAMPLES);
-        tn->expect_cost_e12 = (uint64_t)(n * (double)cost / SAMPLES);
-    }
-}
-
 tally_code tally_gen_run(const tally_gen_opts *o, tally_gen_sink sink, void *ctx,
                          tally_gen_stats *stats, tally_err *err) {
     tally_gen_stats st = {0};
@@ -437,7 +399,10 @@ tally_code tally_gen_run(const tally_gen_opts *o, tally_gen_sink sink, void *ctx
         goto done;
     }
     if (o->entities) {
-        estimate(g);
+        if (!tally__gen_estimate(g)) {
+            rc = tally_err_set(err, TALLY_ENOMEM, "generate: out of memory");
+            goto done;
+        }
         tally__gen_write_entities(g);
     }
     st.entities = g->n_entities;

@@ -2,9 +2,9 @@
  * generate_entities — who the traffic belongs to (see generate_internal.h):
  * the zones and the five platform shapes, the tenants built from them, the
  * ids of their users, and the entity events written before the
- * interactions (tenants, users, plans, subscriptions, prices, BRL rates,
- * budgets). Plan limits and budgets are set from each tenant's expected
- * volume (estimate() in generate.c), so that real traffic reaches them.
+ * interactions: tenants, users, prices and BRL rates here; plans,
+ * subscriptions and budgets, whose limits are sized from the traffic, in
+ * generate_limits.c.
  */
 #include "generate_internal.h"
 
@@ -75,9 +75,6 @@ const shape_info tally__gen_shapes[TALLY_GEN__SHAPES] = {
                             60, 75, 95, 100, 90, 75, 30, 10, 5,  3,  2,   1},
                            0.2},
 };
-
-#define FX_V1 5420000 /* BRL per USD in millionths: 5.42, then 5.61 */
-#define FX_V2 5610000
 
 /* ---- users ---- */
 
@@ -190,15 +187,7 @@ bool tally__gen_build_tenants(gen *g) {
 
 /* ---- the entity events ---- */
 
-/* Two significant digits, at least `floor`. */
-static uint64_t round2(double v, uint64_t floor) {
-    if (v < (double)floor) return floor;
-    double p = 1;
-    while (v >= 100 * p) p *= 10;
-    return (uint64_t)(v / p + 0.5) * (uint64_t)p;
-}
-
-static void ent_begin(gen *g, const char *type, int64_t ms, const char *subject) {
+void tally__gen_ent_begin(gen *g, const char *type, int64_t ms, const char *subject) {
     bool pricing = !strncmp(type, "model.", 6) || !strncmp(type, "fx.", 3);
     tally__ev_begin(g, "ent", g->n_entities++, pricing ? "pricing-sync" : "backoffice-1", type, ms,
                     0, true, subject);
@@ -210,7 +199,7 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
     out_buf *o = &g->out;
     for (uint32_t t = 0; t < g->n_tenants; t++) {
         const tenant *tn = &g->tenants[t];
-        ent_begin(g, "tenant.upserted", (*clock)++ * 1000, tn->id);
+        tally__gen_ent_begin(g, "tenant.upserted", (*clock)++ * 1000, tn->id);
         O_LIT(o, "\"tenant_id\":");
         tally__o_cstr(o, tn->id);
         O_LIT(o, ",\"name\":");
@@ -240,7 +229,7 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
             tally_gen_person_pick(&r, &p);
             char uid[48];
             tally__gen_user_id_of(g, t, u, uid);
-            ent_begin(g, "user.upserted", (*clock)++ * 1000, tn->id);
+            tally__gen_ent_begin(g, "user.upserted", (*clock)++ * 1000, tn->id);
             O_LIT(o, "\"tenant_id\":");
             tally__o_cstr(o, tn->id);
             O_LIT(o, ",\"user_id\":");
@@ -265,9 +254,10 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
                 O_LIT(o, ",\"email\":");
                 tally__o_cstr(o, mail);
             }
-            const char *role = u == 0 ? "admin"
-                               : (tn->shape == TALLY_GEN_SCHOOL ||
-                                  (tn->shape == TALLY_GEN_TUTORING && u % 5 != 1))
+            /* the tutoring marketplace: one user in five is a tutor, the rest students */
+            const char *role = u == 0                                          ? "admin"
+                               : tn->shape == TALLY_GEN_TUTORING && u % 5 == 1 ? "tutor"
+                               : tn->shape == TALLY_GEN_SCHOOL || tn->shape == TALLY_GEN_TUTORING
                                    ? "student"
                                    : "member";
             O_LIT(o, ",\"role\":");
@@ -281,109 +271,11 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
     }
 }
 
-static void write_plan(gen *g, int64_t ms, const char *id, const tenant *tn, const char *name,
-                       uint64_t requests, uint64_t tokens, const char *description) {
-    out_buf *o = &g->out;
-    ent_begin(g, "plan.upserted", ms, tn ? tn->id : NULL);
-    O_LIT(o, "\"plan_id\":");
-    tally__o_cstr(o, id);
-    if (tn) {
-        O_LIT(o, ",\"tenant_id\":");
-        tally__o_cstr(o, tn->id);
-    }
-    O_LIT(o, ",\"name\":");
-    tally__o_cstr(o, name);
-    O_LIT(o, ",\"monthly_request_limit\":");
-    if (requests)
-        tally__o_u64(o, requests);
-    else
-        O_LIT(o, "null");
-    O_LIT(o, ",\"monthly_token_limit\":");
-    if (tokens)
-        tally__o_u64(o, tokens);
-    else
-        O_LIT(o, "null");
-    O_LIT(o, ",\"description\":");
-    tally__o_cstr(o, description);
-    tally__ev_end(g);
-}
-
-static void write_subscription(gen *g, int64_t ms, const tenant *tn, const char *user,
-                               const char *plan, const char *status, int64_t ends) {
-    out_buf *o = &g->out;
-    char id[160];
-    snprintf(id, sizeof id, "sub-%s%s%s", tn->id, user ? "-" : "", user ? user : "");
-    ent_begin(g, "subscription.upserted", ms, tn->id);
-    O_LIT(o, "\"subscription_id\":");
-    tally__o_cstr(o, id);
-    O_LIT(o, ",\"tenant_id\":");
-    tally__o_cstr(o, tn->id);
-    if (user) {
-        O_LIT(o, ",\"user_id\":");
-        tally__o_cstr(o, user);
-    }
-    O_LIT(o, ",\"plan_id\":");
-    tally__o_cstr(o, plan);
-    O_LIT(o, ",\"starts_at\":");
-    tally__o_time(o, g->epoch_ms, 0, true, false);
-    if (ends) {
-        O_LIT(o, ",\"ends_at\":");
-        tally__o_time(o, ends, -3, false, false);
-    }
-    O_LIT(o, ",\"status\":");
-    tally__o_cstr(o, status);
-    tally__ev_end(g);
-}
-
-static void write_plans_and_subscriptions(gen *g, int64_t *clock) {
-    write_plan(g, (*clock)++ * 1000, "plan-gratuito", NULL, "Gratuito", 1000, 500000,
-               "Para experimentar: 1.000 requisições por mês.");
-    write_plan(g, (*clock)++ * 1000, "plan-profissional", NULL, "Profissional", 50000, 50000000,
-               "Uso profissional, com limites generosos.");
-    write_plan(g, (*clock)++ * 1000, "plan-enterprise", NULL, "Enterprise", 0, 0,
-               "Sem limites; faturamento sob contrato.");
-    double month = 30.0 / g->o->days;
-    for (uint32_t t = 0; t < g->n_tenants; t++) {
-        const tenant *tn = &g->tenants[t];
-        if (tn->shape != TALLY_GEN_IXC) continue;
-        char id[128], name[200];
-        snprintf(id, sizeof id, "plan-%s-revenda", tn->id);
-        snprintf(name, sizeof name, "Revenda %s", tn->name);
-        /* set to be reached: a distributor outgrowing its plan is the alert to demo */
-        write_plan(g, (*clock)++ * 1000, id, tn, name,
-                   round2(0.85 * month * (double)tn->expect_requests, 10),
-                   round2(1.2 * month * (double)tn->expect_tokens, 1000),
-                   "Plano negociado pelo distribuidor para a sua base de clientes.");
-    }
-    for (uint32_t t = 0; t < g->n_tenants; t++) {
-        const tenant *tn = &g->tenants[t];
-        static const char *const PLAN_OF[] = {"plan-profissional", "plan-profissional", NULL,
-                                              "plan-profissional", "plan-enterprise"};
-        char own[128];
-        snprintf(own, sizeof own, "plan-%s-revenda", tn->id);
-        bool trial = tn->shape == TALLY_GEN_SCHOOL && tn->round % 2 == 1;
-        write_subscription(
-            g, (*clock)++ * 1000, tn, NULL, PLAN_OF[tn->shape] ? PLAN_OF[tn->shape] : own,
-            trial ? "trial" : "active", trial ? g->start_ms + 14 * MS_DAY + 3 * MS_HOUR : 0);
-        if (tn->shape != TALLY_GEN_IXC) continue;
-        /* seed 002: users subscribe to plans of their own */
-        for (uint32_t u = 1; u < g->o->users_per_tenant && u <= 4; u++) {
-            char uid[48];
-            tally__gen_user_id_of(g, t, u, uid);
-            bool cancelled = u == 4;
-            write_subscription(g, (*clock)++ * 1000, tn, uid,
-                               u % 2 ? "plan-gratuito" : "plan-profissional",
-                               cancelled ? "cancelled" : "active",
-                               cancelled ? g->start_ms + 10 * MS_DAY + 3 * MS_HOUR : 0);
-        }
-    }
-}
-
 static void write_price(gen *g, int64_t ms, int model, const int64_t p[3], bool minutes,
                         int64_t effective, const tenant *tn) {
     const model_info *m = &tally__gen_models[model];
     out_buf *o = &g->out;
-    ent_begin(g, "model.priced", ms, tn ? tn->id : NULL);
+    tally__gen_ent_begin(g, "model.priced", ms, tn ? tn->id : NULL);
     O_LIT(o, "\"model_id\":");
     tally__o_cstr(o, m->id);
     O_LIT(o, ",\"provider\":");
@@ -436,7 +328,7 @@ static void write_prices_and_rates(gen *g) {
     write_price(g, g->late_ms - MS_DAY, M_LLAMA8, p8, true, g->late_ms, NULL);
     const int64_t fx[2][2] = {{FX_V1, g->epoch_ms}, {FX_V2, g->fx_ms}};
     for (int i = 0; i < 2; i++) {
-        ent_begin(g, "fx.rate_set", fx[i][1], NULL);
+        tally__gen_ent_begin(g, "fx.rate_set", fx[i][1], NULL);
         O_LIT(o, "\"currency\":\"BRL\",\"per_usd\":");
         tally__o_fixed(o, (uint64_t)fx[i][0], 6);
         O_LIT(o, ",\"effective_from\":");
@@ -445,60 +337,11 @@ static void write_prices_and_rates(gen *g) {
     }
 }
 
-static void write_budgets(gen *g, int64_t *clock) {
-    out_buf *o = &g->out;
-    for (uint32_t t = 0; t < g->n_tenants; t++) {
-        const tenant *tn = &g->tenants[t];
-        if (tn->shape != TALLY_GEN_WHATSAPP) continue;
-        double days = g->o->days;
-        /* BRL in millionths: cost_e12 × 5.42 / 1e6 */
-        double brl_month = (double)tn->expect_cost_e12 * (FX_V1 / 1e6) / 1e6 * 30.0 / days;
-        double tokens_day = (double)tn->expect_tokens / days;
-        bool weekly = tn->round % 2 == 1;
-        for (int b = 0; b < 2; b++) {
-            char id[128];
-            snprintf(id, sizeof id, "budget-%s-%s", tn->id,
-                     b        ? "diario"
-                     : weekly ? "semanal"
-                              : "mensal");
-            ent_begin(g, "budget.set", (*clock)++ * 1000, tn->id);
-            O_LIT(o, "\"tenant_id\":");
-            tally__o_cstr(o, tn->id);
-            O_LIT(o, ",\"budget_id\":");
-            tally__o_cstr(o, id);
-            if (b == 0) {
-                /* money over the month (or week): about 90% of what the traffic costs */
-                if (weekly)
-                    O_LIT(o, ",\"kind\":\"both\",\"period\":\"weekly\"");
-                else
-                    O_LIT(o, ",\"kind\":\"brl\",\"period\":\"monthly\"");
-                double scale = weekly ? 7.0 / 30.0 : 1.0;
-                if (weekly) {
-                    O_LIT(o, ",\"token_limit\":");
-                    tally__o_u64(o, round2(0.9 * tokens_day * 7, 1000));
-                }
-                O_LIT(o, ",\"brl_limit\":");
-                tally__o_fixed(o, round2(0.9 * brl_month * scale, 10000), 6);
-                O_LIT(o, ",\"thresholds\":[80,90,100],\"pause_at_limit\":false");
-            } else {
-                /* tokens a day: busy weekdays cross it */
-                O_LIT(o, ",\"kind\":\"tokens\",\"period\":\"daily\",\"token_limit\":");
-                tally__o_u64(o, round2(1.1 * tokens_day, 1000));
-                O_LIT(o, ",\"thresholds\":[50,80,100],\"pause_at_limit\":true");
-            }
-            O_LIT(o, ",\"webhook_url\":\"https://hooks.uzz.ai/budgets/");
-            o_raw(o, tn->id, strlen(tn->id));
-            o_ch(o, '"');
-            tally__ev_end(g);
-        }
-    }
-}
-
 void tally__gen_write_entities(gen *g) {
     /* tenants, users, plans… a second apart, from 40 days before the window */
     int64_t clock = (g->start_ms - 40 * MS_DAY) / 1000;
     write_tenants_and_users(g, &clock);
-    write_plans_and_subscriptions(g, &clock);
+    tally__gen_write_plans_and_subscriptions(g, &clock);
     write_prices_and_rates(g);
-    write_budgets(g, &clock);
+    tally__gen_write_budgets(g, &clock);
 }

@@ -8,8 +8,12 @@
  *                           writers, the CloudEvents envelope
  *   generate_interaction.c  the models and their prices; one interaction,
  *                           built from its own stream and written
+ *   generate_estimate.c     each tenant's expected month, week and day, which
+ *                           plan limits and budgets are sized from
  *   generate_entities.c     zones, platform shapes, tenants, user ids, and
  *                           the entity events
+ *   generate_limits.c       plans, subscriptions and budgets, sized to be
+ *                           reached
  *
  * Everything here that has linkage is prefixed (gen_, GEN_, o_, ev_); the
  * smallest helpers, called on every event, are static inline here, so that
@@ -158,11 +162,21 @@ extern const int64_t tally__gen_tenant_price[3];
 
 /* ---- the state of a run ---- */
 
+/* A tenant's expected traffic (generate_estimate.c), in the periods that
+ * limits and budgets count, all in the tenant's zone: interactions in its
+ * busiest calendar month, its busiest week (from Monday), its busiest day
+ * and a mean day of the window; and what one interaction uses on average. */
+typedef struct {
+    double month, week, day_max, day_mean; /* interactions */
+    double tokens;                         /* input + output, per interaction */
+    double brl;                            /* cost in BRL at list price and the first rate */
+} gen_volume;
+
 typedef struct {
     char id[72], name[160], slug[72];
     unsigned shape, round, zone, business, n_agents, agents[5];
     double weight;
-    uint64_t expect_requests, expect_tokens, expect_cost_e12; /* over the window */
+    gen_volume expect; /* set before the entities are written */
 } tenant;
 
 typedef struct {
@@ -203,6 +217,19 @@ void tally__ev_begin(gen *g, const char *id_kind, uint64_t id_n, const char *sou
 /* }}\n, and a flush when enough is buffered. */
 void tally__ev_end(gen *g);
 
+/* ---- expected volumes (generate_estimate.c) ---- */
+
+/* BRL per USD in millionths: the first rate (5.42), and the one from fx_ms on (5.61). */
+#define FX_V1 5420000
+#define FX_V2 5610000
+
+/* Days since 1970-01-01 → the civil date (proleptic Gregorian). */
+void tally__gen_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d);
+
+/* Fill every tenant's `expect` from the time line (built) and a sample of
+ * its interactions; false when out of memory. */
+bool tally__gen_estimate(gen *g);
+
 /* ---- tenants, users and the entity events (generate_entities.c) ---- */
 
 /* The tenants of o->tenants and their classes (same shape, same zone);
@@ -215,8 +242,18 @@ void tally__gen_uuid_of(uint64_t h, char *buf);
 /* The user id of user u of tenant t (buf: 48 bytes). */
 void tally__gen_user_id_of(const gen *g, uint32_t t, uint32_t u, char *buf);
 
+/* The envelope of an entity event: id "evt-<seed>-ent-<n>", source
+ * "backoffice-1" (prices and rates: "pricing-sync"), time ms in UTC. */
+void tally__gen_ent_begin(gen *g, const char *type, int64_t ms, const char *subject);
+
 /* Tenants, users, plans, subscriptions, prices, FX rates and budgets. */
 void tally__gen_write_entities(gen *g);
+
+/* ---- plans, subscriptions and budgets (generate_limits.c) ---- */
+
+/* Each entity event at *clock seconds, advancing it by one per event. */
+void tally__gen_write_plans_and_subscriptions(gen *g, int64_t *clock);
+void tally__gen_write_budgets(gen *g, int64_t *clock);
 
 /* ---- interactions (generate_interaction.c) ---- */
 

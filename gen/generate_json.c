@@ -123,7 +123,7 @@ void tally__o_flush(out_buf *o) {
 
 /* ---- time ---- */
 
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d) {
+void tally__gen_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d) {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     const unsigned doe = (unsigned)(z - era * 146097);
@@ -148,7 +148,7 @@ void tally__o_time(out_buf *o, int64_t ms, int offset_h, bool utc, bool millis) 
     int64_t in_day = local - day * MS_DAY;
     int y;
     unsigned m, d, sec = (unsigned)(in_day / 1000);
-    civil_from_days(day, &y, &m, &d);
+    tally__gen_civil_from_days(day, &y, &m, &d);
     char b[40] = "0000-00-00T00:00:00.000";
     put2(b, (unsigned)y / 100);
     put2(b + 2, (unsigned)y % 100);

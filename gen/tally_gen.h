@@ -12,7 +12,11 @@
  *
  * Output order: the entity events (tenants, users, plans, subscriptions,
  * prices, FX rates, budgets), then the interactions in time order, with
- * feedback and re-sent duplicates merged in at their own (later) time.
+ * feedback and re-sent duplicates merged in at their own (later) time. The
+ * limits of plans and budgets are sized from the traffic the run will write
+ * (its expected month, week and day per tenant), so some are crossed: a
+ * distributor's plan, students' message plans, bots' daily token budgets on
+ * busy days (gen/generate_limits.c says which).
  *
  * The JSON is written by hand into a buffer (no jansson trees): the
  * generator exists to feed benchmarks, so it must outrun the pipeline.

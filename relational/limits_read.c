@@ -13,7 +13,12 @@
 #include "tally_common.h"
 #include "tally_pg.h"
 
-/* $1 tenant, $2 user (NULL: the tenant's own limits only), $3 at. */
+/* $1 tenant, $2 user (NULL: the tenant's own limits only), $3 at. One
+ * statement, one round trip (this is the gateway's hot path): the first row
+ * is the subject's standing — the zone, `at` written in it, whether the
+ * tenant is known (upserted, or with usage counted) and suspended, the
+ * suspended subscriptions in force at `at` that apply (the tenant's or the
+ * user's) — then one row per limit. All columns are text. */
 static const char LIMITS_SQL[] =
     "WITH t AS ("
     "  SELECT $1::text AS tenant_id, coalesce((SELECT timezone FROM tenants"
@@ -34,30 +39,31 @@ static const char LIMITS_SQL[] =
     "      sum(x.unpriced) FILTER (WHERE p.metric = 'brl') AS unpriced"
     "    FROM limit_usage x WHERE x.tenant_id = $1 AND x.user_id = coalesce(p.user_id, '')"
     "      AND x.day >= p.ps AND x.day < p.pe) s ON true"
-    ") SELECT u.limit_id, u.source, u.metric, u.user_id, u.period,"
-    "  tally_rfc3339(u.ps::timestamp AT TIME ZONE t.zone, t.zone),"
-    "  tally_rfc3339(u.pe::timestamp AT TIME ZONE t.zone, t.zone),"
-    "  u.lim, u.used, greatest(u.lim - u.used, 0),"
-    "  CASE WHEN u.lim > 0 THEN u.used * 100 / u.lim END,"
-    "  array_to_string(u.thresholds, ','),"
-    "  array_to_string(ARRAY(SELECT th FROM unnest(u.thresholds) th"
-    "    WHERE u.used * 100 >= th * u.lim ORDER BY th), ','),"
-    "  u.unpriced, u.pause_at_limit, u.pause_at_limit AND u.used >= u.lim, u.used >= u.lim"
-    " FROM u, t ORDER BY u.source DESC, u.limit_id, u.user_id NULLS FIRST";
-
-/* $1 tenant, $2 user, $3 at: the zone, `at` written in it, whether the
- * tenant is suspended, and the suspended subscriptions in force at `at`
- * that apply (the tenant's, or the user's). */
-static const char STANDING_SQL[] =
-    "WITH t AS (SELECT coalesce((SELECT timezone FROM tenants WHERE tenant_id = $1),"
-    "  '" TALLY_DEFAULT_TIMEZONE "') AS zone)"
-    " SELECT zone, tally_rfc3339($3::timestamptz, zone),"
-    "  coalesce((SELECT status = 'suspended' FROM tenants WHERE tenant_id = $1), false),"
+    ") SELECT * FROM ("
+    " SELECT 0 AS k, t.zone AS c1, tally_rfc3339($3::timestamptz, t.zone) AS c2,"
+    "  (EXISTS (SELECT 1 FROM tenants WHERE tenant_id = $1)"
+    "   OR EXISTS (SELECT 1 FROM limit_usage WHERE tenant_id = $1))::text AS c3,"
+    "  coalesce((SELECT status = 'suspended' FROM tenants WHERE tenant_id = $1), false)::text"
+    "    AS c4,"
     "  array_to_string(ARRAY(SELECT subscription_id FROM subscriptions"
     "    WHERE tenant_id = $1 AND status = 'suspended' AND (user_id IS NULL OR user_id = $2::text)"
     "      AND starts_at <= $3::timestamptz AND (ends_at IS NULL OR $3::timestamptz < ends_at)"
-    "    ORDER BY subscription_id COLLATE \"C\"), ',')"
-    " FROM t";
+    "    ORDER BY subscription_id COLLATE \"C\"), ','),"
+    "  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+    " FROM t"
+    " UNION ALL"
+    " SELECT 1, u.limit_id, u.source, u.metric, u.user_id, u.period,"
+    "  tally_rfc3339(u.ps::timestamp AT TIME ZONE t.zone, t.zone),"
+    "  tally_rfc3339(u.pe::timestamp AT TIME ZONE t.zone, t.zone),"
+    "  u.lim::text, u.used::text, greatest(u.lim - u.used, 0)::text,"
+    "  (CASE WHEN u.lim > 0 THEN u.used * 100 / u.lim END)::text,"
+    "  array_to_string(u.thresholds, ','),"
+    "  array_to_string(ARRAY(SELECT th FROM unnest(u.thresholds) th"
+    "    WHERE u.used * 100 >= th * u.lim ORDER BY th), ','),"
+    "  u.unpriced::text, u.pause_at_limit::text, (u.pause_at_limit AND u.used >= u.lim)::text,"
+    "  (u.used >= u.lim)::text"
+    /* limit rows: c1 limit_id, c2 source, c4 user_id */
+    " FROM u, t) r ORDER BY k, c2, c1 COLLATE \"C\", c4 NULLS FIRST";
 
 /* "80,90,100" into ints. */
 static int parse_list(const char *s, int *out, int max) {
@@ -78,25 +84,21 @@ tally_code tally_limits_read(tally_pg *pg, const char *tenant_id, const char *us
     char at_text[40];
     tally_time_format_utc(at, at_text, sizeof at_text);
     const char *params[] = {tenant_id, user_id, at_text};
-
-    PGresult *res = tally__pg_exec_prepared(pg, STANDING_SQL, 3, NULL, params);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        return tally__pg_result_error(pg, res, "limits standing", err);
-    memset(standing, 0, sizeof *standing);
-    snprintf(standing->zone, sizeof standing->zone, "%s", PQgetvalue(res, 0, 0));
-    snprintf(standing->at, sizeof standing->at, "%s", PQgetvalue(res, 0, 1));
-    standing->tenant_suspended = PQgetvalue(res, 0, 2)[0] == 't';
-    snprintf(standing->suspended_subscriptions, sizeof standing->suspended_subscriptions, "%s",
-             PQgetvalue(res, 0, 3));
-    PQclear(res);
-
-    res = tally__pg_exec_prepared(pg, LIMITS_SQL, 3, NULL, params);
+    PGresult *res = tally__pg_exec_prepared(pg, LIMITS_SQL, 3, NULL, params);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return tally__pg_result_error(pg, res, "limits", err);
-    for (int r = 0; r < PQntuples(res); r++) {
+    memset(standing, 0, sizeof *standing);
+    snprintf(standing->zone, sizeof standing->zone, "%s", PQgetvalue(res, 0, 1));
+    snprintf(standing->at, sizeof standing->at, "%s", PQgetvalue(res, 0, 2));
+    standing->known = PQgetvalue(res, 0, 3)[0] == 't';
+    standing->tenant_suspended = PQgetvalue(res, 0, 4)[0] == 't';
+    snprintf(standing->suspended_subscriptions, sizeof standing->suspended_subscriptions, "%s",
+             PQgetvalue(res, 0, 5));
+    for (int r = 1; r < PQntuples(res); r++) {
         tally_limit_row row = {0};
         const char *v[17];
-        for (int c = 0; c < 17; c++) v[c] = PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+        for (int c = 0; c < 17; c++)
+            v[c] = PQgetisnull(res, r, c + 1) ? NULL : PQgetvalue(res, r, c + 1);
         row.limit_id = v[0];
         row.source = v[1];
         row.metric = v[2];

@@ -184,6 +184,7 @@ tally_code tally_rollup_load_offset(tally_pg *pg, const char *group, const char 
 typedef struct {
     char zone[64];                        /* the tenant's */
     char at[40];                          /* the instant, written in the zone */
+    bool known;                           /* upserted, or with usage counted */
     bool tenant_suspended;
     char suspended_subscriptions[1024];   /* ids, comma-separated ("" none) */
 } tally_limits_standing;

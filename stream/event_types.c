@@ -14,8 +14,9 @@
 #define OPT TF_OPTIONAL
 
 static const char *const TENANT_STATUSES[] = {"active", "suspended", NULL};
-static const char *const ROLES[] = {"admin", "member", "student", NULL};
-static const char *const SUBSCRIPTION_STATUSES[] = {"active", "trial", "cancelled", NULL};
+static const char *const ROLES[] = {"admin", "member", "student", "tutor", NULL};
+static const char *const SUBSCRIPTION_STATUSES[] = {"active", "trial", "suspended", "cancelled",
+                                                    NULL};
 static const char *const BUDGET_KINDS[] = {"tokens", "brl", "both", NULL};
 static const char *const BUDGET_PERIODS[] = {"daily", "weekly", "monthly", NULL};
 static const char *const INTERACTION_KINDS[] = {"chat", "embedding", "tts", "stt", NULL};
@@ -197,6 +198,18 @@ static bool fx(const tally_fields *f, tally_fx *x) {
            tally__tf_time(f, "effective_from", REQ, NULL, &x->effective_from);
 }
 
+/* A budget is a limit: its kind says which of the two it sets, and one that
+ * sets nothing could never be reached (nor alerted, nor paused at). Checked
+ * after both limits are read, so a malformed limit is reported as such. */
+static bool budget_has_its_limits(const tally_fields *f, const tally_budget *b) {
+    bool tokens = strcmp(b->kind, "brl") != 0, brl = strcmp(b->kind, "tokens") != 0;
+    if (tokens && !b->token_limit.set)
+        return tally__tf_fail(f, "token_limit", "required when kind is \"%s\"", b->kind);
+    if (brl && !b->brl_limit.set)
+        return tally__tf_fail(f, "brl_limit", "required when kind is \"%s\"", b->kind);
+    return true;
+}
+
 static bool budget(const tally_fields *f, tally_budget *b) {
     int pause = 0;
     if (!tally__tf_id(f, "tenant_id", REQ, &b->tenant_id) ||
@@ -205,7 +218,8 @@ static bool budget(const tally_fields *f, tally_budget *b) {
         !tally__tf_enum(f, "period", BUDGET_PERIODS, NULL, &b->period) ||
         !tally__tf_count(f, "token_limit", OPT, &b->token_limit) ||
         !tally__tf_decimal(f, "brl_limit", OPT, false, &b->brl_limit) ||
-        !read_thresholds(f, "thresholds", b) || !tally__tf_bool(f, "pause_at_limit", &pause) ||
+        !budget_has_its_limits(f, b) || !read_thresholds(f, "thresholds", b) ||
+        !tally__tf_bool(f, "pause_at_limit", &pause) ||
         !read_url(f, "webhook_url", &b->webhook_url))
         return false;
     b->pause_at_limit = pause == 1;

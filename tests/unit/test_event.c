@@ -252,6 +252,11 @@ static void user_defaults_and_values(void **state) {
     assert_string_equal(ev.u.user.name, "Jo\xc3\xa3o da Silva");
     assert_string_equal(ev.u.user.email, "joao@ixc42.com.br");
     tally_event_free(&ev);
+
+    decode_valid("user.upserted.tutor", &ev);
+    assert_string_equal(ev.u.user.role, "tutor");
+    assert_int_equal(ev.u.user.active, 1);
+    tally_event_free(&ev);
 }
 
 static void plan_defaults_and_values(void **state) {
@@ -293,6 +298,12 @@ static void subscription_defaults_and_values(void **state) {
     assert_true(ev.u.subscription.has_ends_at);
     assert_true(tally_time_parse_rfc3339("2026-04-01T00:00:00Z", &t));
     assert_int_equal(ev.u.subscription.ends_at, t);
+    tally_event_free(&ev);
+
+    decode_valid("subscription.upserted.suspended", &ev);
+    assert_string_equal(ev.u.subscription.status, "suspended");
+    assert_string_equal(ev.u.subscription.user_id, "u-1002");
+    assert_false(ev.u.subscription.has_ends_at);
     tally_event_free(&ev);
 }
 
@@ -361,7 +372,8 @@ static void budget_defaults_and_values(void **state) {
     assert_int_equal(b->thresholds[1], 90);
     assert_int_equal(b->thresholds[2], 100);
     assert_false(b->pause_at_limit);
-    assert_false(b->token_limit.set);
+    assert_true(b->token_limit.set); /* kind "tokens" needs it */
+    assert_int_equal(b->token_limit.v, 1000000);
     assert_false(b->brl_limit.set);
     assert_null(b->webhook_url);
     tally_event_free(&ev);
@@ -387,6 +399,60 @@ static void budget_defaults_and_values(void **state) {
     assert_false(b->pause_at_limit);
     assert_null(b->webhook_url);
     tally_event_free(&ev);
+
+    decode_valid("budget.set.threshold-bounds", &ev); /* 1 and 1000, http://, limits of 0 */
+    b = &ev.u.budget;
+    assert_int_equal(b->n_thresholds, 2);
+    assert_int_equal(b->thresholds[0], 1);
+    assert_int_equal(b->thresholds[1], 1000);
+    assert_int_equal(b->token_limit.v, 0);
+    assert_string_equal(b->brl_limit.text, "0");
+    assert_string_equal(b->webhook_url, "http://hooks.example.com/tally/uzz-clinica-sorriso");
+    tally_event_free(&ev);
+}
+
+/* kind says which limits a budget sets; the one it names must be there (a
+ * present but malformed limit is reported as malformed, before this rule). */
+static char *budget_with(const char *members) {
+    static char buf[1024];
+    snprintf(buf, sizeof buf,
+             "{\"specversion\":\"1.0\",\"id\":\"b1\",\"type\":\"budget.set\","
+             "\"time\":\"2026-03-14T12:00:00Z\",\"data\":{\"tenant_id\":\"t1\","
+             "\"budget_id\":\"b1\",\"period\":\"monthly\",%s}}",
+             members);
+    return buf;
+}
+
+static void budget_kind_needs_its_limits(void **state) {
+    (void)state;
+    static const struct {
+        const char *members, *want; /* want NULL: accepted */
+    } cases[] = {
+        {"\"kind\":\"tokens\",\"token_limit\":10", NULL},
+        {"\"kind\":\"brl\",\"brl_limit\":\"1.50\"", NULL},
+        {"\"kind\":\"both\",\"token_limit\":10,\"brl_limit\":1.5", NULL},
+        {"\"kind\":\"tokens\",\"token_limit\":10,\"brl_limit\":null", NULL},
+        {"\"kind\":\"tokens\"", "data.token_limit: required when kind is \"tokens\""},
+        {"\"kind\":\"tokens\",\"brl_limit\":1",
+         "data.token_limit: required when kind is \"tokens\""},
+        {"\"kind\":\"brl\",\"token_limit\":10", "data.brl_limit: required when kind is \"brl\""},
+        {"\"kind\":\"both\"", "data.token_limit: required when kind is \"both\""},
+        {"\"kind\":\"both\",\"token_limit\":10", "data.brl_limit: required when kind is \"both\""},
+        {"\"kind\":\"both\",\"brl_limit\":1", "data.token_limit: required when kind is \"both\""},
+        {"\"kind\":\"both\",\"token_limit\":-1", "data.token_limit: must be a non-negative"},
+        {"\"kind\":\"brl\",\"brl_limit\":\"x\"", "data.brl_limit: must be a decimal"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *s = budget_with(cases[i].members);
+        if (cases[i].want) {
+            expect_reject(s, cases[i].want);
+            continue;
+        }
+        tally_event ev;
+        tally_err err;
+        if (decode_str(s, &ev, &err) != TALLY_OK) fail_msg("%s rejected: %s", s, err.msg);
+        tally_event_free(&ev);
+    }
 }
 
 static void interaction_defaults(void **state) {
@@ -767,6 +833,7 @@ int main(void) {
         cmocka_unit_test(price_defaults_and_values),
         cmocka_unit_test(fx_values),
         cmocka_unit_test(budget_defaults_and_values),
+        cmocka_unit_test(budget_kind_needs_its_limits),
         cmocka_unit_test(interaction_defaults),
         cmocka_unit_test(interaction_values),
         cmocka_unit_test(feedback_values),

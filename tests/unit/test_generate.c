@@ -1,5 +1,7 @@
-/* Unit tests of ingest/generate: every generated line passes the decoder,
- * output is deterministic, and the duplicate and feedback shares are exact. */
+/* Unit tests of gen/: every generated line passes the decoder, output is
+ * deterministic, the duplicate and feedback shares are exact, and the plans,
+ * subscriptions and budgets are there, sized so that the month reaches some
+ * of their limits and not others. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -250,6 +252,278 @@ static void feedback_share(void **state) {
     free(m.p);
 }
 
+/* ---- plans, subscriptions and budgets ---- */
+
+/* The entity events of a run, by type, decoded; ev[i] borrows nothing. */
+typedef struct {
+    tally_event *ev;
+    size_t n;
+    size_t first_interaction; /* line index */
+} entities;
+
+static entities decode_entities(const mem *m) {
+    entities e = {calloc(4096, sizeof(tally_event)), 0, 0};
+    assert_non_null(e.ev);
+    size_t line = 0;
+    for (const char *p = m->p; p < m->p + m->len; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(m->p + m->len - p));
+        tally_event ev;
+        assert_int_equal(tally_event_decode(p, (size_t)(nl - p), &ev, NULL), TALLY_OK);
+        if (ev.type == TALLY_EV_INTERACTION_RECORDED || ev.type == TALLY_EV_FEEDBACK_RECORDED) {
+            tally_event_free(&ev);
+            e.first_interaction = line;
+            break;
+        }
+        assert_true(e.n < 4096);
+        e.ev[e.n++] = ev;
+        p = nl + 1;
+    }
+    return e;
+}
+
+static void entities_free(entities *e) {
+    for (size_t i = 0; i < e->n; i++) tally_event_free(&e->ev[i]);
+    free(e->ev);
+}
+
+static size_t count_status(const entities *e, const char *status) {
+    size_t n = 0;
+    for (size_t i = 0; i < e->n; i++)
+        n += e->ev[i].type == TALLY_EV_SUBSCRIPTION_UPSERTED &&
+             !strcmp(e->ev[i].u.subscription.status, status);
+    return n;
+}
+
+static void plans_subscriptions_and_budgets_are_emitted(void **state) {
+    (void)state;
+    tally_gen_opts o;
+    tally_gen_opts_default(&o); /* five tenants: one of each shape */
+    o.events = 2000;
+    mem m = run(&o, NULL);
+    entities e = decode_entities(&m);
+    assert_true(e.first_interaction == e.n); /* every entity before the traffic */
+
+    size_t plans = 0, tenant_plans = 0, subs = 0, user_subs = 0, budgets = 0, ended = 0;
+    bool kinds[3] = {0}, periods[3] = {0}, pause[2] = {0}, hook[2] = {0};
+    for (size_t i = 0; i < e.n; i++) {
+        const tally_event *ev = &e.ev[i];
+        if (ev->type == TALLY_EV_PLAN_UPSERTED) {
+            plans++;
+            if (!ev->u.plan.tenant_id) continue;
+            tenant_plans++; /* a tenant's own plan always limits something */
+            assert_true(ev->u.plan.monthly_request_limit.set || ev->u.plan.monthly_token_limit.set);
+        } else if (ev->type == TALLY_EV_SUBSCRIPTION_UPSERTED) {
+            const tally_subscription *s = &ev->u.subscription;
+            subs++;
+            user_subs += s->user_id != NULL;
+            /* in force at the start of the window, ended inside it */
+            ended += s->has_ends_at && !strcmp(s->status, "active") &&
+                     s->ends_at > o.start + 7 * 86400000000LL &&
+                     s->ends_at < o.start + 24 * 86400000000LL;
+        } else if (ev->type == TALLY_EV_BUDGET_SET) {
+            const tally_budget *b = &ev->u.budget;
+            budgets++;
+            kinds[!strcmp(b->kind, "tokens") ? 0 : !strcmp(b->kind, "brl") ? 1 : 2] = true;
+            periods[!strcmp(b->period, "daily") ? 0 : !strcmp(b->period, "weekly") ? 1 : 2] = true;
+            assert_int_equal(b->n_thresholds, 3);
+            assert_int_equal(b->thresholds[0], 80);
+            assert_int_equal(b->thresholds[1], 90);
+            assert_int_equal(b->thresholds[2], 100);
+            pause[b->pause_at_limit] = true;
+            hook[b->webhook_url != NULL] = true;
+            if (b->webhook_url) {
+                char want[200];
+                snprintf(want, sizeof want, "https://hooks.example.com/tally/%s", b->tenant_id);
+                assert_string_equal(b->webhook_url, want);
+            }
+        }
+    }
+    assert_true(plans >= 6); /* three global; a distributor's, a school's, the support bot's */
+    assert_int_equal(tenant_plans, 3);
+    assert_true(subs >= 10);
+    assert_true(user_subs >= 3 + 4); /* three students, four distributor users */
+    assert_true(count_status(&e, "trial") >= 2);
+    assert_int_equal(count_status(&e, "suspended"), 1);
+    assert_int_equal(count_status(&e, "cancelled"), 1);
+    assert_int_equal(ended, 1);
+    assert_int_equal(budgets, 3);
+    for (int i = 0; i < 3; i++) assert_true(kinds[i] && periods[i]);
+    assert_true(pause[0] && pause[1] && hook[0] && hook[1]);
+    entities_free(&e);
+
+    /* odd runs still decode: one day, two users, a window across two months */
+    static const struct {
+        uint32_t days, users, tenants;
+        const char *start;
+    } odd[] = {{1, 2, 5, "2026-03-31T00:00:00Z"},
+               {20, 1, 6, "2026-03-20T00:00:00Z"},
+               {45, 3, 16, "2026-02-15T00:00:00Z"}};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        tally_gen_opts q = o;
+        q.days = odd[i].days;
+        q.users_per_tenant = odd[i].users;
+        q.tenants = odd[i].tenants;
+        assert_true(tally_time_parse_rfc3339(odd[i].start, &q.start));
+        size_t k;
+        mem r = run(&q, NULL);
+        free(decode_all(&r, &k));
+        free(r.p);
+    }
+
+    /* deterministic: the same seed, the same entities, byte for byte */
+    mem again = run(&o, NULL);
+    assert_int_equal(again.len, m.len);
+    assert_memory_equal(again.p, m.p, m.len);
+    free(again.p);
+    free(m.p);
+}
+
+/* One limit that counts tokens or requests of a tenant (or one user) per
+ * local day, week or month, and what the generated traffic used of it. */
+enum { DAYS = 31 };
+typedef struct {
+    const char *name, *tenant_id, *user_id;
+    char period; /* 'd', 'w', 'm' */
+    bool tokens;
+    int64_t limit, from_ms, to_ms; /* counting only while in force */
+    int offset_h;
+    int64_t used[DAYS];
+} counted;
+
+static int zone_offset(const char *zone) {
+    static const struct {
+        const char *name;
+        int h;
+    } Z[] = {{"America/Sao_Paulo", -3},
+             {"America/Manaus", -4},
+             {"America/Rio_Branco", -5},
+             {"America/Noronha", -2}};
+    for (size_t i = 0; i < sizeof Z / sizeof Z[0]; i++)
+        if (!strcmp(Z[i].name, zone)) return Z[i].h;
+    fail_msg("unknown zone %s", zone);
+    return 0;
+}
+
+/* The largest use in one period (the window is March 2026, local: a month;
+ * 2026-03-01 is a Sunday, so weeks from Monday start at days 1, 8, 15…). */
+static double busiest(const counted *c, unsigned *crossed, unsigned *periods) {
+    int64_t best = 0, run_ = 0;
+    *crossed = *periods = 0;
+    for (int d = 0; d < DAYS; d++) {
+        bool ends = c->period == 'd' || (c->period == 'w' && (d % 7 == 0 || d == DAYS - 1)) ||
+                    d == DAYS - 1;
+        run_ += c->used[d];
+        if (!ends) continue;
+        if (run_ > best) best = run_;
+        *crossed += run_ >= c->limit;
+        (*periods)++;
+        run_ = 0;
+    }
+    return (double)best / (double)c->limit;
+}
+
+static void limits_are_sized_to_be_reached(void **state) {
+    (void)state;
+    tally_gen_opts o;
+    tally_gen_opts_default(&o); /* March 2026, five tenants */
+    o.events = 6000;
+    mem m = run(&o, NULL);
+    entities e = decode_entities(&m);
+    counted lim[32];
+    size_t n = 0;
+    for (size_t i = 0; i < e.n; i++) {
+        const tally_event *ev = &e.ev[i];
+        if (ev->type == TALLY_EV_SUBSCRIPTION_UPSERTED) {
+            const tally_subscription *s = &ev->u.subscription;
+            const tally_plan *p = NULL;
+            for (size_t k = 0; k < e.n && !p; k++)
+                if (e.ev[k].type == TALLY_EV_PLAN_UPSERTED &&
+                    !strcmp(e.ev[k].u.plan.plan_id, s->plan_id) && e.ev[k].u.plan.tenant_id)
+                    p = &e.ev[k].u.plan;
+            if (!p) continue; /* the global plans are not sized to a tenant */
+            const tally_opt_i64 *l[2] = {&p->monthly_request_limit, &p->monthly_token_limit};
+            for (int k = 0; k < 2; k++) {
+                if (!l[k]->set) continue;
+                assert_true(n < 32);
+                lim[n++] = (counted){s->subscription_id,
+                                     s->tenant_id,
+                                     s->user_id,
+                                     'm',
+                                     k == 1,
+                                     l[k]->v,
+                                     s->starts_at / 1000,
+                                     s->has_ends_at ? s->ends_at / 1000 : INT64_MAX,
+                                     0,
+                                     {0}};
+            }
+        } else if (ev->type == TALLY_EV_BUDGET_SET && ev->u.budget.token_limit.set) {
+            const tally_budget *b = &ev->u.budget;
+            assert_true(n < 32);
+            lim[n++] = (counted){
+                b->budget_id, b->tenant_id, NULL, b->period[0], true, b->token_limit.v,
+                INT64_MIN,    INT64_MAX,    0,    {0}};
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < e.n; i++)
+            if (e.ev[i].type == TALLY_EV_TENANT_UPSERTED &&
+                !strcmp(e.ev[i].u.tenant.tenant_id, lim[k].tenant_id))
+                lim[k].offset_h = zone_offset(e.ev[i].u.tenant.timezone);
+
+    /* count the traffic (first sightings only; there are no duplicates here) */
+    const int64_t start_ms = o.start / 1000;
+    for (const char *p = m.p; p < m.p + m.len;) {
+        const char *nl = memchr(p, '\n', (size_t)(m.p + m.len - p));
+        tally_event ev;
+        assert_int_equal(tally_event_decode(p, (size_t)(nl - p), &ev, NULL), TALLY_OK);
+        p = nl + 1;
+        if (ev.type != TALLY_EV_INTERACTION_RECORDED) {
+            tally_event_free(&ev);
+            continue;
+        }
+        const tally_interaction *x = &ev.u.interaction;
+        int64_t ms = ev.time / 1000;
+        for (size_t k = 0; k < n; k++) {
+            counted *c = &lim[k];
+            if (strcmp(c->tenant_id, x->tenant_id) ||
+                (c->user_id && strcmp(c->user_id, x->user_id)))
+                continue;
+            if (ms < c->from_ms || ms >= c->to_ms) continue;
+            int64_t local = ms + c->offset_h * 3600000LL - start_ms;
+            assert_true(local >= 0 && local < DAYS * 86400000LL); /* local March */
+            c->used[local / 86400000LL] += c->tokens ? x->input_tokens + x->output_tokens : 1;
+        }
+        tally_event_free(&ev);
+    }
+
+    unsigned crossed_plans = 0, crossed_students = 0, under = 0, daily = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned crossed, periods;
+        double r = busiest(&lim[k], &crossed, &periods);
+        print_message("%-48s %c %-8s limit %9lld  busiest %3.0f%%  crossed %u of %u\n", lim[k].name,
+                      lim[k].period, lim[k].tokens ? "tokens" : "requests", (long long)lim[k].limit,
+                      100 * r, crossed, periods);
+        /* sized from the traffic: neither out of reach nor far below it */
+        assert_true(r > 0.5 && r < 2.0);
+        under += crossed == 0;
+        if (lim[k].period == 'm' && crossed) {
+            crossed_plans++;
+            crossed_students += lim[k].user_id != NULL;
+        }
+        if (lim[k].period == 'd') {
+            daily++;
+            assert_true(crossed > 0 && crossed < periods); /* busy days only */
+        }
+    }
+    assert_true(n >= 8);
+    assert_int_equal(daily, 1);
+    assert_true(crossed_plans >= 2);
+    assert_true(crossed_students >= 1);
+    assert_true(under >= 1);
+    entities_free(&e);
+    free(m.p);
+}
+
 static void bad_options(void **state) {
     (void)state;
     tally_gen_opts o;
@@ -297,9 +571,14 @@ static void tiny_runs(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_line_decodes), cmocka_unit_test(same_seed_same_bytes),
-        cmocka_unit_test(duplicate_share),    cmocka_unit_test(feedback_share),
-        cmocka_unit_test(bad_options),        cmocka_unit_test(tiny_runs),
+        cmocka_unit_test(every_line_decodes),
+        cmocka_unit_test(same_seed_same_bytes),
+        cmocka_unit_test(duplicate_share),
+        cmocka_unit_test(feedback_share),
+        cmocka_unit_test(bad_options),
+        cmocka_unit_test(tiny_runs),
+        cmocka_unit_test(plans_subscriptions_and_budgets_are_emitted),
+        cmocka_unit_test(limits_are_sized_to_be_reached),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,11 +13,12 @@
  */
 #include "report_table.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "text_table.h"
 
 typedef struct {
     const char *key;  /* field of a row and of the totals */
@@ -31,51 +32,15 @@ static const metric metrics[] = {
 };
 #define N_METRICS (sizeof metrics / sizeof metrics[0])
 
-/* The cells of the table: cells[r * ncols + c], each a malloc'd string owned
- * by the grid. Row 0 is the header; the totals, when present, are last. */
+/* The table (text_table.h): row 0 is the header; the totals, when present,
+ * are last. Columns: the period, the ngroups grouped fields, the metrics. */
 typedef struct {
-    size_t nrows, ncols, ngroups;
-    char **cells;
-    size_t *widths;
+    text_table t;
+    size_t ngroups;
     bool has_totals;
-    bool oom;
 } grid;
 
-size_t tally_report_text_width(const char *s) {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if ((*p & 0xC0) != 0x80) n++; /* count every byte that starts a code point */
-    return n;
-}
-
-/* A copy of s safe to print on a terminal: C0 and C1 control characters
- * (a newline in a user's name, an escape sequence) become '?'. */
-static char *clean_text(const char *s) {
-    char *out = malloc(strlen(s) + 1), *o = out;
-    if (!out) return NULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7F) {
-            *o++ = '?';
-        } else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
-            *o++ = '?';
-            p++;
-        } else {
-            *o++ = (char)*p;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-static char *dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *dupf(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *s;
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    return n < 0 ? NULL : s;
-}
+size_t tally_report_text_width(const char *s) { return tally__text_width(s); }
 
 /* "-12.5", "3", "0.000123": what a decimal string from the API may look like. */
 static bool looks_decimal(const char *s) {
@@ -94,11 +59,11 @@ static bool looks_decimal(const char *s) {
 /* A metric's text before column alignment; "-" when absent or null (a
  * cost_brl without an FX rate). */
 static char *number_text(const json_t *v) {
-    if (json_is_integer(v)) return dupf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    if (json_is_integer(v)) return tally__dupf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
     if (json_is_string(v) && looks_decimal(json_string_value(v)))
         return strdup(json_string_value(v));
     if (!json_is_real(v)) return strdup("-");
-    char *s = dupf("%.6f", json_real_value(v));
+    char *s = tally__dupf("%.6f", json_real_value(v));
     if (!s) return NULL;
     char *end = s + strlen(s);
     while (end[-1] == '0') *--end = '\0';
@@ -109,10 +74,10 @@ static char *number_text(const json_t *v) {
 
 static char *group_text(const json_t *v) {
     if (!v || json_is_null(v)) return strdup("(none)"); /* the interactions without it */
-    if (json_is_string(v)) return clean_text(json_string_value(v));
+    if (json_is_string(v)) return tally__clean_text(json_string_value(v));
     char *dumped = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!dumped) return NULL;
-    char *s = clean_text(dumped);
+    char *s = tally__clean_text(dumped);
     free(dumped);
     return s;
 }
@@ -124,15 +89,12 @@ static char *period_text(const json_t *v, bool date_only) {
         char date[11];
         memcpy(date, s, 10);
         date[10] = '\0';
-        return clean_text(date);
+        return tally__clean_text(date);
     }
-    return clean_text(s);
+    return tally__clean_text(s);
 }
 
-static void put(grid *g, size_t r, size_t c, char *text) {
-    if (!text) g->oom = true;
-    g->cells[r * g->ncols + c] = text;
-}
+static void put(grid *g, size_t r, size_t c, char *text) { tally__table_put(&g->t, r, c, text); }
 
 /* One line of the table: a report row, or the totals (group cells blank). */
 static void fill_line(grid *g, size_t r, const json_t *row, const json_t *group_by, bool date_only,
@@ -150,35 +112,28 @@ static void fill_line(grid *g, size_t r, const json_t *row, const json_t *group_
 }
 
 /* Give every number of a decimal column the same count of decimal places. */
-static void align_decimals(grid *g, size_t col, int min_decimals) {
+static void align_decimals(text_table *t, size_t col, int min_decimals) {
     size_t want = (size_t)min_decimals;
-    for (size_t r = 1; r < g->nrows; r++) {
-        const char *dot = strchr(g->cells[r * g->ncols + col], '.');
+    for (size_t r = 1; r < t->nrows; r++) {
+        const char *dot = strchr(t->cells[r * t->ncols + col], '.');
         if (dot && strlen(dot + 1) > want) want = strlen(dot + 1);
     }
     if (want == 0) return;
-    for (size_t r = 1; r < g->nrows && !g->oom; r++) {
-        char **cell = &g->cells[r * g->ncols + col];
+    for (size_t r = 1; r < t->nrows && !t->oom; r++) {
+        char **cell = &t->cells[r * t->ncols + col];
         if (!strcmp(*cell, "-")) continue;
         const char *dot = strchr(*cell, '.');
         size_t have = dot ? strlen(dot + 1) : 0;
         if (have >= want || want - have > 32) continue; /* absurdly many places: as sent */
-        char *padded = dupf("%s%s%.*s", *cell, dot ? "" : ".", (int)(want - have),
-                            "00000000000000000000000000000000");
+        char *padded = tally__dupf("%s%s%.*s", *cell, dot ? "" : ".", (int)(want - have),
+                                   "00000000000000000000000000000000");
         if (!padded) {
-            g->oom = true;
+            t->oom = true;
             return;
         }
         free(*cell);
         *cell = padded;
     }
-}
-
-static void grid_free(grid *g) {
-    if (g->cells)
-        for (size_t i = 0; i < g->nrows * g->ncols; i++) free(g->cells[i]);
-    free(g->cells);
-    free(g->widths);
 }
 
 static bool grid_build(grid *g, const json_t *report, const json_t *group_by, tally_err *err) {
@@ -188,15 +143,14 @@ static bool grid_build(grid *g, const json_t *report, const json_t *group_by, ta
     bool date_only = gran && strcmp(gran, "total") != 0;
 
     g->ngroups = json_array_size(group_by);
-    g->ncols = 1 + g->ngroups + N_METRICS;
     g->has_totals = json_is_object(totals);
-    g->nrows = 1 + json_array_size(rows) + g->has_totals;
-    g->cells = calloc(g->nrows * g->ncols, sizeof *g->cells);
-    g->widths = calloc(g->ncols, sizeof *g->widths);
-    if (!g->cells || !g->widths) {
+    text_table *t = &g->t;
+    if (!tally__table_init(t, 1 + json_array_size(rows) + g->has_totals,
+                           1 + g->ngroups + N_METRICS)) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory");
         return false;
     }
+    for (size_t c = 1 + g->ngroups; c < t->ncols; c++) t->right[c] = true; /* the metrics */
 
     put(g, 0, 0, strdup("period_start"));
     for (size_t i = 0; i < g->ngroups; i++)
@@ -211,47 +165,20 @@ static bool grid_build(grid *g, const json_t *report, const json_t *group_by, ta
         }
         fill_line(g, 1 + i, row, group_by, date_only, false);
     }
-    if (g->has_totals) fill_line(g, g->nrows - 1, totals, group_by, date_only, true);
-    if (g->oom) {
+    if (g->has_totals) fill_line(g, t->nrows - 1, totals, group_by, date_only, true);
+    if (t->oom) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory");
         return false;
     }
     for (size_t m = 0; m < N_METRICS; m++)
         if (metrics[m].min_decimals > 0)
-            align_decimals(g, 1 + g->ngroups + m, metrics[m].min_decimals);
-    if (g->oom) {
+            align_decimals(t, 1 + g->ngroups + m, metrics[m].min_decimals);
+    if (t->oom) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory");
         return false;
     }
-    for (size_t r = 0; r < g->nrows; r++)
-        for (size_t c = 0; c < g->ncols; c++) {
-            size_t w = tally_report_text_width(g->cells[r * g->ncols + c]);
-            if (w > g->widths[c]) g->widths[c] = w;
-        }
+    tally__table_measure(t);
     return true;
-}
-
-static void emit_cell(FILE *out, const char *text, size_t width, bool right, bool last) {
-    size_t pad = width - tally_report_text_width(text);
-    if (right)
-        fprintf(out, "%*s%s", (int)pad, "", text);
-    else if (last)
-        fputs(text, out);
-    else
-        fprintf(out, "%s%*s", text, (int)pad, "");
-    fputs(last ? "\n" : "  ", out);
-}
-
-static void emit_line(FILE *out, const grid *g, size_t r) {
-    for (size_t c = 0; c < g->ncols; c++)
-        emit_cell(out, g->cells[r * g->ncols + c], g->widths[c], c > g->ngroups, c + 1 == g->ncols);
-}
-
-static void emit_rule(FILE *out, const grid *g) {
-    for (size_t c = 0; c < g->ncols; c++) {
-        for (size_t i = 0; i < g->widths[c]; i++) fputc('-', out);
-        fputs(c + 1 == g->ncols ? "\n" : "  ", out);
-    }
 }
 
 /* "tenant (zone)" and "from X to Y, granularity G[, grouped by a, b]". */
@@ -260,7 +187,7 @@ static void emit_title(FILE *out, const json_t *report, const json_t *group_by) 
     char *v[5];
     for (size_t i = 0; i < 5; i++) {
         const char *s = json_string_value(json_object_get(report, fields[i]));
-        v[i] = clean_text(s ? s : "?");
+        v[i] = tally__clean_text(s ? s : "?");
     }
     if (v[0] && v[1] && v[2] && v[3] && v[4]) {
         fprintf(out, "Usage of %s (%s)\nfrom %s to %s, granularity %s", v[0], v[1], v[2], v[3],
@@ -306,14 +233,14 @@ char *tally_report_table(const json_t *report, tally_err *err) {
         goto done;
     }
     emit_title(out, report, group_by);
-    emit_line(out, &g, 0);
-    emit_rule(out, &g);
-    size_t data_rows = g.nrows - 1 - g.has_totals;
-    for (size_t r = 1; r <= data_rows; r++) emit_line(out, &g, r);
+    tally__table_emit_line(out, &g.t, 0);
+    tally__table_emit_rule(out, &g.t);
+    size_t data_rows = g.t.nrows - 1 - g.has_totals;
+    for (size_t r = 1; r <= data_rows; r++) tally__table_emit_line(out, &g.t, r);
     if (data_rows == 0) fputs("(no usage in this window)\n", out);
     if (g.has_totals) {
-        emit_rule(out, &g);
-        emit_line(out, &g, g.nrows - 1);
+        tally__table_emit_rule(out, &g.t);
+        tally__table_emit_line(out, &g.t, g.t.nrows - 1);
     }
     if (fclose(out) != 0) {
         free(text);
@@ -323,6 +250,6 @@ char *tally_report_table(const json_t *report, tally_err *err) {
 done:
     if (!group_by) tally_err_set(err, TALLY_ENOMEM, "out of memory");
     json_decref(group_by);
-    grid_free(&g);
+    tally__table_free(&g.t);
     return text;
 }

@@ -24,7 +24,8 @@
  * report, e.g. it has no "rows" array; TALLY_ENOMEM). */
 char *tally_report_table(const json_t *report, tally_err *err);
 
-/* The display width of UTF-8 text: its number of code points. */
+/* The display width of UTF-8 text: its number of code points (the width
+ * text_table.h aligns by). */
 size_t tally_report_text_width(const char *s);
 
 #endif

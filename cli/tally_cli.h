@@ -10,6 +10,7 @@ int tally_cmd_generate(int argc, char **argv);
 int tally_cmd_produce(int argc, char **argv);
 int tally_cmd_migrate(int argc, char **argv);
 int tally_cmd_report(int argc, char **argv);
+int tally_cmd_limits(int argc, char **argv);
 int tally_cmd_dlq(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"produce", tally_cmd_produce, "validate NDJSON events and publish them to Kafka"},
     {"migrate", tally_cmd_migrate, "apply the PostgreSQL schema migrations"},
     {"report", tally_cmd_report, "pull a usage report from a Tally API"},
+    {"limits", tally_cmd_limits, "show a tenant's limits, their usage and whether it may go on"},
     {"dlq", tally_cmd_dlq, "list the dead letters, or replay them to the events topic"},
 };
 

@@ -124,6 +124,8 @@ static const char COUNT_SQL[] =
     "  SELECT w.*, p AS threshold, w.at AS crossed_at"
     "  FROM walk w CROSS JOIN LATERAL unnest(w.thresholds) p"
     "  WHERE w.used * 100 >= p * w.lim AND (w.used - w.c) * 100 < p * w.lim"
+    "    AND (w.announced_from IS NULL"
+    "      OR (w.pe::timestamp AT TIME ZONE w.zone) > w.announced_from)"
     "), " TALLY__OUTBOX_SQL("crossing")
     "SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM days),"
     " (SELECT count(*) FROM raised)";

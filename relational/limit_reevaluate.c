@@ -19,8 +19,10 @@
 #include "tally_common.h"
 #include "tally_pg.h"
 
-/* The changes taken, per tenant: since = the earliest re-priced instant
- * (NULL: the limits changed, the current period is enough). All-tenant
+/* The changes taken, per tenant: the earliest re-priced instant (NULL: none
+ * to re-price), and the earliest instant whose periods are looked at again
+ * (a version's effective_from, a subscription's start, a budget's or plan's
+ * event time: usage counted before its limit was stored). All-tenant
  * changes spread to every tenant with usage or limits. $1 the ids of the
  * changes taken (those committed when the drain began; one committed later
  * waits for the next drain). Ordered by tenant (the lock order). */
@@ -30,7 +32,7 @@ static const char TAKE_SQL[] =
     "   UNION SELECT tenant_id FROM budgets UNION SELECT tenant_id FROM subscriptions),"
     " per AS (SELECT c.tenant_id, c.kind, c.since FROM c WHERE c.tenant_id IS NOT NULL"
     "   UNION ALL SELECT e.tenant_id, c.kind, c.since FROM c, everyone e WHERE c.tenant_id IS NULL)"
-    " SELECT tenant_id, min(since) FILTER (WHERE kind = 'reprice')"
+    " SELECT tenant_id, min(since) FILTER (WHERE kind = 'reprice'), min(since)"
     " FROM per GROUP BY tenant_id ORDER BY tenant_id";
 
 /* $1 tenants, $2 since (NULL: no re-pricing for that tenant). */
@@ -64,7 +66,8 @@ static const char REPRICE_SQL[] =
     " WHERE l.tenant_id = s.tenant_id AND l.user_id = s.user_id AND l.day = s.day";
 
 /* $1 tenants, $2 since, $3 when the change was stored. The periods looked at:
- * those holding a day with usage since `since`, and the one holding $3. */
+ * those holding a day with usage since `since` (NULL: none), and the one
+ * holding $3. */
 static const char EVALUATE_SQL[] =
     "WITH t AS ("
     "  SELECT x.tenant_id, x.since, z.zone"
@@ -78,7 +81,7 @@ static const char EVALUATE_SQL[] =
     "  UNION SELECT t.tenant_id, ($3::timestamptz AT TIME ZONE t.zone)::date FROM t"
     "), lims AS (" TALLY__LIMITS_SQL("t") "), per AS ("
     "  SELECT DISTINCT tenant_id, limit_id, user_id, ukey, metric, period, lim, thresholds,"
-    "    pause_at_limit, webhook_url, zone, ps, pe"
+    "    pause_at_limit, webhook_url, zone, ps, pe, announced_from"
     "  FROM (SELECT l.*, t.zone, coalesce(l.user_id, '') AS ukey," TALLY__PERIOD_SQL("d.day") ""
     "    FROM lims l JOIN t USING (tenant_id) JOIN d USING (tenant_id)) q"
     "  WHERE valid_from IS NULL OR (valid_from < (pe::timestamp AT TIME ZONE zone)"
@@ -93,6 +96,8 @@ static const char EVALUATE_SQL[] =
     "  SELECT u.*, th AS threshold, $3::timestamptz AS crossed_at"
     "  FROM used u CROSS JOIN LATERAL unnest(u.thresholds) th"
     "  WHERE u.used * 100 >= th * u.lim AND u.used > 0"
+    "    AND (u.announced_from IS NULL"
+    "      OR (u.pe::timestamp AT TIME ZONE u.zone) > u.announced_from)"
     "), " TALLY__OUTBOX_SQL("crossing") "SELECT count(*) FROM raised";
 
 static tally_code drain(tally_pg *pg, int *changes, tally_err *err) {
@@ -120,21 +125,26 @@ static tally_code drain(tally_pg *pg, int *changes, tally_err *err) {
         free(ids);
         return tally__pg_result_error(pg, res, "limit changes per tenant", err);
     }
-    tally_buf tenants = {0}, since = {0};
+    tally_buf tenants = {0}, reprice = {0}, since = {0};
     tally_buf_putc(&tenants, '{');
+    tally_buf_putc(&reprice, '{');
     tally_buf_putc(&since, '{');
     for (int r = 0; r < PQntuples(res); r++) {
         tally_buf_pg_array_elem(&tenants, PQgetvalue(res, r, 0), r == 0);
-        tally_buf_pg_array_elem(&since, PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1),
+        tally_buf_pg_array_elem(&reprice, PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1),
+                                r == 0);
+        tally_buf_pg_array_elem(&since, PQgetisnull(res, r, 2) ? NULL : PQgetvalue(res, r, 2),
                                 r == 0);
     }
     tally_buf_putc(&tenants, '}');
+    tally_buf_putc(&reprice, '}');
     tally_buf_putc(&since, '}');
     PQclear(res);
 
+    const char *p2[] = {tenants.data, reprice.data};
     const char *p3[] = {tenants.data, since.data, applied};
     tally_code rc = tally__limits_lock(pg, tenants.data, err);
-    if (rc == TALLY_OK) rc = tally__pg_exec_params(pg, "re-price limits", REPRICE_SQL, 2, p3, err);
+    if (rc == TALLY_OK) rc = tally__pg_exec_params(pg, "re-price limits", REPRICE_SQL, 2, p2, err);
     if (rc == TALLY_OK) {
         res = PQexecParams(pg->conn, EVALUATE_SQL, 3, NULL, p3, NULL, NULL, 0);
         if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -147,6 +157,7 @@ static tally_code drain(tally_pg *pg, int *changes, tally_err *err) {
                                    "DELETE FROM limit_changes WHERE id = ANY($1::bigint[])", 1, p1,
                                    err);
     tally_buf_free(&tenants);
+    tally_buf_free(&reprice);
     tally_buf_free(&since);
     free(ids);
     return rc;

@@ -12,21 +12,24 @@
  * tenant_id column), one row each: tenant_id, limit_id, source ('budget' |
  * 'plan'), user_id (NULL: the whole tenant), metric ('requests' | 'tokens' |
  * 'brl'), period, lim (numeric), thresholds (int[]), pause_at_limit,
- * webhook_url, and the instants a plan limit is in force [valid_from,
- * valid_to) (NULL: always / no end). Plan limits come from subscriptions
- * `active` or `trial`; null limits are unlimited and not listed. */
+ * webhook_url, the instants a plan limit is in force [valid_from,
+ * valid_to) (NULL: always / no end), and announced_from: a budget's event
+ * time — its alerts are for periods that end after it (a budget set today
+ * does not announce last year's months; NULL for plan limits, whose
+ * subscriptions bound them). Plan limits come from subscriptions `active` or
+ * `trial`; null limits are unlimited and not listed. */
 #define TALLY__LIMITS_SQL(tenants)                                                                 \
     "  SELECT b.tenant_id, 'budget:' || b.budget_id || ':' || m.metric AS limit_id,"               \
     "    'budget' AS source, NULL::text AS user_id, m.metric, b.period, m.lim, b.thresholds,"      \
     "    b.pause_at_limit, b.webhook_url, NULL::timestamptz AS valid_from,"                        \
-    "    NULL::timestamptz AS valid_to"                                                            \
+    "    NULL::timestamptz AS valid_to, b.ev_time AS announced_from"                               \
     "  FROM budgets b JOIN " tenants " USING (tenant_id)"                                          \
     "  CROSS JOIN LATERAL (VALUES ('tokens', b.token_limit::numeric), ('brl', b.brl_limit))"       \
     "    m(metric, lim)"                                                                           \
     "  WHERE (b.kind = m.metric OR b.kind = 'both') AND m.lim IS NOT NULL"                         \
     "  UNION ALL"                                                                                  \
     "  SELECT s.tenant_id, 'plan:' || p.plan_id || ':' || m.metric, 'plan', s.user_id, m.metric,"  \
-    "    'monthly', m.lim, '{80,90,100}'::integer[], false, NULL, s.starts_at, s.ends_at"          \
+    "    'monthly', m.lim, '{80,90,100}'::integer[], false, NULL, s.starts_at, s.ends_at, NULL"    \
     "  FROM subscriptions s JOIN " tenants " USING (tenant_id) JOIN plans p USING (plan_id)"       \
     "  CROSS JOIN LATERAL (VALUES ('requests', p.monthly_request_limit::numeric),"                 \
     "    ('tokens', p.monthly_token_limit::numeric)) m(metric, lim)"                               \

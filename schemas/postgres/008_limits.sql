@@ -37,7 +37,7 @@ CREATE TABLE limit_changes (
     id          bigserial PRIMARY KEY,
     kind        text NOT NULL CHECK (kind IN ('reprice', 'limits')),
     tenant_id   text,                 -- NULL: every tenant
-    since       timestamptz,          -- reprice: the version's effective_from
+    since       timestamptz,          -- from when: a version's effective_from, a limit's start
     applied_at  timestamptz NOT NULL DEFAULT now()
 );
 
@@ -59,9 +59,14 @@ END $$;
 CREATE TRIGGER fx_rates_limit_change AFTER INSERT OR UPDATE ON fx_rates
     FOR EACH ROW EXECUTE FUNCTION tally_limit_change_fx();
 
+-- A limit changed: the periods to look at start at the subscription's
+-- starts_at, or the budget's or plan's event time (a budget created today does
+-- not announce last year's months; one whose events raced ahead of it does).
 CREATE FUNCTION tally_limit_change_limits() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO limit_changes (kind, tenant_id) VALUES ('limits', NEW.tenant_id);
+    INSERT INTO limit_changes (kind, tenant_id, since)
+    VALUES ('limits', NEW.tenant_id,
+            coalesce((to_jsonb(NEW) ->> 'starts_at')::timestamptz, NEW.ev_time));
     RETURN NULL;
 END $$;
 CREATE TRIGGER budgets_limit_change AFTER INSERT OR UPDATE ON budgets

@@ -71,14 +71,15 @@ static void tenant(fixture *f, const char *id, const char *zone) {
         id, id, zone);
 }
 
-/* A budget: kind tokens unless brl_limit is given. */
+/* A budget set on 2026-01-01 (its alerts are for periods that end after
+ * that): kind tokens unless brl_limit is given. */
 static void budget(fixture *f, const char *tenant_id, const char *budget_id, const char *period,
                    const char *token_limit, const char *brl_limit, const char *thresholds,
                    bool pause) {
     sql(f,
         "INSERT INTO budgets (tenant_id, budget_id, kind, period, token_limit, brl_limit,"
         " thresholds, pause_at_limit, ev_time, ev_offset) VALUES ('%s', '%s', '%s', '%s', %s, %s,"
-        " '%s', %s, now(), 0)",
+        " '%s', %s, '2026-01-01T00:00:00Z', 0)",
         tenant_id, budget_id, brl_limit ? "brl" : "tokens", period,
         token_limit ? token_limit : "NULL", brl_limit ? brl_limit : "NULL", thresholds,
         pause ? "true" : "false");
@@ -361,6 +362,28 @@ static void brl_crossed_by_a_price_published_later_and_never_withdrawn(void **st
                      20);
 }
 
+/* The ingester stores a budget and the aggregator counts interactions, each
+ * on its own: usage may be counted before its budget is stored (found by
+ * test_limits_alerts_kill: the first threshold of five tenants was never
+ * announced). Storing the budget looks again at the periods from its event
+ * time, and no further back. */
+static void usage_counted_before_its_budget_is_announced_when_it_arrives(void **state) {
+    fixture *f = *state;
+    tenant(f, "t-race", "America/Sao_Paulo");
+    drain(f);
+    count(f, "t-race", "u", "2026-03-10T12:00:00Z", 5, 100);
+    sql(f, "INSERT INTO budgets (tenant_id, budget_id, kind, period, token_limit, thresholds,"
+           " pause_at_limit, ev_time, ev_offset) VALUES ('t-race', 'b', 'tokens', 'monthly', 1000,"
+           " '{50}', false, '2026-01-01T00:00:00Z', 0), ('t-race', 'late', 'tokens', 'monthly',"
+           " 100, '{50}', false, now(), 0)");
+    drain(f);
+    assert_int_equal(alerts(f, "alert_id = 't-race/budget:b:tokens/_/2026-03-01T03:00:00Z/50'"
+                               " AND used = 500 AND crossed_at > now() - interval '1 hour'"),
+                     1);
+    /* A budget set now does not announce months before it. */
+    assert_int_equal(alerts(f, "limit_id = 'budget:late:tokens'"), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(threshold_at_the_boundary_once_then_pause_and_unpause),
@@ -368,6 +391,7 @@ int main(void) {
         cmocka_unit_test(a_late_event_raises_its_own_month),
         cmocka_unit_test(plan_limits_subscriptions_and_standing),
         cmocka_unit_test(brl_crossed_by_a_price_published_later_and_never_withdrawn),
+        cmocka_unit_test(usage_counted_before_its_budget_is_announced_when_it_arrives),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,8 +18,8 @@ WORKDIR /src
 COPY . .
 # Every executable lands in /out whatever folder defines it.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCMAKE_RUNTIME_OUTPUT_DIRECTORY=/out \
- && cmake --build /build -j"$(nproc)" --target tally tally-ingest tally-aggregate tally-api \
- && strip /out/tally /out/tally-ingest /out/tally-aggregate /out/tally-api
+ && cmake --build /build -j"$(nproc)" --target tally tally-ingest tally-aggregate tally-alerts tally-api \
+ && strip /out/tally /out/tally-ingest /out/tally-aggregate /out/tally-alerts /out/tally-api
 
 # Runtime stage: the shared libraries only, plus curl for the healthcheck of
 # tally-api. Runs as an unprivileged user; nothing is written inside.
@@ -31,7 +31,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin tally
-COPY --from=build /out/tally /out/tally-ingest /out/tally-aggregate /out/tally-api /usr/local/bin/
+COPY --from=build /out/tally /out/tally-ingest /out/tally-aggregate /out/tally-alerts /out/tally-api /usr/local/bin/
 USER tally:tally
 # Each compose service names its own command; alone, the image explains itself.
 CMD ["tally", "--help"]

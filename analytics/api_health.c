@@ -47,5 +47,6 @@ void tally__api_handle_metrics(api_request *r) {
                          "# TYPE tally_api_requests_in_flight gauge\n");
     tally_buf_printf(&out, "tally_api_requests_in_flight %d\n", atomic_load(&r->api->in_flight));
     tally__api_lag_render(r->api->lag, r->api->pool, &out);
+    tally__api_alerts_render(r->api->pool, &out);
     tally__api_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
 }

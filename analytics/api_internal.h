@@ -47,6 +47,10 @@ void tally__api_metrics_free(api_metrics *m);
 void tally__api_metrics_observe(api_metrics *m, size_t label, int status, double seconds);
 /* Append the request series in Prometheus text format. */
 void tally__api_metrics_render(api_metrics *m, tally_buf *out);
+/* Append the alert series (counts of the outbox, its publishing and the
+ * webhook tries), read from PostgreSQL with a handle of `pool` at scrape
+ * time; nothing when PostgreSQL does not answer. */
+void tally__api_alerts_render(api_pool *pool, tally_buf *out);
 /* Append a Prometheus label value: backslash, quote and newline escaped. */
 void tally__api_prom_label(tally_buf *out, const char *v);
 
@@ -170,11 +174,13 @@ bool tally__api_key_wellformed(const char *key, size_t len);
 
 /* ---- handlers (one file each) --------------------------------------------- */
 
-void tally__api_handle_healthz(api_request *r);      /* api_health.c */
-void tally__api_handle_metrics(api_request *r);      /* api_health.c */
-void tally__api_handle_create_key(api_request *r);   /* api_auth.c */
-void tally__api_handle_usage(api_request *r);        /* api_usage.c */
-void tally__api_handle_interactions(api_request *r); /* api_history.c */
-void tally__api_handle_limits(api_request *r);       /* api_limits.c */
+void tally__api_handle_healthz(api_request *r);        /* api_health.c */
+void tally__api_handle_metrics(api_request *r);        /* api_health.c */
+void tally__api_handle_create_key(api_request *r);     /* api_auth.c */
+void tally__api_handle_usage(api_request *r);          /* api_usage.c */
+void tally__api_handle_interactions(api_request *r);   /* api_history.c */
+void tally__api_handle_limits(api_request *r);         /* api_limits.c */
+void tally__api_handle_alerts(api_request *r);         /* api_alerts.c */
+void tally__api_handle_webhook_secret(api_request *r); /* api_alerts.c */
 
 #endif

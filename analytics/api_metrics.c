@@ -147,3 +147,30 @@ void tally__api_metrics_render(api_metrics *m, tally_buf *out) {
     pthread_mutex_unlock(&m->mu);
     render_report_sources(out);
 }
+
+/* The alert series, counted in PostgreSQL at scrape time: the outbox and
+ * webhook_attempts are the record, so every tally-api answers the same and a
+ * restart loses nothing. A scrape that cannot reach PostgreSQL leaves the
+ * series out (absent, not zero: a dashboard shows a gap, not a drop). */
+void tally__api_alerts_render(api_pool *pool, tally_buf *out) {
+    tally_err err = {0};
+    tally_pg_alert_counts c = {0};
+    tally_pg *pg = tally__api_pool_get(pool, &err);
+    tally_code rc = pg ? tally_pg_alert_counts_read(pg, &c, &err) : TALLY_ESTORE;
+    tally__api_pool_put(pool, pg, rc == TALLY_ESTORE);
+    if (rc != TALLY_OK) return;
+    static const struct {
+        const char *name, *type, *help;
+    } series[] = {
+        {"tally_alerts_raised_total", "counter", "Alerts recorded (alert outbox rows)."},
+        {"tally_alerts_published_total", "counter", "Alerts committed to the alerts topic."},
+        {"tally_alerts_outbox_backlog", "gauge", "Alerts recorded, not yet published."},
+        {"tally_webhook_attempts_total", "counter", "Webhook tries made."},
+        {"tally_webhook_failures_total", "counter", "Webhook tries without a 2xx answer."},
+    };
+    const int64_t value[] = {c.raised, c.published, c.raised - c.published, c.attempts, c.failures};
+    for (size_t i = 0; i < sizeof series / sizeof series[0]; i++)
+        tally_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", series[i].name,
+                         series[i].help, series[i].name, series[i].type, series[i].name,
+                         (long long)value[i]);
+}

@@ -16,6 +16,7 @@ static const char *const USAGE_PARAMS[] = {"from", "to", "granularity", "group_b
 static const char *const LIMITS_PARAMS[] = {"user_id", "at", NULL};
 static const char *const INTERACTIONS_PARAMS[] = {"from",  "to",     "user_id", "conversation_id",
                                                   "limit", "cursor", NULL};
+static const char *const ALERTS_PARAMS[] = {"from", "to", "limit_id", "limit", "cursor", NULL};
 
 const api_route tally_api_routes[] = {
     {"GET", "/healthz", API_AUTH_NONE, NO_PARAMS, tally__api_handle_healthz},
@@ -27,6 +28,10 @@ const api_route tally_api_routes[] = {
      tally__api_handle_interactions},
     {"GET", "/v1/tenants/{tenant_id}/limits", API_AUTH_TENANT, LIMITS_PARAMS,
      tally__api_handle_limits},
+    {"GET", "/v1/tenants/{tenant_id}/alerts", API_AUTH_TENANT, ALERTS_PARAMS,
+     tally__api_handle_alerts},
+    {"POST", "/v1/admin/tenants/{tenant_id}/webhook-secret", API_AUTH_ADMIN, NO_PARAMS,
+     tally__api_handle_webhook_secret},
 };
 const size_t tally_api_routes_count = sizeof tally_api_routes / sizeof tally_api_routes[0];
 

@@ -49,7 +49,8 @@ void tally__api_handle_usage(api_request *r) {
         return;
     }
     /* How fresh the numbers are: events not counted yet (docs/api.md). */
-    json_object_set_new(report, "pending_events", pending >= 0 ? json_integer(pending) : json_null());
+    json_object_set_new(report, "pending_events",
+                        pending >= 0 ? json_integer(pending) : json_null());
     char *text = csv ? tally_report_usage_csv(report) : tally_report_json_text(report);
     json_decref(report);
     if (!csv) {

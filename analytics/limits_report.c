@@ -107,7 +107,8 @@ tally_code tally_limits_report(tally_pg *pg, const tally_limits_request *req, in
                              "at: must be an RFC 3339 time like 2026-03-18T14:02:11-04:00");
     build_ctx b = {json_array(), json_array()};
     tally_limits_standing st;
-    tally_code rc = tally_limits_read(pg, req->tenant_id, req->user_id, at, &st, add_limit, &b, err);
+    tally_code rc = tally_limits_read(pg, req->tenant_id, req->user_id, at, &st, add_limit, &b,
+                                      err);
     if (rc == TALLY_OK && !st.known) rc = tally_err_set(err, TALLY_ENOTFOUND, "tenant not found");
     if (rc != TALLY_OK) {
         json_decref(b.limits);

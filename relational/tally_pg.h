@@ -182,11 +182,11 @@ tally_code tally_rollup_load_offset(tally_pg *pg, const char *group, const char 
 
 /* What stands in a subject's way besides its limits, at an instant. */
 typedef struct {
-    char zone[64];                        /* the tenant's */
-    char at[40];                          /* the instant, written in the zone */
-    bool known;                           /* upserted, or with usage counted */
+    char zone[64]; /* the tenant's */
+    char at[40];   /* the instant, written in the zone */
+    bool known;    /* upserted, or with usage counted */
     bool tenant_suspended;
-    char suspended_subscriptions[1024];   /* ids, comma-separated ("" none) */
+    char suspended_subscriptions[1024]; /* ids, comma-separated ("" none) */
 } tally_limits_standing;
 
 /* One limit in force, with the usage of the period holding the instant.
@@ -194,7 +194,7 @@ typedef struct {
  * callback. */
 typedef struct {
     const char *limit_id, *source, *metric, *period;
-    const char *user_id; /* NULL: the whole tenant */
+    const char *user_id;                   /* NULL: the whole tenant */
     const char *period_start, *period_end; /* in the zone, with its offset */
     const char *limit, *used, *remaining;
     const char *percent; /* NULL when the limit is 0 */
@@ -373,5 +373,131 @@ tally_code tally_pg_dlq_replay_claim(tally_pg *pg, const tally_pg_dlq_replay *r,
 tally_code tally_pg_dlq_replay_find(tally_pg *pg, const char *dlq_topic, int32_t dlq_partition,
                                     int64_t dlq_offset, bool *found, tally_usec *replayed_at,
                                     tally_err *err);
+
+/* ---- Alerts (relational/alert_event.c, relational/alert_outbox.c) --------
+ * The alert outbox of schemas/postgres/008_limits.sql as tally-alerts and
+ * tally-api read it: the event each row makes, publishing (rows in seq
+ * order, marked once the broker committed them), webhook deliveries (claim
+ * the due ones, record every try), the tenants' signing secrets, and the
+ * alerts list of the API. docs/architecture.md, "Alerts exactly once". */
+
+/* The columns of one outbox row that make its event; borrowed strings. */
+typedef struct {
+    const char *alert_id, *tenant_id, *limit_id;
+    const char *user_id;                   /* NULL unless the limit is a user's */
+    const char *metric;                    /* requests | tokens | brl */
+    const char *period;                    /* daily | weekly | monthly */
+    const char *period_start, *period_end; /* RFC 3339 in the row's zone, with its offset */
+    int threshold;                         /* percent */
+    const char *limit_value, *used;        /* numeric text, exact */
+    bool paused;
+    const char *crossed_at_utc;   /* RFC 3339 UTC, microseconds: the envelope's time */
+    const char *crossed_at_local; /* RFC 3339 in the row's zone: data.crossed_at */
+} tally_alert_row;
+
+/* The CloudEvents 1.0 object of an alert (type limit.reached at 100 % and
+ * above, else limit.threshold_reached; data as docs/limits.md shows it).
+ * Caller owns it; NULL when out of memory. */
+json_t *tally_alert_event(const tally_alert_row *r);
+/* Its JSON text, the same bytes for the same row whoever writes it (the
+ * topic, the webhooks). Caller frees; NULL when out of memory. */
+char *tally_alert_event_text(const json_t *event);
+
+/* An outbox row ready to go out. Owns its strings. */
+typedef struct {
+    int64_t seq;
+    char *alert_id, *tenant_id;
+    char *event; /* tally_alert_event_text() of the row */
+    size_t event_len;
+} tally_alert;
+
+/* Up to max unpublished alerts, in seq order (n = 0 when none); free the
+ * array with tally_pg_alerts_free(). */
+tally_code tally_pg_alerts_unpublished(tally_pg *pg, int max, tally_alert **out, size_t *n,
+                                       tally_err *err);
+void tally_pg_alerts_free(tally_alert *a, size_t n);
+
+/* Set published_at of every alert of ids[0..n) that has none. *marked (may
+ * be NULL): rows marked now; *already (may be NULL): rows of ids that were
+ * marked before. Ids the outbox does not hold are ignored. */
+tally_code tally_pg_alerts_mark_published(tally_pg *pg, const char *const *ids, size_t n,
+                                          int64_t *marked, int64_t *already, tally_err *err);
+
+/* Work left: unpublished alerts, and webhook deliveries neither delivered
+ * nor given up. */
+tally_code tally_pg_alerts_pending(tally_pg *pg, int64_t *unpublished, int64_t *undelivered,
+                                   tally_err *err);
+
+/* One due webhook delivery, claimed. Owns its strings. */
+typedef struct {
+    char *alert_id, *tenant_id, *url;
+    char *secret; /* the tenant's signing secret; NULL: it has none */
+    int attempts; /* tries made before this one */
+    char *event;  /* the body: tally_alert_event_text() of the alert */
+    size_t event_len;
+} tally_webhook_due;
+
+/* Claim up to max deliveries that are due (next_attempt_at passed, neither
+ * delivered nor given up) of alerts already published: their
+ * next_attempt_at moves lease_s seconds ahead, so no other claimer takes
+ * them meanwhile, and a process that dies holding them leaves them due again
+ * when the lease ends. Free with tally_pg_webhooks_free(). */
+tally_code tally_pg_webhooks_claim(tally_pg *pg, int max, int lease_s, tally_webhook_due **out,
+                                   size_t *n, tally_err *err);
+void tally_pg_webhooks_free(tally_webhook_due *d, size_t n);
+
+/* What one try of a delivery gave. */
+typedef struct {
+    const char *alert_id;
+    int attempt;        /* 1 for the first try; 0 when none was made (final) */
+    tally_usec at;      /* when the try started */
+    const char *status; /* "200", "500", "timeout", "no secret", ... */
+    int duration_ms;
+    bool delivered; /* a 2xx answer */
+    bool final;     /* never retry (a tenant without a secret) */
+} tally_webhook_outcome;
+
+/* Record outcomes in one transaction: each try in webhook_attempts, and on
+ * its delivery attempts, last_status, last_attempt_at, then delivered_at on
+ * a 2xx; else given_up_at when final or when the first try is more than
+ * 24 h old; else next_attempt_at = now + 1 s doubling per try, at most 10 min. */
+tally_code tally_pg_webhooks_record(tally_pg *pg, const tally_webhook_outcome *o, size_t n,
+                                    tally_err *err);
+
+/* Replace the tenant's webhook signing secret. */
+tally_code tally_pg_webhook_secret_set(tally_pg *pg, const char *tenant_id, const char *secret,
+                                       tally_err *err);
+
+/* Whether the tenant has any alert (a tenant known to the alerts list). */
+tally_code tally_pg_alerts_tenant_has(tally_pg *pg, const char *tenant_id, bool *yes,
+                                      tally_err *err);
+
+/* GET /v1/tenants/{id}/alerts: alerts of a tenant, newest first (crossed_at,
+ * then alert_id, both descending). */
+typedef struct {
+    const char *tenant_id;
+    const char *limit_id; /* NULL: every limit */
+    bool has_from, has_to;
+    tally_usec from, to; /* crossed_at in [from, to) */
+    const char *cursor;  /* a next_cursor given before; NULL: from the newest */
+    int limit;           /* page size */
+} tally_pg_alert_query;
+
+/* *items: an array of the alerts' event objects, each with "deliveries":
+ * [{url, attempts, last_status, last_attempt_at, delivered_at}] (times in
+ * the tenant's zone). *next_cursor: the cursor of the next page, malloc'd, or
+ * NULL on the last page. TALLY_EINVAL "cursor: malformed" for a cursor this
+ * function did not make. */
+tally_code tally_pg_alerts_list(tally_pg *pg, const tally_pg_alert_query *q, json_t **items,
+                                char **next_cursor, tally_err *err);
+
+/* The counts /metrics shows, read at scrape time. */
+typedef struct {
+    int64_t raised;    /* outbox rows */
+    int64_t published; /* of them, published */
+    int64_t attempts;  /* webhook tries */
+    int64_t failures;  /* of them, without a 2xx answer */
+} tally_pg_alert_counts;
+tally_code tally_pg_alert_counts_read(tally_pg *pg, tally_pg_alert_counts *c, tally_err *err);
 
 #endif

@@ -172,7 +172,8 @@ static void threshold_at_the_boundary_once_then_pause_and_unpause(void **state) 
     assert_true(json_is_false(json_object_get(a, "allowed")));
     assert_string_equal(json_string_value(json_array_get(json_object_get(a, "reasons"), 0)),
                         "budget:mensal:tokens paused: 1000 of 1000 tokens");
-    assert_true(json_is_true(json_object_get(find_limit(a, "budget:mensal:tokens", NULL), "paused")));
+    assert_true(
+        json_is_true(json_object_get(find_limit(a, "budget:mensal:tokens", NULL), "paused")));
     json_decref(a);
 
     /* Counting the same interactions again (a redelivered batch) raises nothing. */
@@ -188,7 +189,8 @@ static void threshold_at_the_boundary_once_then_pause_and_unpause(void **state) 
     drain(f);
     a = limits(f, "t-edge", NULL, "2026-03-11T09:00:00Z");
     assert_true(json_is_true(json_object_get(a, "allowed")));
-    assert_true(json_is_false(json_object_get(find_limit(a, "budget:mensal:tokens", NULL), "paused")));
+    assert_true(
+        json_is_false(json_object_get(find_limit(a, "budget:mensal:tokens", NULL), "paused")));
     json_decref(a);
     assert_int_equal(alerts(f, "tenant_id = 't-edge'"), 2);
 }
@@ -207,10 +209,10 @@ static void periods_start_at_local_midnight_monday_and_the_first(void **state) {
     /* Sunday 23:59 and Monday 00:00 in Manaus. */
     count(f, "t-manaus", "u", "2026-03-09T03:59:00Z", 1, 10);
     count(f, "t-manaus", "u", "2026-03-09T04:00:00Z", 1, 10);
-    assert_int_equal(alerts(f, "alert_id = 't-manaus/budget:dia:tokens/_/2026-03-08T04:00:00Z/100'"),
-                     1);
-    assert_int_equal(alerts(f, "alert_id = 't-manaus/budget:dia:tokens/_/2026-03-09T04:00:00Z/100'"),
-                     1);
+    assert_int_equal(
+        alerts(f, "alert_id = 't-manaus/budget:dia:tokens/_/2026-03-08T04:00:00Z/100'"), 1);
+    assert_int_equal(
+        alerts(f, "alert_id = 't-manaus/budget:dia:tokens/_/2026-03-09T04:00:00Z/100'"), 1);
     assert_int_equal(
         alerts(f, "alert_id = 't-manaus/budget:semana:tokens/_/2026-03-02T04:00:00Z/100'"), 1);
     assert_int_equal(
@@ -218,10 +220,14 @@ static void periods_start_at_local_midnight_monday_and_the_first(void **state) {
     /* February 28th 23:59 and March 1st 00:00 in São Paulo. */
     count(f, "t-sp", "u", "2026-03-01T02:59:00Z", 1, 10);
     count(f, "t-sp", "u", "2026-03-01T03:00:00Z", 1, 10);
-    assert_int_equal(alerts(f, "alert_id = 't-sp/budget:mes:tokens/_/2026-02-01T03:00:00Z/100'"), 1);
-    assert_int_equal(alerts(f, "alert_id = 't-sp/budget:mes:tokens/_/2026-03-01T03:00:00Z/100'"), 1);
-    assert_int_equal(alerts(f, "alert_id = 't-sp/budget:dia:tokens/_/2026-02-28T03:00:00Z/100'"), 1);
-    assert_int_equal(alerts(f, "alert_id = 't-sp/budget:dia:tokens/_/2026-03-01T03:00:00Z/100'"), 1);
+    assert_int_equal(alerts(f, "alert_id = 't-sp/budget:mes:tokens/_/2026-02-01T03:00:00Z/100'"),
+                     1);
+    assert_int_equal(alerts(f, "alert_id = 't-sp/budget:mes:tokens/_/2026-03-01T03:00:00Z/100'"),
+                     1);
+    assert_int_equal(alerts(f, "alert_id = 't-sp/budget:dia:tokens/_/2026-02-28T03:00:00Z/100'"),
+                     1);
+    assert_int_equal(alerts(f, "alert_id = 't-sp/budget:dia:tokens/_/2026-03-01T03:00:00Z/100'"),
+                     1);
     /* One token short of the next day's limit: nothing more. */
     count(f, "t-sp", "u", "2026-03-02T02:59:59Z", 1, 9);
     assert_int_equal(alerts(f, "tenant_id = 't-sp'"), 4);
@@ -260,9 +266,9 @@ static void plan_limits_subscriptions_and_standing(void **state) {
     count(f, "t-plan", "ana", "2026-03-10T13:00:00Z", 4, 1);  /* 999; ana 4 */
     json_t *a = limits(f, "t-plan", NULL, at);
     assert_true(json_is_true(json_object_get(a, "allowed"))); /* the 1 000th may go */
-    assert_int_equal(json_integer_value(json_object_get(
-                         find_limit(a, "plan:basic:requests", NULL), "used")),
-                     999);
+    assert_int_equal(
+        json_integer_value(json_object_get(find_limit(a, "plan:basic:requests", NULL), "used")),
+        999);
     assert_null(find_limit(a, "plan:student:requests", "ana")); /* not asked for ana */
     json_decref(a);
     a = limits(f, "t-plan", "ana", at);
@@ -279,8 +285,8 @@ static void plan_limits_subscriptions_and_standing(void **state) {
     assert_int_equal(alerts(f, "alert_id = 't-plan/plan:basic:requests/_/2026-03-01T03:00:00Z/100'"
                                " AND paused = false"),
                      1);
-    assert_int_equal(alerts(f, "alert_id = 't-plan/plan:student:requests/ana/2026-03-01T03:00:00Z/100'"),
-                     1);
+    assert_int_equal(
+        alerts(f, "alert_id = 't-plan/plan:student:requests/ana/2026-03-01T03:00:00Z/100'"), 1);
     /* Bob's own answer carries no student plan: a user's subscription limits
      * only that user. */
     a = limits(f, "t-plan", "bob", at);

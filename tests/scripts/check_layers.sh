@@ -4,12 +4,12 @@
 #   1. Calls go only downward. A file of a layer includes its own layer's
 #      headers and the one public header of a layer on a lower floor, nothing
 #      else of the tree. Floors, bottom up (docs/architecture.md, "Layers"):
-#        0 common · 1 stream, relational, documents · 2 ingest, analytics, gen · 3 cli
+#        0 common · 1 stream, relational, documents · 2 ingest, analytics, alerts, gen · 3 cli
 #      Layers on one floor never include each other.
 #   2. With a build directory: the archives export no symbol outside the
 #      tally_ namespace (internal ones are static or tally__-prefixed), and
-#      tally-aggregate and tally-api link neither the ingest daemon nor the
-#      traffic generator.
+#      tally-aggregate, tally-api and tally-alerts link neither the ingest daemon
+#      nor the traffic generator.
 #
 #   tests/scripts/check_layers.sh [BUILD_DIR]
 set -euo pipefail
@@ -17,10 +17,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
 declare -A FLOOR=([common]=0 [stream]=1 [relational]=1 [documents]=1
-                  [ingest]=2 [analytics]=2 [gen]=2 [cli]=3)
+                  [ingest]=2 [analytics]=2 [alerts]=2 [gen]=2 [cli]=3)
 declare -A PUBLIC=([common]=tally_common.h [stream]=tally_stream.h [relational]=tally_pg.h
                    [documents]=tally_docs.h [ingest]=tally_ingest.h
-                   [analytics]=tally_analytics.h [gen]=tally_gen.h [cli]=tally_cli.h)
+                   [analytics]=tally_analytics.h [alerts]=tally_alerts.h [gen]=tally_gen.h
+                   [cli]=tally_cli.h)
 # header file name -> the layer it belongs to
 declare -A OWNER=()
 for layer in "${!FLOOR[@]}"; do
@@ -47,13 +48,13 @@ done
 
 if [[ $# -ge 1 ]]; then
   BUILD=$1
-  for lib in "$BUILD"/{common,stream,relational,documents,ingest,analytics,gen,cli}/libtally_*.a; do
+  for lib in "$BUILD"/{common,stream,relational,documents,ingest,analytics,alerts,gen,cli}/libtally_*.a; do
     checks=$((checks + 1))
     # (AddressSanitizer adds an __odr_asan.<name> twin of each global: not ours to name.)
     bad=$(nm -g --defined-only "$lib" | awk 'NF == 3 { print $3 }' | grep -v -e '^tally_' -e '^__odr_asan\.' || true)
     [[ -z $bad ]] || fail "$(basename "$lib") exports symbols outside tally_: $(echo $bad)"
   done
-  for bin in analytics/tally-aggregate analytics/tally-api; do
+  for bin in analytics/tally-aggregate analytics/tally-api alerts/tally-alerts; do
     checks=$((checks + 1))
     bad=$(nm "$BUILD/$bin" | awk '{ print $NF }' | grep -E '^tally_(ingester|gen)_' | head -3 || true)
     [[ -z $bad ]] || fail "$bin links the ingest daemon or the generator: $(echo $bad)"

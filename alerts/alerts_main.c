@@ -61,13 +61,6 @@ static void usage(const options *d, FILE *out) {
             tally_config_env_help);
 }
 
-static bool int_flag(const char *flag, long long min, long long max, int *out) {
-    long long v;
-    if (!tally_parse_flag_int("tally-alerts", flag, optarg, min, &v)) return false;
-    *out = (int)(v > max ? max : v);
-    return true;
-}
-
 /* -1 to go on, else the exit code. */
 static int parse_flags(int argc, char **argv, options *o) {
     enum { O_PG = 256, O_BATCH, O_WBATCH, O_WTIMEOUT, O_STATS, O_ONCE, O_LOG, O_VERSION };
@@ -91,12 +84,22 @@ static int parse_flags(int argc, char **argv, options *o) {
         case 'b': o->brokers = optarg; break;
         case O_PG: o->pg_url = optarg; break;
         case 't': o->topic = optarg; break;
-        case O_BATCH: ok = int_flag("--batch-size", 1, 10000, &o->batch_size); break;
-        case O_WBATCH: ok = int_flag("--webhook-batch", 1, 1000, &o->webhook_batch); break;
-        case O_WTIMEOUT:
-            ok = int_flag("--webhook-timeout", 100, 600000, &o->webhook_timeout_ms);
+        case O_BATCH:
+            ok = tally_parse_flag_int_capped("tally-alerts", "--batch-size", optarg, 1, 10000,
+                                             &o->batch_size);
             break;
-        case O_STATS: ok = int_flag("--stats-interval", 0, 86400, &o->stats_interval_s); break;
+        case O_WBATCH:
+            ok = tally_parse_flag_int_capped("tally-alerts", "--webhook-batch", optarg, 1, 1000,
+                                             &o->webhook_batch);
+            break;
+        case O_WTIMEOUT:
+            ok = tally_parse_flag_int_capped("tally-alerts", "--webhook-timeout", optarg, 100,
+                                             600000, &o->webhook_timeout_ms);
+            break;
+        case O_STATS:
+            ok = tally_parse_flag_int_capped("tally-alerts", "--stats-interval", optarg, 0, 86400,
+                                             &o->stats_interval_s);
+            break;
         case O_ONCE: o->once = true; break;
         case O_LOG: o->log_level = optarg; break;
         case 'h': usage(&defaults, stdout); return 0;
@@ -105,11 +108,7 @@ static int parse_flags(int argc, char **argv, options *o) {
         }
         if (!ok) return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "tally-alerts: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    return -1;
+    return tally_flags_no_operands("tally-alerts", argc, argv, optind) ? -1 : 2;
 }
 
 static void sleep_ms(int ms) {

@@ -131,6 +131,9 @@ void tally__api_reply_json_text(api_request *r, int status, char *text);
  * control characters, cut at 300 bytes) whatever input it quotes. */
 void tally__api_reply_error(api_request *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Queue a page of a listing: {"items": items (stolen), "next_cursor": next
+ * or null}; next (malloc'd, may be NULL) is freed. */
+void tally__api_reply_page(api_request *r, json_t *items, char *next);
 /* The answer to a tenant that does not exist or is not the caller's: one
  * body for both, so that no caller can tell them apart. */
 void tally__api_reply_no_tenant(api_request *r);
@@ -159,6 +162,33 @@ size_t tally__api_url_decode(const char *in, size_t len, char *out, bool plus_is
  * RFC 3339 time (*instant set). */
 typedef enum { API_TIME_BAD, API_TIME_DATE, API_TIME_INSTANT } api_time_kind;
 api_time_kind tally__api_time_parse(const char *s, int64_t *instant);
+
+/* One of a listing's from/to bounds. */
+typedef struct {
+    const char *name, *text; /* text NULL: not given */
+    api_time_kind kind;
+    int64_t at; /* µs since the epoch, once resolved */
+} api_time_bound;
+
+/* What a listing route (history pages, alerts) accepts in its paging
+ * parameters. */
+typedef struct {
+    int limit_default, limit_max; /* `limit`: an integer from 1 to limit_max */
+    size_t cursor_max;            /* hex characters of a `cursor` */
+    const char *const *ids;       /* id parameters (NULL-terminated; may be NULL) */
+} api_page_rules;
+
+typedef struct {
+    int limit;
+    api_time_bound b[2]; /* from, to; dates resolved by tally__api_page_resolve() */
+} api_page;
+
+/* The paging checks that need no store, in this order: limit, the ids,
+ * cursor, from and to; false with a 400 queued. */
+bool tally__api_page_params(api_request *r, const api_page_rules *rules, api_page *out);
+/* Turn the page's dates into instants, local midnights in `zone`, and check
+ * that from is before to (TALLY_EINVAL naming the parameter). */
+tally_code tally__api_page_resolve(tally_pg *pg, const char *zone, api_page *p, tally_err *err);
 
 /* ---- api_auth.c: keys ---------------------------------------------------- */
 

@@ -74,7 +74,6 @@ static int parse_options(int argc, char **argv, tally_api_options *opt, const ch
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
-    long long v;
     while ((c = getopt_long(argc, argv, "b:t:h", opts, NULL)) != -1) {
         switch (c) {
         case O_ADDR: opt->http_addr = optarg; break;
@@ -85,27 +84,26 @@ static int parse_options(int argc, char **argv, tally_api_options *opt, const ch
         case O_INGEST: opt->ingest_group = optarg; break;
         case O_AGG: opt->aggregate_group = optarg; break;
         case O_THREADS:
-            if (!tally_parse_flag_int("tally-api", "--threads", optarg, 1, &v)) return 2;
-            opt->threads = (int)(v > 256 ? 256 : v);
+            if (!tally_parse_flag_int_capped("tally-api", "--threads", optarg, 1, 256,
+                                             &opt->threads))
+                return 2;
             break;
         case O_DRAIN:
-            if (!tally_parse_flag_int("tally-api", "--drain-timeout", optarg, 0, &v)) return 2;
-            opt->drain_timeout_ms = (int)(v > 3600000 ? 3600000 : v);
+            if (!tally_parse_flag_int_capped("tally-api", "--drain-timeout", optarg, 0, 3600000,
+                                             &opt->drain_timeout_ms))
+                return 2;
             break;
         case O_KTIMEOUT:
-            if (!tally_parse_flag_int("tally-api", "--kafka-timeout", optarg, 1, &v)) return 2;
-            opt->kafka_timeout_ms = (int)(v > 60000 ? 60000 : v);
+            if (!tally_parse_flag_int_capped("tally-api", "--kafka-timeout", optarg, 1, 60000,
+                                             &opt->kafka_timeout_ms))
+                return 2;
             break;
         case O_LOG: *log_level = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "tally-api: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    return -1;
+    return tally_flags_no_operands("tally-api", argc, argv, optind) ? -1 : 2;
 }
 
 int main(int argc, char **argv) {

@@ -161,3 +161,65 @@ api_time_kind tally__api_time_parse(const char *s, int64_t *instant) {
     }
     return API_TIME_BAD;
 }
+
+/* ---- paging ---------------------------------------------------------------- */
+
+static bool parse_limit(const char *s, int max, int *out) {
+    size_t digits = 1;
+    for (int m = max; m >= 10; m /= 10) digits++;
+    size_t n = strspn(s, "0123456789");
+    if (n == 0 || n > digits || s[n]) return false;
+    int v = atoi(s);
+    if (v < 1 || v > max) return false;
+    *out = v;
+    return true;
+}
+
+bool tally__api_page_params(api_request *r, const api_page_rules *rules, api_page *out) {
+    *out = (api_page){.limit = rules->limit_default, .b = {{.name = "from"}, {.name = "to"}}};
+    const char *s = tally__api_param_get(&r->params, "limit");
+    if (s && !parse_limit(s, rules->limit_max, &out->limit)) {
+        tally__api_reply_error(r, 400, "limit: must be an integer from 1 to %d", rules->limit_max);
+        return false;
+    }
+    for (const char *const *id = rules->ids; id && *id; id++) {
+        const char *v = tally__api_param_get(&r->params, *id);
+        const char *why = v ? tally_text_id_problem(v, strlen(v)) : NULL;
+        if (why) {
+            tally__api_reply_error(r, 400, "%s: %s", *id, why);
+            return false;
+        }
+    }
+    const char *c = tally__api_param_get(&r->params, "cursor");
+    if (c && (strspn(c, "0123456789abcdefABCDEF") != strlen(c) || strlen(c) % 2 ||
+              strlen(c) > rules->cursor_max)) {
+        tally__api_reply_error(r, 400, "cursor: malformed");
+        return false;
+    }
+    for (int i = 0; i < 2; i++) {
+        api_time_bound *b = &out->b[i];
+        b->text = tally__api_param_get(&r->params, b->name);
+        if (!b->text) continue;
+        b->kind = tally__api_time_parse(b->text, &b->at);
+        if (b->kind == API_TIME_BAD) {
+            tally__api_reply_error(r, 400, "%s: must be a date (YYYY-MM-DD) or an RFC 3339 time",
+                                   b->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+tally_code tally__api_page_resolve(tally_pg *pg, const char *zone, api_page *p, tally_err *err) {
+    api_time_bound *b = p->b;
+    for (int i = 0; i < 2; i++) {
+        if (b[i].kind != API_TIME_DATE) continue;
+        tally_code rc = tally_pg_local_midnight(pg, b[i].text, zone, &b[i].at, err);
+        if (rc == TALLY_EINVAL)
+            tally_err_set(err, TALLY_EINVAL, "%s: not a date in %s", b[i].name, zone);
+        if (rc != TALLY_OK) return rc;
+    }
+    if (b[0].text && b[1].text && b[0].at >= b[1].at)
+        return tally_err_set(err, TALLY_EINVAL, "from: must be before to");
+    return TALLY_OK;
+}

@@ -102,3 +102,11 @@ void tally__api_reply_failure(api_request *r, const tally_err *err) {
         return;
     }
 }
+
+void tally__api_reply_page(api_request *r, json_t *items, char *next) {
+    json_t *doc = json_object();
+    json_object_set_new(doc, "items", items);
+    json_object_set_new(doc, "next_cursor", next ? json_string(next) : json_null());
+    free(next);
+    tally__api_reply_json(r, 200, doc);
+}

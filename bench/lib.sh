@@ -115,6 +115,26 @@ bench_need_time() {
     bench_die "/usr/bin/time is missing and could not be installed (apt-get install time)"
 }
 
+# tally-api on 127.0.0.1 at any free port, logging to $BENCH_TMP/api.log and
+# stopped on exit (after bench_tmpdir); the caller's environment, prefix
+# assignments included (TALLY_PG_URL=… bench_start_api), is its. Sets
+# BENCH_API_PORT once its "listening" line names the port; dies if it exits
+# first or says nothing within 10 s.
+bench_start_api() {
+  local pid
+  "$BUILD/analytics/tally-api" --http-addr 127.0.0.1:0 >"$BENCH_TMP/api.log" 2>&1 &
+  pid=$!
+  BENCH_CLEANUP+=("kill $pid 2>/dev/null; wait $pid 2>/dev/null")
+  BENCH_API_PORT=
+  for _ in $(seq 1 100); do
+    BENCH_API_PORT=$(sed -n 's/.*msg="listening".* port=\([0-9]*\).*/\1/p' "$BENCH_TMP/api.log" | head -n1)
+    [ -n "$BENCH_API_PORT" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$BENCH_TMP/api.log"; bench_die "tally-api exited"; }
+    sleep 0.1
+  done
+  [ -n "$BENCH_API_PORT" ] || { cat "$BENCH_TMP/api.log"; bench_die "tally-api did not say where it listens"; }
+}
+
 # A temporary folder under $TMPDIR (or /tmp), removed on exit with what
 # BENCH_CLEANUP names (a list of commands).
 BENCH_CLEANUP=()

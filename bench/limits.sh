@@ -50,17 +50,8 @@ echo "data:     bench_limits: $counted interactions of bench-big counted;" \
 psql "$PG_LIMITS" -X -q -c "ANALYZE"
 
 export TALLY_ADMIN_KEY=bench
-TALLY_PG_URL="$PG_LIMITS" "$BUILD/analytics/tally-api" --http-addr 127.0.0.1:0 >"$BENCH_TMP/api.log" 2>&1 &
-api_pid=$!
-BENCH_CLEANUP+=("kill $api_pid 2>/dev/null; wait $api_pid 2>/dev/null")
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*msg="listening".* port=\([0-9]*\).*/\1/p' "$BENCH_TMP/api.log" | head -n1)
-  [ -n "$port" ] && break
-  kill -0 "$api_pid" 2>/dev/null || { cat "$BENCH_TMP/api.log"; bench_die "tally-api exited"; }
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$BENCH_TMP/api.log"; bench_die "tally-api did not say where it listens"; }
+TALLY_PG_URL="$PG_LIMITS" bench_start_api
+port=$BENCH_API_PORT
 echo "api:      TALLY_ADMIN_KEY=bench TALLY_PG_URL=$PG_LIMITS tally-api -> http://127.0.0.1:$port"
 echo "run:      $BUILD/bench/bench_limits --pg-url $PG_LIMITS --api-url http://127.0.0.1:$port --reps $REPS"
 echo "          load $(bench_loadavg) before"

@@ -108,19 +108,8 @@ echo "          bulk inserted into $MONGO_NAIVE with bench_mongo_ceiling (+ its 
 
 # -- 3. tally-api ------------------------------------------------------------------
 export TALLY_ADMIN_KEY=bench
-TALLY_PG_URL="$PG_REPORT" TALLY_MONGO_URL="$MONGO_NAIVE" \
-  "$BUILD/analytics/tally-api" --http-addr 127.0.0.1:0 >"$BENCH_TMP/api.log" 2>&1 &
-api_pid=$!
-BENCH_CLEANUP+=("kill $api_pid 2>/dev/null; wait $api_pid 2>/dev/null")
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*msg="listening".* port=\([0-9]*\).*/\1/p' "$BENCH_TMP/api.log" | head -n1)
-  [ -n "$port" ] && break
-  kill -0 "$api_pid" 2>/dev/null || { cat "$BENCH_TMP/api.log"; bench_die "tally-api exited"; }
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$BENCH_TMP/api.log"; bench_die "tally-api did not say where it listens"; }
-API="http://127.0.0.1:$port"
+TALLY_PG_URL="$PG_REPORT" TALLY_MONGO_URL="$MONGO_NAIVE" bench_start_api
+API="http://127.0.0.1:$BENCH_API_PORT"
 echo "api:      TALLY_ADMIN_KEY=bench TALLY_PG_URL=$PG_REPORT $BUILD/analytics/tally-api" \
   "--http-addr 127.0.0.1:0  ->  $API ($(sed -n 's/.*msg="listening".* \(threads=[0-9]*\).*/\1/p' "$BENCH_TMP/api.log"))"
 echo "request:  GET /v1/tenants/{id}/usage?$WINDOW"

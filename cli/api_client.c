@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tally_common.h"
+#include "text_output.h"
 
 /* An answer larger than this is not one these commands can print. */
 #define MAX_BODY (256u << 20)
@@ -43,6 +44,25 @@ int tally__api_conn_option(api_conn *c, int opt, const char *arg) {
         return -1;
     default: return 0;
     }
+}
+
+int tally__api_conn_other_option(api_conn *c, int opt, const char *arg, void (*usage)(FILE *)) {
+    int rc = tally__api_conn_option(c, opt, arg);
+    if (rc == 0) {
+        usage(stderr);
+        return 2;
+    }
+    return rc;
+}
+
+const char *tally__api_tenant_operand(const api_conn *c, int argc, char **argv,
+                                      void (*usage)(FILE *)) {
+    if (argc - optind != 1 || !*argv[optind]) {
+        fprintf(stderr, "tally %s: give exactly one TENANT id\n\n", c->command);
+        usage(stderr);
+        return NULL;
+    }
+    return argv[optind];
 }
 
 int tally__api_conn_check(api_conn *c) {
@@ -264,4 +284,34 @@ char *tally__api_json_text(const api_conn *c, const json_t *doc) {
     free(dumped);
     if (!text) fprintf(stderr, "tally %s: out of memory\n", c->command);
     return text;
+}
+
+char *tally__api_render_json(const api_conn *c, const api_body *b, bool json,
+                             char *(*table)(const json_t *doc, tally_err *err)) {
+    json_t *doc = tally__api_body_json(c, b);
+    if (!doc) return NULL;
+    char *text = NULL;
+    if (json) {
+        text = tally__api_json_text(c, doc);
+    } else {
+        tally_err err = {0};
+        text = table(doc, &err);
+        if (!text) fprintf(stderr, "tally %s: %s\n", c->command, err.msg);
+    }
+    json_decref(doc);
+    return text;
+}
+
+int tally__api_fetch_print(const api_conn *c, const api_request *req,
+                           char *(*render)(const void *arg, const api_body *b), const void *arg,
+                           const char *output) {
+    api_body body = {0};
+    int rc = tally__api_get(c, req, &body);
+    if (rc == 0) {
+        char *text = render(arg, &body);
+        rc = text ? tally__write_text(c->command, output, text) : 1;
+        free(text);
+    }
+    tally__api_body_free(&body);
+    return rc;
 }

@@ -18,6 +18,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include "tally_common.h"
 
 /* Where and how to ask. Owner: the command; api_buf is freed by
  * tally__api_conn_free(). */
@@ -48,6 +51,14 @@ void tally__api_conn_defaults(api_conn *c, const char *command);
 /* Handle one of API_CONN_LONG_OPTIONS: -1 taken, 2 a bad value (said why),
  * 0 not one of them. */
 int tally__api_conn_option(api_conn *c, int opt, const char *arg);
+/* An option the command's own switch did not take: one of
+ * API_CONN_LONG_OPTIONS, else bad usage (usage(stderr)). -1 to go on, else
+ * the exit status. */
+int tally__api_conn_other_option(api_conn *c, int opt, const char *arg, void (*usage)(FILE *));
+/* The one TENANT operand left after the options (argv[optind]), or NULL
+ * after saying so, with usage(stderr). */
+const char *tally__api_tenant_operand(const api_conn *c, int argc, char **argv,
+                                      void (*usage)(FILE *));
 /* After parsing: check the key and normalise the API's URL ("host:port" or a
  * URL). -1 to go on, else the exit status (said why). */
 int tally__api_conn_check(api_conn *c);
@@ -80,6 +91,17 @@ int tally__api_get(const api_conn *c, const api_request *req, api_body *b);
 
 /* The 2xx body as JSON (caller decrefs), or NULL after saying it is not. */
 json_t *tally__api_body_json(const api_conn *c, const api_body *b);
+
+/* The text of a 2xx JSON body (caller frees): pretty-printed when json,
+ * else table(doc); NULL after saying why. */
+char *tally__api_render_json(const api_conn *c, const api_body *b, bool json,
+                             char *(*table)(const json_t *doc, tally_err *err));
+
+/* GET the request, render(arg, body) its 2xx body and write the text to
+ * output (NULL: stdout). Returns the exit status: 0, or 1 after saying why. */
+int tally__api_fetch_print(const api_conn *c, const api_request *req,
+                           char *(*render)(const void *arg, const api_body *b), const void *arg,
+                           const char *output);
 
 /* doc pretty-printed as the API commands print JSON (caller frees), with a
  * final newline; NULL after saying "out of memory". */

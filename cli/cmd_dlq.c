@@ -886,7 +886,6 @@ int tally_cmd_dlq(int argc, char **argv) {
         {0, 0, 0, 0},
     };
     const char *list_only = NULL, *replay_only = NULL;
-    long long v;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:t:h", opts, NULL)) != -1) {
@@ -904,8 +903,8 @@ int tally_cmd_dlq(int argc, char **argv) {
             o.has_since = true;
             break;
         case OPT_TIMEOUT:
-            if (!tally_parse_flag_int(PROG, "--timeout", optarg, 1, &v)) return 2;
-            o.timeout_ms = v > 3600000 ? 3600000 : (int)v;
+            if (!tally_parse_flag_int_capped(PROG, "--timeout", optarg, 1, 3600000, &o.timeout_ms))
+                return 2;
             break;
         case OPT_FORMAT:
             if (strcmp(optarg, "text") && strcmp(optarg, "json")) {

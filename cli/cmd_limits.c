@@ -21,7 +21,6 @@
 #include "limits_table.h"
 #include "tally_cli.h"
 #include "tally_common.h"
-#include "text_output.h"
 
 typedef struct {
     const char *tenant, *user, *at, *format;
@@ -63,20 +62,12 @@ static int parse_args(int argc, char **argv, limits_opts *o) {
         case 'f': o->format = optarg; break;
         case 'h': usage(stdout); return 0;
         default:
-            rc = tally__api_conn_option(&o->conn, c, optarg);
-            if (rc == 0) {
-                usage(stderr);
-                return 2;
-            }
+            rc = tally__api_conn_other_option(&o->conn, c, optarg, usage);
             if (rc != -1) return rc;
         }
     }
-    if (argc - optind != 1 || !*argv[optind]) {
-        fprintf(stderr, "tally limits: give exactly one TENANT id\n\n");
-        usage(stderr);
-        return 2;
-    }
-    o->tenant = argv[optind];
+    o->tenant = tally__api_tenant_operand(&o->conn, argc, argv, usage);
+    if (!o->tenant) return 2;
     if (o->user && !*o->user) {
         fprintf(stderr, "tally limits: --user: give a user id\n");
         return 2;
@@ -89,19 +80,9 @@ static int parse_args(int argc, char **argv, limits_opts *o) {
 }
 
 /* The text to print for a 2xx body (caller frees), or NULL after saying why. */
-static char *render(const limits_opts *o, const api_body *b) {
-    json_t *doc = tally__api_body_json(&o->conn, b);
-    if (!doc) return NULL;
-    char *text = NULL;
-    if (!strcmp(o->format, "json")) {
-        text = tally__api_json_text(&o->conn, doc);
-    } else {
-        tally_err err = {0};
-        text = tally__limits_table(doc, &err);
-        if (!text) fprintf(stderr, "tally limits: %s\n", err.msg);
-    }
-    json_decref(doc);
-    return text;
+static char *render(const void *arg, const api_body *b) {
+    const limits_opts *o = arg;
+    return tally__api_render_json(&o->conn, b, !strcmp(o->format, "json"), tally__limits_table);
 }
 
 int tally_cmd_limits(int argc, char **argv) {
@@ -112,14 +93,7 @@ int tally_cmd_limits(int argc, char **argv) {
         const char *const path[] = {"v1", "tenants", o.tenant, "limits", NULL};
         const api_param query[] = {{"user_id", o.user}, {"at", o.at}, {NULL, NULL}};
         const api_request req = {.path = path, .query = query, .accept = "application/json"};
-        api_body body = {0};
-        rc = tally__api_get(&o.conn, &req, &body);
-        if (rc == 0) {
-            char *text = render(&o, &body);
-            rc = text ? tally__write_text("limits", NULL, text) : 1;
-            free(text);
-        }
-        tally__api_body_free(&body);
+        rc = tally__api_fetch_print(&o.conn, &req, render, &o, NULL);
     }
     tally__api_conn_free(&o.conn);
     return rc;

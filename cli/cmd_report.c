@@ -22,7 +22,6 @@
 #include "report_table.h"
 #include "tally_cli.h"
 #include "tally_common.h"
-#include "text_output.h"
 
 typedef struct {
     const char *tenant, *from, *to, *granularity, *group_by, *format, *output;
@@ -50,38 +49,11 @@ static void usage(FILE *out) {
           out);
 }
 
-/* GET the report into b. Returns 0, or 1 after saying why on stderr. */
-static int fetch(const report_opts *o, api_body *b) {
-    bool csv = !strcmp(o->format, "csv");
-    const char *const path[] = {"v1", "tenants", o->tenant, "usage", NULL};
-    const api_param query[] = {{"from", o->from},
-                               {"to", o->to},
-                               {"granularity", o->granularity},
-                               {"group_by", o->group_by},
-                               {"format", csv ? "csv" : NULL},
-                               {NULL, NULL}};
-    const api_request req = {.path = path,
-                             .query = query,
-                             .accept = csv ? "text/csv" : "application/json",
-                             .too_big_hint = "narrow the window"};
-    return tally__api_get(&o->conn, &req, b);
-}
-
 /* The text to print for a 2xx body (caller frees), or NULL after saying why. */
-static char *render(const report_opts *o, const api_body *b) {
+static char *render(const void *arg, const api_body *b) {
+    const report_opts *o = arg;
     if (!strcmp(o->format, "csv")) return strdup(b->data ? b->data : "");
-    json_t *doc = tally__api_body_json(&o->conn, b);
-    if (!doc) return NULL;
-    char *text = NULL;
-    if (!strcmp(o->format, "json")) {
-        text = tally__api_json_text(&o->conn, doc);
-    } else {
-        tally_err err = {0};
-        text = tally_report_table(doc, &err);
-        if (!text) fprintf(stderr, "tally report: %s\n", err.msg);
-    }
-    json_decref(doc);
-    return text;
+    return tally__api_render_json(&o->conn, b, !strcmp(o->format, "json"), tally_report_table);
 }
 
 static bool one_of(const char *s, const char *const *allowed) {
@@ -116,20 +88,12 @@ static int parse_args(int argc, char **argv, report_opts *o) {
         case 'o': o->output = optarg; break;
         case 'h': usage(stdout); return 0;
         default:
-            rc = tally__api_conn_option(&o->conn, c, optarg);
-            if (rc == 0) {
-                usage(stderr);
-                return 2;
-            }
+            rc = tally__api_conn_other_option(&o->conn, c, optarg, usage);
             if (rc != -1) return rc;
         }
     }
-    if (argc - optind != 1 || !*argv[optind]) {
-        fprintf(stderr, "tally report: give exactly one TENANT id\n\n");
-        usage(stderr);
-        return 2;
-    }
-    o->tenant = argv[optind];
+    o->tenant = tally__api_tenant_operand(&o->conn, argc, argv, usage);
+    if (!o->tenant) return 2;
     if (o->granularity && !one_of(o->granularity, granularities)) {
         fprintf(stderr, "tally report: --granularity: one of total, day, week, month\n");
         return 2;
@@ -146,14 +110,19 @@ int tally_cmd_report(int argc, char **argv) {
     tally__api_conn_defaults(&o.conn, "report");
     int rc = parse_args(argc, argv, &o);
     if (rc < 0) {
-        api_body body = {0};
-        rc = fetch(&o, &body);
-        if (rc == 0) {
-            char *text = render(&o, &body);
-            rc = text ? tally__write_text("report", o.output, text) : 1;
-            free(text);
-        }
-        tally__api_body_free(&body);
+        bool csv = !strcmp(o.format, "csv");
+        const char *const path[] = {"v1", "tenants", o.tenant, "usage", NULL};
+        const api_param query[] = {{"from", o.from},
+                                   {"to", o.to},
+                                   {"granularity", o.granularity},
+                                   {"group_by", o.group_by},
+                                   {"format", csv ? "csv" : NULL},
+                                   {NULL, NULL}};
+        const api_request req = {.path = path,
+                                 .query = query,
+                                 .accept = csv ? "text/csv" : "application/json",
+                                 .too_big_hint = "narrow the window"};
+        rc = tally__api_fetch_print(&o.conn, &req, render, &o, o.output);
     }
     tally__api_conn_free(&o.conn);
     return rc;

@@ -116,6 +116,12 @@ void tally_config_from_env(tally_config *cfg);
  * "<prog>: <flag>: expected an integer >= <min>, got '<s>'" and return false. */
 bool tally_parse_flag_int(const char *prog, const char *flag, const char *s, long long min,
                           long long *out);
+/* The same for an int flag: values above max are capped at max. */
+bool tally_parse_flag_int_capped(const char *prog, const char *flag, const char *s, long long min,
+                                 long long max, int *out);
+/* After the flags: true when no argument is left (argv[first..argc)), else
+ * false after printing "<prog>: unexpected argument '<arg>'". */
+bool tally_flags_no_operands(const char *prog, int argc, char **argv, int first);
 
 /* The help text block that lists the variables and their defaults. */
 extern const char tally_config_env_help[];

@@ -45,3 +45,17 @@ bool tally_parse_flag_int(const char *prog, const char *flag, const char *s, lon
     *out = v;
     return true;
 }
+
+bool tally_parse_flag_int_capped(const char *prog, const char *flag, const char *s, long long min,
+                                 long long max, int *out) {
+    long long v;
+    if (!tally_parse_flag_int(prog, flag, s, min, &v)) return false;
+    *out = (int)(v > max ? max : v);
+    return true;
+}
+
+bool tally_flags_no_operands(const char *prog, int argc, char **argv, int first) {
+    if (first >= argc) return true;
+    fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[first]);
+    return false;
+}

@@ -69,14 +69,6 @@ static const struct option shared_flags[] = {
 };
 #define N_SHARED (sizeof shared_flags / sizeof shared_flags[0])
 
-/* An int flag within [min, max] (larger values are capped at max). */
-static bool int_flag(const char *prog, const char *flag, long long min, long long max, int *out) {
-    long long v;
-    if (!tally_parse_flag_int(prog, flag, optarg, min, &v)) return false;
-    *out = (int)(v > max ? max : v);
-    return true;
-}
-
 /* Parse argv into opt (the shared flags) and the daemon's own (d->parse_own).
  * Returns -1 to go on, else the exit code. */
 static int parse_flags(int argc, char **argv, const tally_daemon *d, tally_consumer_options *opt,
@@ -107,13 +99,21 @@ static int parse_flags(int argc, char **argv, const tally_daemon *d, tally_consu
             opt->instance = optarg;
             opt->static_member = true;
             break;
-        case O_BATCH: ok = int_flag(d->prog, "--batch-size", 1, 100000, &opt->batch_size); break;
-        case O_BATCH_MS: ok = int_flag(d->prog, "--batch-ms", 1, 600000, &opt->batch_ms); break;
+        case O_BATCH:
+            ok = tally_parse_flag_int_capped(d->prog, "--batch-size", optarg, 1, 100000,
+                                             &opt->batch_size);
+            break;
+        case O_BATCH_MS:
+            ok = tally_parse_flag_int_capped(d->prog, "--batch-ms", optarg, 1, 600000,
+                                             &opt->batch_ms);
+            break;
         case O_DRAIN:
-            ok = int_flag(d->prog, "--drain-timeout", 0, 86400000, &opt->drain_timeout_ms);
+            ok = tally_parse_flag_int_capped(d->prog, "--drain-timeout", optarg, 0, 86400000,
+                                             &opt->drain_timeout_ms);
             break;
         case O_STATS:
-            ok = int_flag(d->prog, "--stats-interval", 0, 86400, &opt->stats_interval_s);
+            ok = tally_parse_flag_int_capped(d->prog, "--stats-interval", optarg, 0, 86400,
+                                             &opt->stats_interval_s);
             break;
         case O_MAX:
             ok = tally_parse_flag_int(d->prog, "--max-events", optarg, 0, &v);
@@ -139,10 +139,7 @@ static int parse_flags(int argc, char **argv, const tally_daemon *d, tally_consu
         if (!ok) status = 2;
     }
     free(all);
-    if (status < 0 && optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", d->prog, argv[optind]);
-        status = 2;
-    }
+    if (status < 0 && !tally_flags_no_operands(d->prog, argc, argv, optind)) status = 2;
     return status;
 }
 

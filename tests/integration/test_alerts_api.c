@@ -29,12 +29,12 @@ static char base[64], key_a[128], key_b[128];
 static void make_key(const char *tenant, char *out, size_t len) {
     char body[128];
     snprintf(body, sizeof body, "{\"tenant_id\": \"%s\"}", tenant);
-    alerts_http r = alerts_http_do(base, "POST", "/v1/admin/keys", ADMIN_KEY, body);
+    api_http r = api_http_do(base, "POST", "/v1/admin/keys", ADMIN_KEY, body, NULL);
     assert_int_equal(r.status, 201);
-    json_t *j = alerts_http_json(&r);
+    json_t *j = api_http_json(&r);
     snprintf(out, len, "%s", json_string_value(json_object_get(j, "key")));
     json_decref(j);
-    alerts_http_free(&r);
+    api_http_free(&r);
 }
 
 static int group_setup(void **state) {
@@ -67,7 +67,7 @@ static int group_setup(void **state) {
                                       "2026-03-05T10:00:00Z", NULL});
     char log[512];
     snprintf(log, sizeof log, "%s/tests/%s.api.log", TALLY_BIN_DIR, ctx.name);
-    api = alerts_start_api(&ctx, ADMIN_KEY, log, base, sizeof base);
+    api = api_start(&ctx, ADMIN_KEY, log, base, sizeof base);
     make_key("tenant-a", key_a, sizeof key_a);
     make_key("tenant-b", key_b, sizeof key_b);
     return 0;
@@ -83,18 +83,18 @@ static int group_teardown(void **state) {
 
 static void expect_status(const char *method, const char *path, const char *key, long status,
                           const char *needle) {
-    alerts_http r = alerts_http_do(base, method, path, key, NULL);
+    api_http r = api_http_do(base, method, path, key, NULL, NULL);
     if (r.status != status)
         fail_msg("%s %s: status %ld, expected %ld: %.300s", method, path, r.status, status, r.body);
     if (needle && !strstr(r.body, needle))
         fail_msg("%s %s: \"%s\" not in %.300s", method, path, needle, r.body);
-    alerts_http_free(&r);
+    api_http_free(&r);
 }
 
 /* The event of one alert, as the contract writes it. */
 static void event_shape(void **state) {
     (void)state;
-    json_t *page = alerts_get_json(base, "/v1/tenants/tenant-a/alerts?limit=1", key_a);
+    json_t *page = api_get_json(base, "/v1/tenants/tenant-a/alerts?limit=1", key_a);
     json_t *ev = json_array_get(json_object_get(page, "items"), 0);
     /* the newest: i = 24 (March 25th), a plan's tokens at 80 % */
     assert_string_equal(json_string_value(json_object_get(ev, "specversion")), "1.0");
@@ -124,19 +124,20 @@ static void event_shape(void **state) {
     assert_true(json_is_string(json_object_get(page, "next_cursor")));
     json_decref(page);
     /* BRL: rounded half-even to 6 places, as reports write money; 100 % is "reached". */
-    alerts_http r = alerts_http_do(
-        base, "GET", "/v1/tenants/tenant-a/alerts?limit_id=budget:b:brl&limit=1", key_a, NULL);
+    api_http r = api_http_do(base, "GET",
+                             "/v1/tenants/tenant-a/alerts?limit_id=budget:b:brl&limit=1", key_a,
+                             NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"limit\":250.5,\"used\":200.000002,"));
     assert_non_null(strstr(r.body, "\"type\":\"limit.reached\"")); /* i = 23: 23 % 3 == 2 */
-    alerts_http_free(&r);
+    api_http_free(&r);
 }
 
 /* Pages of 10 then 5, newest first, nothing skipped or repeated, the last
  * one without a cursor. */
 static void pages(void **state) {
     (void)state;
-    json_t *all = alerts_get_json(base, "/v1/tenants/tenant-a/alerts?limit=1000", ADMIN_KEY);
+    json_t *all = api_get_json(base, "/v1/tenants/tenant-a/alerts?limit=1000", ADMIN_KEY);
     json_t *items = json_object_get(all, "items");
     assert_int_equal(json_array_size(items), N_A);
     assert_true(json_is_null(json_object_get(all, "next_cursor")));
@@ -151,7 +152,7 @@ static void pages(void **state) {
     char path[8192] = "/v1/tenants/tenant-a/alerts?limit=10";
     size_t seen = 0;
     for (int page = 0; page < 10; page++) {
-        json_t *j = alerts_get_json(base, path, key_a);
+        json_t *j = api_get_json(base, path, key_a);
         json_t *its = json_object_get(j, "items");
         for (size_t i = 0; i < json_array_size(its); i++)
             assert_true(json_equal(json_array_get(its, i), json_array_get(items, seen + i)));
@@ -170,7 +171,7 @@ static void pages(void **state) {
 }
 
 static size_t count_of(const char *path) {
-    json_t *j = alerts_get_json(base, path, key_a);
+    json_t *j = api_get_json(base, path, key_a);
     size_t n = json_array_size(json_object_get(j, "items"));
     json_decref(j);
     return n;
@@ -207,7 +208,7 @@ static void errors_and_isolation(void **state) {
     expect_status("GET", "/v1/tenants/tenant-a/alerts", key_b, 404, "tenant not found");
     expect_status("GET", "/v1/tenants/nobody/alerts", ADMIN_KEY, 404, "tenant not found");
     assert_int_equal(count_of("/v1/tenants/tenant-a/alerts") + 0, N_A);
-    json_t *b = alerts_get_json(base, "/v1/tenants/tenant-b/alerts", key_b);
+    json_t *b = api_get_json(base, "/v1/tenants/tenant-b/alerts", key_b);
     assert_int_equal(json_array_size(json_object_get(b, "items")), 1);
     json_decref(b);
 }
@@ -220,9 +221,9 @@ static void webhook_secret_admin_only(void **state) {
     expect_status("GET", path, ADMIN_KEY, 405, NULL);
     char secrets[2][128];
     for (int i = 0; i < 2; i++) {
-        alerts_http r = alerts_http_do(base, "POST", path, ADMIN_KEY, NULL);
+        api_http r = api_http_do(base, "POST", path, ADMIN_KEY, NULL, NULL);
         assert_int_equal(r.status, 201);
-        json_t *j = alerts_http_json(&r);
+        json_t *j = api_http_json(&r);
         const char *s = json_string_value(json_object_get(j, "secret"));
         assert_non_null(s);
         assert_int_equal(strlen(s), 70);
@@ -230,7 +231,7 @@ static void webhook_secret_admin_only(void **state) {
         assert_int_equal(strspn(s + 6, "0123456789abcdef"), 64);
         snprintf(secrets[i], sizeof secrets[i], "%s", s);
         json_decref(j);
-        alerts_http_free(&r);
+        api_http_free(&r);
     }
     assert_string_not_equal(secrets[0], secrets[1]);
     char sql[256];

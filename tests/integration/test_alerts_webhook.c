@@ -191,14 +191,14 @@ static void webhooks_end_to_end(void **state) {
 
     char api_log[512], base[64];
     snprintf(api_log, sizeof api_log, "%s/tests/%s.api.log", TALLY_BIN_DIR, ctx.name);
-    pid_t api = alerts_start_api(&ctx, ADMIN_KEY, api_log, base, sizeof base);
+    pid_t api = api_start(&ctx, ADMIN_KEY, api_log, base, sizeof base);
     /* Two secrets: the second replaces the first, and signs. */
     char first[128] = "";
     for (int i = 0; i < 2; i++) {
-        alerts_http r = alerts_http_do(base, "POST", "/v1/admin/tenants/acme/webhook-secret",
-                                       ADMIN_KEY, NULL);
+        api_http r = api_http_do(base, "POST", "/v1/admin/tenants/acme/webhook-secret", ADMIN_KEY,
+                                 NULL, NULL);
         assert_int_equal(r.status, 201);
-        json_t *j = alerts_http_json(&r);
+        json_t *j = api_http_json(&r);
         const char *secret = json_string_value(json_object_get(j, "secret"));
         assert_non_null(secret);
         assert_int_equal(strlen(secret), 6 + 64);
@@ -212,7 +212,7 @@ static void webhooks_end_to_end(void **state) {
         snprintf(rx.secret, sizeof rx.secret, "%s", secret);
         pthread_mutex_unlock(&rx.mu);
         json_decref(j);
-        alerts_http_free(&r);
+        api_http_free(&r);
     }
 
     char ids[N_HOOKED + 3][128];
@@ -278,7 +278,7 @@ static void webhooks_end_to_end(void **state) {
                                 " USING (alert_id) WHERE a.attempt = 1 AND b.attempt = 3") >= 2900);
 
     /* The API lists the tries. */
-    json_t *page = alerts_get_json(base, "/v1/tenants/acme/alerts", ADMIN_KEY);
+    json_t *page = api_get_json(base, "/v1/tenants/acme/alerts", ADMIN_KEY);
     json_t *items = json_object_get(page, "items");
     assert_int_equal(json_array_size(items), N_HOOKED + 1);
     assert_true(json_is_null(json_object_get(page, "next_cursor")));
@@ -307,7 +307,7 @@ static void webhooks_end_to_end(void **state) {
         assert_true(json_is_string(json_object_get(d0, "delivered_at")));
     }
     json_decref(page);
-    page = alerts_get_json(base, "/v1/tenants/quiet/alerts", ADMIN_KEY);
+    page = api_get_json(base, "/v1/tenants/quiet/alerts", ADMIN_KEY);
     items = json_object_get(page, "items");
     assert_int_equal(json_array_size(items), 2);
     json_array_foreach(items, i, it) {
@@ -318,14 +318,14 @@ static void webhooks_end_to_end(void **state) {
     }
     json_decref(page);
 
-    alerts_http m = alerts_http_do(base, "GET", "/metrics", NULL, NULL);
+    api_http m = api_http_do(base, "GET", "/metrics", NULL, NULL, NULL);
     assert_int_equal(m.status, 200);
     assert_int_equal(metric(m.body, "tally_alerts_raised_total"), N_HOOKED + 3);
     assert_int_equal(metric(m.body, "tally_alerts_published_total"), N_HOOKED + 3);
     assert_int_equal(metric(m.body, "tally_alerts_outbox_backlog"), 0);
     assert_int_equal(metric(m.body, "tally_webhook_attempts_total"), N_HOOKED * (FAILS_FIRST + 1));
     assert_int_equal(metric(m.body, "tally_webhook_failures_total"), N_HOOKED * FAILS_FIRST);
-    alerts_http_free(&m);
+    api_http_free(&m);
 
     for (int k = 0; k < t.n; k++) free(t.id[k]), free(t.value[k]);
     itest_stop(api, SIGTERM, 10000);

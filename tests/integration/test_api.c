@@ -29,7 +29,7 @@
 #include <cmocka.h>
 
 #include "api_routes.h"
-#include "itest.h"
+#include "api_itest.h"
 #include "tally_docs.h"
 
 #define ADMIN_KEY "itest-admin-key-0123456789"
@@ -49,112 +49,29 @@ static api_env env; /* the group's shared server */
 
 /* --- HTTP ------------------------------------------------------------------ */
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char ctype[128];
-    char allow[64];
-} http_resp;
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-    http_resp *r = arg;
-    size_t add = size * n;
-    r->body = realloc(r->body, r->len + add + 1);
-    memcpy(r->body + r->len, p, add);
-    r->len += add;
-    r->body[r->len] = '\0';
-    return add;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *arg) {
-    http_resp *r = arg;
-    size_t len = size * n;
-    if (len > 6 && !strncasecmp(p, "Allow:", 6)) {
-        const char *v = p + 6;
-        while (*v == ' ') v++;
-        size_t vl = len - (size_t)(v - p);
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n')) vl--;
-        snprintf(r->allow, sizeof r->allow, "%.*s", (int)vl, v);
-    }
-    return len;
-}
-
-/* One request to the server at `base`; path is sent exactly as written. */
-static http_resp http_at(const char *base, const char *method, const char *path, const char *key,
-                         const char *body, const char *accept) {
-    http_resp r = {0};
-    r.body = calloc(1, 1);
-    char url[16384], auth[512], acc[128];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    if (key) { /* a key, or a whole header when it starts with "Authorization:" */
-        bool whole = !strncmp(key, "Authorization:", 14);
-        snprintf(auth, sizeof auth, "%s%s", whole ? "" : "Authorization: Bearer ", key);
-        h = curl_slist_append(h, auth);
-    }
-    if (accept) {
-        snprintf(acc, sizeof acc, "Accept: %s", accept);
-        h = curl_slist_append(h, acc);
-    }
-    if (body) h = curl_slist_append(h, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    char *ct = NULL;
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
-    snprintf(r.ctype, sizeof r.ctype, "%s", ct ? ct : "");
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return r;
-}
-
-static http_resp http(const char *method, const char *path, const char *key, const char *body) {
-    return http_at(env.base, method, path, key, body, NULL);
-}
-
-static void resp_free(http_resp *r) {
-    free(r->body);
-    r->body = NULL;
-}
-
-/* The body as JSON; fails the test when it is not JSON. Caller decrefs. */
-static json_t *resp_json(const http_resp *r) {
-    json_error_t e;
-    json_t *j = json_loads(r->body, 0, &e);
-    if (!j) fail_msg("not JSON (%s): %.300s", e.text, r->body);
-    return j;
+/* One request to the group's server (api_itest.h). */
+static api_http http(const char *method, const char *path, const char *key, const char *body) {
+    return api_http_do(env.base, method, path, key, body, NULL);
 }
 
 /* Assert a status, and for errors that the body is {"error": "..."}
  * containing `needle` (when given). */
 static void expect(const char *method, const char *path, const char *key, const char *body,
                    long status, const char *needle) {
-    http_resp r = http(method, path, key, body);
+    api_http r = http(method, path, key, body);
     if (r.status != status)
         fail_msg("%s %.200s: status %ld, expected %ld; body %.300s", method, path, r.status, status,
                  r.body);
     if (status >= 400) {
         assert_non_null(strstr(r.ctype, "application/json"));
-        json_t *j = resp_json(&r);
+        json_t *j = api_http_json(&r);
         const char *msg = json_string_value(json_object_get(j, "error"));
         if (!msg) fail_msg("%s %.200s: no error member: %.300s", method, path, r.body);
         if (needle && !strstr(msg, needle))
             fail_msg("%s %.200s: error \"%s\" does not name \"%s\"", method, path, msg, needle);
         json_decref(j);
     }
-    resp_free(&r);
+    api_http_free(&r);
 }
 
 static char *escape(const char *s) {
@@ -167,33 +84,6 @@ static char *escape(const char *s) {
 }
 
 /* --- the server -------------------------------------------------------------- */
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
-/* Spawn tally-api on a free loopback port (port 0; the log names the port)
- * and wait until it answers. admin_key NULL: without TALLY_ADMIN_KEY. */
-static pid_t start_api(const itest_ctx *ctx, const char *admin_key, const char *log, char *base,
-                       size_t base_len) {
-    if (admin_key)
-        setenv("TALLY_ADMIN_KEY", admin_key, 1);
-    else
-        unsetenv("TALLY_ADMIN_KEY");
-    remove(log);
-    const char *args[] = {"--http-addr", "127.0.0.1:0", "--threads", "4", NULL};
-    pid_t pid = itest_spawn_logged(ctx, "analytics/tally-api", args, log);
-    unsetenv("TALLY_ADMIN_KEY");
-    long long port = -1;
-    for (int i = 0; i < 500 && port <= 0; i++) {
-        sleep_ms(20);
-        port = itest_log_last_value(log, " port=");
-    }
-    if (port <= 0) fail_msg("tally-api did not start; see %s", log);
-    snprintf(base, base_len, "http://127.0.0.1:%lld", port);
-    return pid;
-}
 
 /* Interactions of tenant A stored straight into the history: five of user
  * u1 one minute apart (two share a time: the id breaks the tie), and one of
@@ -247,7 +137,7 @@ static int group_setup(void **state) {
     char rel[256];
     snprintf(rel, sizeof rel, "tests/%s-api.log", env.ctx.name);
     itest_bin(rel, env.log, sizeof env.log);
-    env.pid = start_api(&env.ctx, ADMIN_KEY, env.log, env.base, sizeof env.base);
+    env.pid = api_start(&env.ctx, ADMIN_KEY, env.log, env.base, sizeof env.base);
     return 0;
 }
 
@@ -263,15 +153,15 @@ static int group_teardown(void **state) {
 
 static void healthz_and_metrics(void **state) {
     (void)state;
-    http_resp r = http("GET", "/healthz", NULL, NULL);
+    api_http r = http("GET", "/healthz", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.ctype, "application/json"));
-    json_t *j = resp_json(&r);
+    json_t *j = api_http_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "ok");
     assert_string_equal(json_string_value(json_object_get(j, "postgresql")), "ok");
     assert_string_equal(json_string_value(json_object_get(j, "mongodb")), "ok");
     json_decref(j);
-    resp_free(&r);
+    api_http_free(&r);
 
     r = http("GET", "/metrics", NULL, NULL);
     assert_int_equal(r.status, 200);
@@ -284,7 +174,7 @@ static void healthz_and_metrics(void **state) {
         strstr(r.body, "tally_api_request_duration_seconds_count{route=\"/healthz\"} 1"));
     assert_non_null(strstr(r.body, "tally_consumer_lag_up{group=\"tally-ingest\"} 1"));
     assert_non_null(strstr(r.body, "tally_consumer_lag_up{group=\"tally-aggregate\"} 1"));
-    resp_free(&r);
+    api_http_free(&r);
 }
 
 /* --- keys and authentication ------------------------------------------------ */
@@ -292,9 +182,9 @@ static void healthz_and_metrics(void **state) {
 static void create_key(const char *tenant, char *out, size_t len) {
     char body[256];
     snprintf(body, sizeof body, "{\"tenant_id\":\"%s\"}", tenant);
-    http_resp r = http("POST", "/v1/admin/keys", ADMIN_KEY, body);
+    api_http r = http("POST", "/v1/admin/keys", ADMIN_KEY, body);
     if (r.status != 201) fail_msg("create key: %ld %s", r.status, r.body);
-    json_t *j = resp_json(&r);
+    json_t *j = api_http_json(&r);
     const char *key = json_string_value(json_object_get(j, "key"));
     assert_non_null(key);
     assert_string_equal(json_string_value(json_object_get(j, "tenant_id")), tenant);
@@ -303,7 +193,7 @@ static void create_key(const char *tenant, char *out, size_t len) {
     assert_int_equal(strspn(key + 4, "0123456789abcdef"), 64);
     snprintf(out, len, "%s", key);
     json_decref(j);
-    resp_free(&r);
+    api_http_free(&r);
 }
 
 static void keys_are_made_once_and_stored_hashed(void **state) {
@@ -374,28 +264,28 @@ static void tenant_keys_see_only_their_tenant(void **state) {
         snprintf(own, sizeof own, "/v1/tenants/%s/%s", TENANT_A, routes[i]);
         snprintf(other, sizeof other, "/v1/tenants/%s/%s", TENANT_B, routes[i]);
         snprintf(unknown, sizeof unknown, "/v1/tenants/%s/%s", "no-such-tenant", routes[i]);
-        http_resp a = http("GET", own, env.key_a, NULL);
+        api_http a = http("GET", own, env.key_a, NULL);
         if (a.status != 200) fail_msg("%s: %ld %s", own, a.status, a.body);
-        resp_free(&a);
-        http_resp b = http("GET", other, env.key_a, NULL);
-        http_resp u = http("GET", unknown, env.key_a, NULL);
-        http_resp admin_u = http("GET", unknown, ADMIN_KEY, NULL);
+        api_http_free(&a);
+        api_http b = http("GET", other, env.key_a, NULL);
+        api_http u = http("GET", unknown, env.key_a, NULL);
+        api_http admin_u = http("GET", unknown, ADMIN_KEY, NULL);
         assert_int_equal(b.status, 404);
         assert_int_equal(u.status, 404);
         assert_int_equal(admin_u.status, 404);
         assert_string_equal(b.body, u.body);
         assert_string_equal(u.body, admin_u.body);
         assert_string_equal(b.ctype, u.ctype);
-        resp_free(&b);
-        resp_free(&u);
-        resp_free(&admin_u);
+        api_http_free(&b);
+        api_http_free(&u);
+        api_http_free(&admin_u);
         /* B's key reads B, the admin key reads both */
-        http_resp bb = http("GET", other, env.key_b, NULL);
+        api_http bb = http("GET", other, env.key_b, NULL);
         assert_int_equal(bb.status, 200);
-        resp_free(&bb);
-        http_resp aa = http("GET", own, ADMIN_KEY, NULL);
+        api_http_free(&bb);
+        api_http aa = http("GET", own, ADMIN_KEY, NULL);
         assert_int_equal(aa.status, 200);
-        resp_free(&aa);
+        api_http_free(&aa);
     }
     /* even with bad parameters, another tenant's id says only 404 */
     expect("GET", "/v1/tenants/" TENANT_B "/usage?granularity=hour", env.key_a, NULL, 404,
@@ -465,14 +355,14 @@ static void bad_parameters_are_named(void **state) {
         expect("GET", path, env.key_a, NULL, 200, NULL);
     }
     /* wrong methods and unknown routes */
-    http_resp r = http("DELETE", "/v1/tenants/" TENANT_A "/usage", env.key_a, NULL);
+    api_http r = http("DELETE", "/v1/tenants/" TENANT_A "/usage", env.key_a, NULL);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "GET");
-    resp_free(&r);
+    api_http_free(&r);
     r = http("GET", "/v1/admin/keys", ADMIN_KEY, NULL);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "POST");
-    resp_free(&r);
+    api_http_free(&r);
     expect("POST", "/healthz", NULL, "{}", 405, NULL);
     expect("GET", "/v1/tenants/" TENANT_A, env.key_a, NULL, 404, "no such route");
     expect("GET", "/v1/tenants/" TENANT_A "/usage/", env.key_a, NULL, 404, "no such route");
@@ -498,10 +388,10 @@ static store_census census(void) {
  * for user_id and conversation_id, where any printable text up to 128
  * characters is a legal id (CONTRACT.md §1.1) — an empty page. */
 static void expect_refused(const char *path, bool empty_page_ok) {
-    http_resp r = http("GET", path, env.key_a, NULL);
+    api_http r = http("GET", path, env.key_a, NULL);
     bool ok = r.status == 400 || r.status == 404;
     if (!ok && empty_page_ok && r.status == 200) {
-        json_t *j = resp_json(&r);
+        json_t *j = api_http_json(&r);
         ok = json_array_size(json_object_get(j, "items")) == 0 &&
              json_is_null(json_object_get(j, "next_cursor"));
         json_decref(j);
@@ -509,9 +399,9 @@ static void expect_refused(const char *path, bool empty_page_ok) {
     if (!ok) fail_msg("%.300s: %ld %.300s", path, r.status, r.body);
     if (r.status != 200) {
         assert_non_null(strstr(r.ctype, "application/json"));
-        json_decref(resp_json(&r));
+        json_decref(api_http_json(&r));
     }
-    resp_free(&r);
+    api_http_free(&r);
 }
 
 static void injection_attempts_are_refused(void **state) {
@@ -576,9 +466,9 @@ static json_t *page_through(const char *query, int *pages) {
     for (;;) {
         snprintf(path, sizeof path, "/v1/tenants/%s/interactions?limit=2%s%s%s%s", TENANT_A, query,
                  *cursor ? "&cursor=" : "", cursor, "");
-        http_resp r = http("GET", path, env.key_a, NULL);
+        api_http r = http("GET", path, env.key_a, NULL);
         if (r.status != 200) fail_msg("%s: %ld %s", path, r.status, r.body);
-        json_t *j = resp_json(&r);
+        json_t *j = api_http_json(&r);
         json_t *items = json_object_get(j, "items");
         assert_true(json_is_array(items));
         assert_true(json_array_size(items) <= 2);
@@ -593,14 +483,14 @@ static json_t *page_through(const char *query, int *pages) {
         json_t *next = json_object_get(j, "next_cursor");
         if (json_is_null(next)) {
             json_decref(j);
-            resp_free(&r);
+            api_http_free(&r);
             break;
         }
         assert_true(json_is_string(next));
         assert_true(json_array_size(items) == 2);
         snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
         json_decref(j);
-        resp_free(&r);
+        api_http_free(&r);
         assert_true(*pages < 20);
     }
     return ids;
@@ -635,9 +525,9 @@ static void history_pages_newest_first_without_overlap(void **state) {
     json_decref(ids);
 
     /* one page's content */
-    http_resp r = http("GET", "/v1/tenants/" TENANT_A "/interactions?limit=1", env.key_a, NULL);
+    api_http r = http("GET", "/v1/tenants/" TENANT_A "/interactions?limit=1", env.key_a, NULL);
     assert_int_equal(r.status, 200);
-    json_t *j = resp_json(&r);
+    json_t *j = api_http_json(&r);
     json_t *item = json_array_get(json_object_get(j, "items"), 0);
     assert_string_equal(json_string_value(json_object_get(item, "id")), "a-5");
     assert_string_equal(json_string_value(json_object_get(item, "time")),
@@ -647,16 +537,16 @@ static void history_pages_newest_first_without_overlap(void **state) {
     assert_string_equal(json_string_value(json_object_get(data, "question")), "Qual é o prazo?");
     assert_int_equal(json_integer_value(json_object_get(data, "input_tokens")), 105);
     json_decref(j);
-    resp_free(&r);
+    api_http_free(&r);
 
     /* a tenant with history but no row is known; B (a row, no history) is empty */
     r = http("GET", "/v1/tenants/" TENANT_B "/interactions", ADMIN_KEY, NULL);
     assert_int_equal(r.status, 200);
-    j = resp_json(&r);
+    j = api_http_json(&r);
     assert_int_equal(json_array_size(json_object_get(j, "items")), 0);
     assert_true(json_is_null(json_object_get(j, "next_cursor")));
     json_decref(j);
-    resp_free(&r);
+    api_http_free(&r);
 }
 
 /* --- usage reports through the real aggregator -------------------------------- */
@@ -665,28 +555,28 @@ static void history_pages_newest_first_without_overlap(void **state) {
 
 static bool usage_counted(const itest_ctx *ctx, void *arg) {
     (void)ctx, (void)arg;
-    http_resp r = http("GET", "/v1/tenants/" TENANT_USAGE "/usage?from=2026-03-01&to=2026-04-01",
-                       ADMIN_KEY, NULL);
+    api_http r = http("GET", "/v1/tenants/" TENANT_USAGE "/usage?from=2026-03-01&to=2026-04-01",
+                      ADMIN_KEY, NULL);
     bool done = false;
     if (r.status == 200) {
-        json_t *j = resp_json(&r);
+        json_t *j = api_http_json(&r);
         done = json_integer_value(json_object_get(json_object_get(j, "totals"), "requests")) ==
                N_USAGE;
         json_decref(j);
     }
-    resp_free(&r);
+    api_http_free(&r);
     return done;
 }
 
 /* The lag total of a group for the test's topic in a /metrics scrape, or -1. */
 static long long lag_total(const char *group) {
-    http_resp r = http("GET", "/metrics", NULL, NULL);
+    api_http r = http("GET", "/metrics", NULL, NULL);
     char needle[512];
     snprintf(needle, sizeof needle, "tally_consumer_lag_total{group=\"%s\",topic=\"%s\"} ", group,
              env.ctx.topic);
     const char *p = strstr(r.body, needle);
     long long v = p ? atoll(p + strlen(needle)) : -1;
-    resp_free(&r);
+    api_http_free(&r);
     return v;
 }
 
@@ -720,13 +610,13 @@ static void usage_report_json_and_csv(void **state) {
     assert_int_equal(lag_total("tally-aggregate"), 0);
     assert_int_equal(lag_total("tally-ingest"), N_USAGE);
 
-    http_resp r = http("GET",
-                       "/v1/tenants/" TENANT_USAGE
-                       "/usage?from=2026-03-01&to=2026-04-01&granularity=day&group_by=model",
-                       ADMIN_KEY, NULL);
+    api_http r = http("GET",
+                      "/v1/tenants/" TENANT_USAGE
+                      "/usage?from=2026-03-01&to=2026-04-01&granularity=day&group_by=model",
+                      ADMIN_KEY, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.ctype, "application/json"));
-    json_t *j = resp_json(&r);
+    json_t *j = api_http_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "tenant_id")), TENANT_USAGE);
     assert_string_equal(json_string_value(json_object_get(j, "timezone")), "America/Sao_Paulo");
     assert_string_equal(json_string_value(json_object_get(j, "from")), "2026-03-01T00:00:00-03:00");
@@ -743,15 +633,15 @@ static void usage_report_json_and_csv(void **state) {
     assert_true(json_real_value(json_object_get(totals, "cost_usd")) == 1.0);
     assert_non_null(strstr(r.body, "\"cost_usd\":0.25"));
     json_decref(j);
-    resp_free(&r);
+    api_http_free(&r);
 
     /* CSV, by parameter and by Accept */
     const char *csv_path = "/v1/tenants/" TENANT_USAGE
                            "/usage?from=2026-03-01&to=2026-04-01&group_by=model&granularity=day";
     char with_format[512];
     snprintf(with_format, sizeof with_format, "%s&format=csv", csv_path);
-    http_resp c1 = http("GET", with_format, ADMIN_KEY, NULL);
-    http_resp c2 = http_at(env.base, "GET", csv_path, ADMIN_KEY, NULL, "text/csv");
+    api_http c1 = http("GET", with_format, ADMIN_KEY, NULL);
+    api_http c2 = api_http_do(env.base, "GET", csv_path, ADMIN_KEY, NULL, "text/csv");
     assert_int_equal(c1.status, 200);
     assert_int_equal(c2.status, 200);
     assert_non_null(strstr(c1.ctype, "text/csv"));
@@ -761,13 +651,13 @@ static void usage_report_json_and_csv(void **state) {
     int lines = 0;
     for (const char *p = c1.body; *p; p++) lines += *p == '\n';
     assert_int_equal(lines, 1 + N_USAGE);
-    resp_free(&c1);
-    resp_free(&c2);
+    api_http_free(&c1);
+    api_http_free(&c2);
     /* format=json wins over Accept */
     snprintf(with_format, sizeof with_format, "%s&format=json", csv_path);
-    http_resp c3 = http_at(env.base, "GET", with_format, ADMIN_KEY, NULL, "text/csv");
+    api_http c3 = api_http_do(env.base, "GET", with_format, ADMIN_KEY, NULL, "text/csv");
     assert_non_null(strstr(c3.ctype, "application/json"));
-    resp_free(&c3);
+    api_http_free(&c3);
 }
 
 /* --- the id rule is one rule: characters, not bytes ---------------------------- */
@@ -783,14 +673,14 @@ typedef struct {
 static bool unicode_tenant_counted(const itest_ctx *ctx, void *arg) {
     const unicode_goal *goal = arg;
     if (itest_mongo_count_try(ctx, goal->id) != 1) return false;
-    http_resp r = http("GET", goal->path, ADMIN_KEY, NULL);
+    api_http r = http("GET", goal->path, ADMIN_KEY, NULL);
     bool done = false;
     if (r.status == 200) {
-        json_t *j = resp_json(&r);
+        json_t *j = api_http_json(&r);
         done = json_integer_value(json_object_get(json_object_get(j, "totals"), "requests")) == 1;
         json_decref(j);
     }
-    resp_free(&r);
+    api_http_free(&r);
     return done;
 }
 
@@ -828,16 +718,16 @@ static void tenant_id_of_65_two_byte_characters_gets_its_report(void **state) {
     assert_int_equal(itest_stop(ing, SIGTERM, 20000), 0);
     assert_true(counted); /* in the history (by the ingester) and in the report */
 
-    http_resp r = http("GET", path, ADMIN_KEY, NULL);
+    api_http r = http("GET", path, ADMIN_KEY, NULL);
     assert_int_equal(r.status, 200);
-    json_t *j = resp_json(&r);
+    json_t *j = api_http_json(&r);
     assert_string_equal(json_string_value(json_object_get(j, "tenant_id")), id);
     /* the zone the ingester stored for it, so the entity path took the id too */
     assert_string_equal(json_string_value(json_object_get(j, "timezone")), "America/Manaus");
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(j, "totals"), "input_tokens")), 10);
     json_decref(j);
-    resp_free(&r);
+    api_http_free(&r);
 
     /* 129 characters are refused by the same rule, naming the field */
     char long_path[2048];
@@ -921,10 +811,10 @@ static void openapi_document_matches_the_routes(void **state) {
             snprintf(path, sizeof path, "%s", doc[i].path);
         const char *body = !strcmp(doc[i].method, "POST") ? "{\"tenant_id\":\"" TENANT_A "\"}"
                                                           : NULL;
-        http_resp r = http(doc[i].method, path, ADMIN_KEY, body);
+        api_http r = http(doc[i].method, path, ADMIN_KEY, body);
         if (r.status == 404 || r.status == 405 || r.status >= 500)
             fail_msg("%s %s: %ld %s", doc[i].method, path, r.status, r.body);
-        resp_free(&r);
+        api_http_free(&r);
     }
 }
 
@@ -935,18 +825,19 @@ static void admin_routes_refuse_without_admin_key(void **state) {
     char log[1024], rel[256], base[64];
     snprintf(rel, sizeof rel, "tests/%s-api-noadmin.log", env.ctx.name);
     itest_bin(rel, log, sizeof log);
-    pid_t pid = start_api(&env.ctx, NULL, log, base, sizeof base);
-    http_resp r = http_at(base, "POST", "/v1/admin/keys", ADMIN_KEY, "{\"tenant_id\":\"x\"}", NULL);
+    pid_t pid = api_start(&env.ctx, NULL, log, base, sizeof base);
+    api_http r = api_http_do(base, "POST", "/v1/admin/keys", ADMIN_KEY, "{\"tenant_id\":\"x\"}",
+                             NULL);
     assert_int_equal(r.status, 403);
     assert_non_null(strstr(r.body, "TALLY_ADMIN_KEY"));
-    resp_free(&r);
+    api_http_free(&r);
     /* the old admin key is just a bad key there; tenant keys still work */
-    r = http_at(base, "GET", "/v1/tenants/" TENANT_A "/interactions", ADMIN_KEY, NULL, NULL);
+    r = api_http_do(base, "GET", "/v1/tenants/" TENANT_A "/interactions", ADMIN_KEY, NULL, NULL);
     assert_int_equal(r.status, 401);
-    resp_free(&r);
-    r = http_at(base, "GET", "/v1/tenants/" TENANT_A "/interactions", env.key_a, NULL, NULL);
+    api_http_free(&r);
+    r = api_http_do(base, "GET", "/v1/tenants/" TENANT_A "/interactions", env.key_a, NULL, NULL);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    api_http_free(&r);
     assert_int_equal(itest_stop(pid, SIGINT, 15000), 0);
 }
 
@@ -976,9 +867,9 @@ static void sigterm_stops_cleanly(void **state) {
     /* a request in flight when SIGTERM comes is finished, new ones are refused */
     const char *body = "{\"tenant_id\":\"late-tenant\"}";
     int fd = start_slow_post(body, 5);
-    sleep_ms(300);
+    api_sleep_ms(300);
     kill(env.pid, SIGTERM);
-    sleep_ms(500);
+    api_sleep_ms(500);
     assert_int_equal(waitpid(env.pid, NULL, WNOHANG), 0); /* still draining */
     CURL *probe = curl_easy_init();
     char url[128];

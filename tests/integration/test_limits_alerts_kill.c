@@ -125,14 +125,14 @@ static void count_one(const rd_kafka_message_t *m, void *arg) {
 
 static bool all_published(const itest_ctx *ctx, void *arg) {
     (void)arg;
-    return itest_pg_scalar(ctx, "SELECT count(*) FROM alert_outbox WHERE published_at IS NOT NULL") ==
-           EXPECTED;
+    return itest_pg_scalar(
+               ctx, "SELECT count(*) FROM alert_outbox WHERE published_at IS NOT NULL") == EXPECTED;
 }
 
 static pid_t start(const itest_ctx *ctx, const char *binary, const char *log) {
     const char *args[] = {"--stats-interval", "0", NULL};
-    const char *agg_args[] = {"--batch-ms", "50", "--batch-size", "200", "--stats-interval", "0",
-                              NULL};
+    const char *agg_args[] = {"--batch-ms", "50", "--batch-size", "200", "--stats-interval",
+                              "0",          NULL};
     return itest_spawn_logged(ctx, binary, strstr(binary, "aggregate") ? agg_args : args, log);
 }
 

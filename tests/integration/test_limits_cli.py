@@ -22,6 +22,9 @@ import time
 import unittest
 import urllib.parse
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from cli_itest import FailsMixin, run_cli  # noqa: E402
+
 TALLY = None
 TALLY_API = None
 KEY = "limits-cli-admin-key-0123456789"
@@ -57,7 +60,7 @@ def psql(url, sql):
                    capture_output=True, timeout=60)
 
 
-class LimitsCliTest(unittest.TestCase):
+class LimitsCliTest(FailsMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         base_pg = os.environ.get("TALLY_PG_URL", "postgresql://127.0.0.1:5432/tally")
@@ -110,22 +113,7 @@ class LimitsCliTest(unittest.TestCase):
         psql(cls.admin_pg, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % DB)
 
     def run_cli(self, *args, key=KEY, api=True):
-        env = dict(self.env, TALLY_HTTP_ADDR=self.addr)
-        if key is not None:
-            env["TALLY_API_KEY"] = key
-        argv = [TALLY, "limits", *args]
-        if api and "--api" not in args:
-            argv += ["--api", "http://" + self.addr]
-        p = subprocess.run(argv, env=env, capture_output=True, timeout=60)
-        return p.returncode, p.stdout.decode(), p.stderr.decode()
-
-    def assert_fails(self, args, rc_want, *fragments, **kw):
-        rc, out, err = self.run_cli(*args, **kw)
-        self.assertEqual(rc, rc_want, "stderr: " + err)
-        self.assertEqual(out, "")
-        for frag in fragments:
-            self.assertIn(frag, err)
-        return err
+        return run_cli(TALLY, "limits", args, self.env, self.addr, key, api)
 
     # --- success -------------------------------------------------------
 

@@ -13,13 +13,15 @@ import http.server
 import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from cli_itest import FailsMixin, run_cli  # noqa: E402
 
 TALLY = None
 KEY = "test-key-123"
@@ -102,7 +104,7 @@ class Responder(http.server.BaseHTTPRequestHandler):
         return self.answer(200, REPORT_BODY)
 
 
-class ReportCliTest(unittest.TestCase):
+class ReportCliTest(FailsMixin, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Responder)
@@ -120,17 +122,9 @@ class ReportCliTest(unittest.TestCase):
     def setUp(self):
         self.server.requests.clear()
 
-    def run_cli(self, *args, env_extra=None, key=KEY, api=True):
+    def run_cli(self, *args, key=KEY, api=True):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TALLY_")}
-        env["TALLY_HTTP_ADDR"] = self.addr
-        if key is not None:
-            env["TALLY_API_KEY"] = key
-        env.update(env_extra or {})
-        argv = [TALLY, "report", *args]
-        if api and "--api" not in args:
-            argv += ["--api", "http://" + self.addr]
-        p = subprocess.run(argv, env=env, capture_output=True, timeout=60)
-        return p.returncode, p.stdout.decode(), p.stderr.decode()
+        return run_cli(TALLY, "report", args, env, self.addr, key, api)
 
     # --- success -------------------------------------------------------
 
@@ -214,14 +208,6 @@ class ReportCliTest(unittest.TestCase):
             self.assertIn("cannot open", err)
 
     # --- the API says no -------------------------------------------------
-
-    def assert_fails(self, args, rc_want, *fragments, **kw):
-        rc, out, err = self.run_cli(*args, **kw)
-        self.assertEqual(rc, rc_want, "stderr: " + err)
-        self.assertEqual(out, "")
-        for frag in fragments:
-            self.assertIn(frag, err)
-        return err
 
     def test_unknown_tenant(self):
         self.assert_fails(["nobody"], 1, "tenant not found", "HTTP 404")

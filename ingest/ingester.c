@@ -163,12 +163,17 @@ static tally_code store_interactions(tally_ingester *ing, tally_batch *b, tally_
 /* The batch's rejects to the DLQ, inside the batch's Kafka transaction: they
  * become visible when the batch commits, once, whatever retries came before. */
 static tally_code send_rejects(tally_ingester *ing, tally_batch *b, tally_err *err) {
+    int sent = 0;
     for (int i = 0; i < b->n; i++) {
         const tally_batch_item *it = &b->items[i];
         if (it->valid) continue;
         tally_code rc = tally_dlq_send(b->producer, ing->cfg.dlq_topic, it->msg, it->reason, err);
         if (rc != TALLY_OK) return rc;
+        sent++;
     }
+    /* Until the commit that follows, these dead letters are invisible to
+     * read-committed readers (and a crash aborts them). */
+    if (sent) tally_debug("dead letters produced, committing", "count=%d", sent);
     return TALLY_OK;
 }
 

@@ -173,15 +173,62 @@ static bool history_complete(const itest_ctx *ctx, void *arg) {
 
 static pid_t start(const itest_ctx *ctx, const char *instance, const char *log) {
     /* A group of the test's own: static members of another test's group
-     * would be handed that test's partitions. */
-    const char *args[] = {"--batch-ms", "50",         "--batch-size", "500",     "--stats-interval",
-                          "0",          "--instance", instance,       "--group", ctx->name,
-                          NULL};
+     * would be handed that test's partitions. Debug logs: the aimed kills
+     * below watch for "dead letters produced, committing". */
+    const char *args[] = {
+        "--batch-ms", "50",     "--batch-size", "500",     "--stats-interval", "0",
+        "--instance", instance, "--group",      ctx->name, "--log-level",      "debug",
+        NULL};
     return itest_spawn_logged(ctx, INGEST, args, log);
 }
 
-/* members ingesters; each round kills one of them at a random moment and
- * starts it again under the same name. */
+/* How many times the log says a batch's dead letters were produced and are
+ * being committed. */
+static int committing_lines(const char *log) {
+    FILE *f = fopen(log, "r");
+    if (!f) return 0;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, "dead letters produced, committing") != NULL;
+    fclose(f);
+    return n;
+}
+
+/* Over an ingester's log: dead letters produced inside a transaction (the
+ * count= of the "committing" lines) and dead letters committed (one
+ * "event rejected to the dlq" line each, logged after the commit). The
+ * difference: dead letters of transactions a kill cut off. */
+static void dead_letter_lines(const char *log, long *produced, long *committed) {
+    FILE *f = fopen(log, "r");
+    if (!f) return;
+    char line[2048];
+    while (fgets(line, sizeof line, f)) {
+        const char *c = strstr(line, "dead letters produced, committing");
+        const char *n = c ? strstr(c, "count=") : NULL;
+        if (n) *produced += atol(n + 6);
+        *committed += strstr(line, "event rejected to the dlq") != NULL;
+    }
+    fclose(f);
+}
+
+/* An aimed kill: wait (up to max_ms) until the ingester says it produced a
+ * batch's dead letters and is committing them, and kill it at once, inside
+ * the transaction. Random kills alone rarely land there: the window is the
+ * few milliseconds of one commit per batch with a poison event. True when
+ * the kill followed such a line. */
+static bool wait_for_commit_window(const char *log, int max_ms) {
+    int before = committing_lines(log);
+    for (int waited = 0; waited < max_ms; waited += 1) {
+        if (committing_lines(log) > before) return true;
+        sleep_ms(1);
+    }
+    return false;
+}
+
+/* members ingesters; each round kills one of them and starts it again under
+ * the same name: odd rounds at a random moment, even ones aimed at an open
+ * transaction holding dead letters. */
 static void kill_rounds(int members) {
     itest_ctx ctx;
     itest_setup(&ctx, members == 1 ? "dlq1" : "dlq2", 3);
@@ -198,18 +245,28 @@ static void kill_rounds(int members) {
     printf("  %d rounds, %d ingester(s), seed %u, %zu events (%d poison)\n", n, members, seed, s.n,
            POISON);
     srand(seed);
+    int aimed = 0;
     for (int r = 0; r < n; r++) {
         if (chunk < CHUNKS && r % (n / CHUNKS > 0 ? n / CHUNKS : 1) == 0)
             publish_chunk(&ctx, &s, chunk++);
-        sleep_ms(100 + rand() % 1200);
         int m = rand() % members;
+        if (r % 2 == 0 && wait_for_commit_window(logs[m], 1500))
+            aimed++;
+        else
+            sleep_ms(100 + rand() % 1200);
         itest_stop(pid[m], SIGKILL, 5000);
         pid[m] = start(&ctx, names[m], logs[m]);
     }
+    printf("  %d kills followed a \"committing\" line at once\n", aimed);
     while (chunk < CHUNKS) publish_chunk(&ctx, &s, chunk++);
     mongo_goal goal = {s.good_interactions};
     assert_true(itest_wait_until(history_complete, &ctx, &goal, 300000));
     for (int m = 0; m < members; m++) assert_int_equal(itest_stop(pid[m], SIGTERM, 30000), 0);
+    long produced = 0, committed = 0;
+    for (int m = 0; m < members; m++) dead_letter_lines(logs[m], &produced, &committed);
+    printf("  dead letters produced in transactions %ld, committed %ld: %ld in attempts a kill"
+           " cut off before their commit\n",
+           produced, committed, produced - committed);
     assert_exactly_once(&ctx, s.good_interactions);
     stream_free(&s);
     itest_teardown(&ctx);

@@ -3,7 +3,8 @@
  * docs/architecture.md "Alerts exactly once"): events flow through
  * tally-ingest (entities) and tally-aggregate (counting, crossings into the
  * outbox) while tally-aggregate and tally-alerts (publishing) are killed
- * with SIGKILL at random moments and started again.
+ * with SIGKILL at random moments and started again, and PostgreSQL and Kafka
+ * are each restarted once under them.
  *
  * The oracle is built from the stream itself, not from Tally: TENANTS
  * tenants, each with a monthly token budget of LIMIT tokens and thresholds
@@ -129,6 +130,15 @@ static bool all_published(const itest_ctx *ctx, void *arg) {
                ctx, "SELECT count(*) FROM alert_outbox WHERE published_at IS NOT NULL") == EXPECTED;
 }
 
+/* scripts/stack restart pg|kafka: the server goes down and comes back while
+ * the daemons run. */
+static void restart_server(const char *server) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/scripts/stack restart %s >/dev/null 2>&1", TALLY_SOURCE_DIR,
+             server);
+    if (system(cmd) != 0) fail_msg("could not restart %s: %s", server, cmd);
+}
+
 static pid_t start(const itest_ctx *ctx, const char *binary, const char *log) {
     const char *args[] = {"--stats-interval", "0", NULL};
     const char *agg_args[] = {"--batch-ms", "50", "--batch-size", "200", "--stats-interval",
@@ -158,6 +168,8 @@ static void aggregator_and_sender_kill_9_rounds(void **state) {
         if (chunk < CHUNKS && r % (n / CHUNKS > 0 ? n / CHUNKS : 1) == 0)
             publish_chunk(&ctx, &s, chunk++);
         sleep_ms(100 + rand() % 900);
+        if (r == n / 3) restart_server("pg");
+        if (r == 2 * n / 3) restart_server("kafka");
         int d = 1 + rand() % 2; /* the aggregator or the sender */
         itest_stop(pid[d], SIGKILL, 5000);
         pid[d] = start(&ctx, BIN[d], logs[d]);

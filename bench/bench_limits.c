@@ -5,8 +5,8 @@
  *   bench_limits --pg-url URL --load N        count N interactions of one tenant
  *   bench_limits --pg-url URL --api-url URL --reps R   measure
  *
- * --load: tenant `bench-big` (America/Manaus) with four budgets — tokens
- * daily, weekly and monthly, and BRL monthly — a plan with request and token
+ * --load: tenant `bench-big` (America/Manaus) with four budgets set on
+ * 2025-12-01 — tokens daily, weekly and monthly, and BRL monthly — a plan with request and token
  * limits for the whole tenant and one for user u1, a price per model and a BRL
  * rate; then N interactions spread over 2026-01-01..2026-04-01 (200 users,
  * 4 models), counted through tally_rollup_apply — the aggregator's own
@@ -72,10 +72,13 @@ static void load(tally_pg *pg, const char *pg_url, long n) {
              "INSERT INTO budgets (tenant_id, budget_id, kind, period, token_limit, brl_limit,"
              " thresholds, pause_at_limit, ev_time, ev_offset) VALUES"
              " ('" TENANT "', 'dia', 'tokens', 'daily', 20000000, NULL, '{80,90,100}', false,"
-             " now(), 0), ('" TENANT "', 'semana', 'tokens', 'weekly', 100000000, NULL,"
-             " '{80,90,100}', false, now(), 0), ('" TENANT "', 'mes', 'tokens', 'monthly',"
-             " 400000000, NULL, '{80,90,100}', true, now(), 0), ('" TENANT "', 'reais', 'brl',"
-             " 'monthly', NULL, 2500, '{50,80,100}', true, now(), 0);"
+             " '2025-12-01T00:00:00Z', 0), ('" TENANT
+             "', 'semana', 'tokens', 'weekly', 100000000, NULL,"
+             " '{80,90,100}', false, '2025-12-01T00:00:00Z', 0), ('" TENANT
+             "', 'mes', 'tokens', 'monthly',"
+             " 400000000, NULL, '{80,90,100}', true, '2025-12-01T00:00:00Z', 0), ('" TENANT
+             "', 'reais', 'brl',"
+             " 'monthly', NULL, 2500, '{50,80,100}', true, '2025-12-01T00:00:00Z', 0);"
              "INSERT INTO plans (plan_id, name, monthly_request_limit, monthly_token_limit,"
              " ev_time, ev_offset) VALUES ('pro', 'Pro', 400000, 1000000000, now(), 0),"
              " ('aluno', 'Aluno', 1000, NULL, now(), 0);"

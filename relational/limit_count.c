@@ -15,10 +15,10 @@
  *     tenant or its user), in the period that holds it — late events count
  *     in their own period;
  *  5. per (limit, subject, period): the usage before the batch (this
- *     statement's snapshot: limit_usage without step 3) plus the running sum
- *     of the batch in batch order; a threshold p is crossed by the
- *     interaction at which used × 100 >= p × limit first holds, compared
- *     exactly (numeric);
+ *     statement's snapshot: limit_usage without step 3); where that plus
+ *     the batch's sum crosses a threshold, the running sum of the batch in
+ *     batch order: a threshold p is crossed by the interaction at which
+ *     used × 100 >= p × limit first holds, compared exactly (numeric);
  *  6. each crossing into alert_outbox under its deterministic id, ON CONFLICT
  *     DO NOTHING (announced once, whoever found it), and into
  *     webhook_deliveries when its budget has a webhook_url.
@@ -116,11 +116,26 @@ static const char COUNT_SQL[] =
                               "  FROM spans s LEFT JOIN limit_usage u ON u.tenant_id = s.tenant_id AND u.user_id = s.ukey"
                               "    AND u.day >= s.ps AND u.day < s.pe"
                               "  GROUP BY 1, 2, 3"
+                              /* Only the (limit, subject, period)s whose batch crosses a
+                               * threshold are walked event by event: most cross nothing,
+                               * and joining every hit to its span is what costs. */
+                              "), keyed AS ("
+                              "  SELECT tenant_id, limit_id, ukey, ps, min(metric) AS metric,"
+                              "    min(lim) AS lim, min(thresholds) AS thresholds, sum(c) AS total"
+                              "  FROM hits GROUP BY 1, 2, 3, 4"
+                              "), due AS ("
+                              "  SELECT k.tenant_id, k.limit_id, k.ukey, k.ps, CASE k.metric WHEN 'requests'"
+                              "    THEN b.r WHEN 'tokens' THEN b.t ELSE b.b END AS base"
+                              "  FROM keyed k JOIN before b USING (tenant_id, ukey, ps)"
+                              "  WHERE EXISTS (SELECT 1 FROM unnest(k.thresholds) p"
+                              "    WHERE (CASE k.metric WHEN 'requests' THEN b.r WHEN 'tokens' THEN b.t"
+                              "      ELSE b.b END + k.total) * 100 >= p * k.lim"
+                              "    AND CASE k.metric WHEN 'requests' THEN b.r WHEN 'tokens' THEN b.t"
+                              "      ELSE b.b END * 100 < p * k.lim)"
                               "), walk AS ("
-                              "  SELECT h.*, CASE h.metric WHEN 'requests' THEN b.r WHEN 'tokens' THEN b.t ELSE b.b END"
-                              "    + sum(h.c) OVER (PARTITION BY h.tenant_id, h.limit_id, h.ukey, h.ps ORDER BY h.ord"
-                              "      ROWS UNBOUNDED PRECEDING) AS used"
-                              "  FROM hits h JOIN before b USING (tenant_id, ukey, ps)"
+                              "  SELECT h.*, d.base + sum(h.c) OVER (PARTITION BY h.tenant_id, h.limit_id,"
+                              "    h.ukey, h.ps ORDER BY h.ord ROWS UNBOUNDED PRECEDING) AS used"
+                              "  FROM due d JOIN hits h USING (tenant_id, limit_id, ukey, ps)"
                               "), crossing AS ("
                               "  SELECT w.*, p AS threshold, w.at AS crossed_at"
                               "  FROM walk w CROSS JOIN LATERAL unnest(w.thresholds) p"

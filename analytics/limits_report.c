@@ -17,17 +17,6 @@
 
 static bool valid_id(const char *s) { return s && !tally_text_id_problem(s, strlen(s)); }
 
-/* A decimal rounded half-even to `places`, as a JSON number. */
-static json_t *decimal_json(const char *text, int places) {
-    char rounded[64];
-    if (!text || !tally_decimal_round(text, places, rounded, sizeof rounded)) return json_null();
-    return json_real(strtod(rounded, NULL));
-}
-
-static json_t *amount_json(const char *metric, const char *text) {
-    if (!strcmp(metric, "brl")) return decimal_json(text, 6);
-    return json_integer(strtoll(text, NULL, 10));
-}
 
 /* "1000.120000 of 1000.000000 BRL", "1000 of 1000 requests". */
 static void amount_text(const char *metric, const char *text, char *out, size_t len) {
@@ -65,10 +54,10 @@ static void add_limit(const tally_limit_row *row, void *arg) {
     json_object_set_new(o, "period", json_string(row->period));
     json_object_set_new(o, "period_start", json_string(row->period_start));
     json_object_set_new(o, "period_end", json_string(row->period_end));
-    json_object_set_new(o, "limit", amount_json(row->metric, row->limit));
-    json_object_set_new(o, "used", amount_json(row->metric, row->used));
-    json_object_set_new(o, "remaining", amount_json(row->metric, row->remaining));
-    json_object_set_new(o, "percent", decimal_json(row->percent, 2));
+    json_object_set_new(o, "limit", tally_limit_amount_json(row->metric, row->limit));
+    json_object_set_new(o, "used", tally_limit_amount_json(row->metric, row->used));
+    json_object_set_new(o, "remaining", tally_limit_amount_json(row->metric, row->remaining));
+    json_object_set_new(o, "percent", tally_decimal_json(row->percent, 2));
     json_object_set_new(o, "thresholds", int_list(row->thresholds, row->n_thresholds));
     json_object_set_new(o, "reached", int_list(row->reached, row->n_reached));
     json_object_set_new(o, "unpriced", json_integer(row->unpriced));

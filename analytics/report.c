@@ -79,11 +79,7 @@ static json_t *metric_json(int m, const char *text) {
     case TALLY_M_AUDIO_SECONDS:
     case TALLY_M_COST_USD:
     case TALLY_M_COST_BRL:
-    case TALLY_M_TIME_SAVED: {
-        char rounded[64];
-        if (!tally_decimal_round(text, 6, rounded, sizeof rounded)) return json_null();
-        return json_real(strtod(rounded, NULL));
-    }
+    case TALLY_M_TIME_SAVED: return tally_decimal_json(text, 6);
     default: return json_integer(strtoll(text, NULL, 10));
     }
 }

@@ -344,4 +344,9 @@ void tally_text_quote(const char *s, size_t len, char *out, size_t out_len, bool
  * not such a number or out is too small. */
 bool tally_decimal_round(const char *in, int places, char *out, size_t out_len);
 
+/* That rounding as a JSON real (printed with 15 significant digits, every
+ * 6-place amount below 10^9 comes out exactly as rounded); null for NULL or
+ * text that is no number. */
+json_t *tally_decimal_json(const char *in, int places);
+
 #endif

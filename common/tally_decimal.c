@@ -2,6 +2,7 @@
 #include "tally_common.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool tally_decimal_round(const char *in, int places, char *out, size_t out_len) {
@@ -67,4 +68,10 @@ bool tally_decimal_round(const char *in, int places, char *out, size_t out_len) 
     }
     *o = '\0';
     return true;
+}
+
+json_t *tally_decimal_json(const char *in, int places) {
+    char rounded[64];
+    if (!in || !tally_decimal_round(in, places, rounded, sizeof rounded)) return json_null();
+    return json_real(strtod(rounded, NULL));
 }

@@ -17,13 +17,11 @@
  * real with 15 significant digits (analytics/report.c's rule); requests and
  * tokens as integers. A count that is not a whole number (it cannot be, but
  * the column is numeric) is written like money rather than cut. */
-static json_t *amount_json(const char *metric, const char *text) {
+json_t *tally_limit_amount_json(const char *metric, const char *text) {
     if (!text) return json_null();
     bool whole = strcmp(metric, "brl") != 0 && text[strspn(text, "-0123456789")] == '\0';
     if (whole) return json_integer(strtoll(text, NULL, 10));
-    char rounded[64];
-    if (!tally_decimal_round(text, 6, rounded, sizeof rounded)) return json_null();
-    return json_real(strtod(rounded, NULL));
+    return tally_decimal_json(text, 6);
 }
 
 json_t *tally_alert_event(const tally_alert_row *r) {
@@ -44,8 +42,8 @@ json_t *tally_alert_event(const tally_alert_row *r) {
     json_object_set_new(data, "period_start", json_string(r->period_start));
     json_object_set_new(data, "period_end", json_string(r->period_end));
     json_object_set_new(data, "threshold", json_integer(r->threshold));
-    json_object_set_new(data, "limit", amount_json(r->metric, r->limit_value));
-    json_object_set_new(data, "used", amount_json(r->metric, r->used));
+    json_object_set_new(data, "limit", tally_limit_amount_json(r->metric, r->limit_value));
+    json_object_set_new(data, "used", tally_limit_amount_json(r->metric, r->used));
     json_object_set_new(data, "paused", json_boolean(r->paused));
     json_object_set_new(data, "crossed_at", json_string(r->crossed_at_local));
 

@@ -395,6 +395,11 @@ typedef struct {
     const char *crossed_at_local; /* RFC 3339 in the row's zone: data.crossed_at */
 } tally_alert_row;
 
+/* An amount of a limit's metric as JSON, the one way alerts and the limits
+ * answer write it: brl (money) rounded half-even to 6 places, requests and
+ * tokens as integers; null for NULL. */
+json_t *tally_limit_amount_json(const char *metric, const char *text);
+
 /* The CloudEvents 1.0 object of an alert (type limit.reached at 100 % and
  * above, else limit.threshold_reached; data as docs/limits.md shows it).
  * Caller owns it; NULL when out of memory. */

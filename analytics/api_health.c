@@ -50,3 +50,11 @@ void tally__api_handle_metrics(api_request *r) {
     tally__api_alerts_render(r->api->pool, &out);
     tally__api_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
 }
+
+void tally__api_handle_livez(api_request *r) {
+    tally__api_reply_error(r, 501, "livez: not implemented yet");
+}
+
+void tally__api_handle_readyz(api_request *r) {
+    tally__api_reply_error(r, 501, "readyz: not implemented yet");
+}

@@ -69,7 +69,7 @@ int64_t tally__api_lag_pending(api_lag *l, api_pool *pool);
 
 /* ---- the server and one request ------------------------------------------ */
 
-#define API_LABELS_MAX 16
+#define API_LABELS_MAX 24
 
 struct tally_api {
     tally_api_options opt;              /* strings borrowed from the caller */
@@ -110,6 +110,8 @@ struct api_request {
     bool body_too_large;
     const api_route *route;                 /* NULL: no route matched */
     char tenant_id[TALLY_ID_MAX_BYTES + 1]; /* decoded {tenant_id} of the path */
+    char path_id[TALLY_ID_MAX_BYTES + 1];   /* decoded other {variable} ({key_id}) */
+    char request_id[130];                   /* X-Request-Id: the client's or made here */
     api_params params;
     api_who who;
     char who_tenant[TALLY_ID_MAX_BYTES + 1]; /* the tenant of a tenant key */
@@ -205,6 +207,12 @@ bool tally__api_key_wellformed(const char *key, size_t len);
 /* ---- handlers (one file each) --------------------------------------------- */
 
 void tally__api_handle_healthz(api_request *r);        /* api_health.c */
+void tally__api_handle_livez(api_request *r);          /* api_health.c */
+void tally__api_handle_readyz(api_request *r);         /* api_health.c */
+void tally__api_handle_openapi(api_request *r);        /* api_openapi.c */
+void tally__api_handle_events(api_request *r);         /* api_events.c */
+void tally__api_handle_list_keys(api_request *r);      /* api_keys.c */
+void tally__api_handle_revoke_key(api_request *r);     /* api_keys.c */
 void tally__api_handle_metrics(api_request *r);        /* api_health.c */
 void tally__api_handle_create_key(api_request *r);     /* api_auth.c */
 void tally__api_handle_usage(api_request *r);          /* api_usage.c */

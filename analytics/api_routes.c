@@ -16,12 +16,19 @@ static const char *const USAGE_PARAMS[] = {"from", "to", "granularity", "group_b
 static const char *const LIMITS_PARAMS[] = {"user_id", "at", NULL};
 static const char *const INTERACTIONS_PARAMS[] = {"from",  "to",     "user_id", "conversation_id",
                                                   "limit", "cursor", NULL};
+static const char *const KEYS_PARAMS[] = {"tenant_id", "limit", "cursor", NULL};
 static const char *const ALERTS_PARAMS[] = {"from", "to", "limit_id", "limit", "cursor", NULL};
 
 const api_route tally_api_routes[] = {
     {"GET", "/healthz", API_AUTH_NONE, NO_PARAMS, tally__api_handle_healthz},
+    {"GET", "/livez", API_AUTH_NONE, NO_PARAMS, tally__api_handle_livez},
+    {"GET", "/readyz", API_AUTH_NONE, NO_PARAMS, tally__api_handle_readyz},
+    {"GET", "/openapi.yaml", API_AUTH_NONE, NO_PARAMS, tally__api_handle_openapi},
     {"GET", "/metrics", API_AUTH_NONE, NO_PARAMS, tally__api_handle_metrics},
+    {"POST", "/v1/events", API_AUTH_INGEST, NO_PARAMS, tally__api_handle_events},
     {"POST", "/v1/admin/keys", API_AUTH_ADMIN, NO_PARAMS, tally__api_handle_create_key},
+    {"GET", "/v1/admin/keys", API_AUTH_ADMIN, KEYS_PARAMS, tally__api_handle_list_keys},
+    {"DELETE", "/v1/admin/keys/{key_id}", API_AUTH_ADMIN, NO_PARAMS, tally__api_handle_revoke_key},
     {"GET", "/v1/tenants/{tenant_id}/usage", API_AUTH_TENANT, USAGE_PARAMS,
      tally__api_handle_usage},
     {"GET", "/v1/tenants/{tenant_id}/interactions", API_AUTH_TENANT, INTERACTIONS_PARAMS,
@@ -66,7 +73,7 @@ api_match tally__api_route_match(const char *method, const char *path, const api
         const char *v;
         size_t vl;
         if (!path_matches(r->path, path, &v, &vl)) continue;
-        if (!strcmp(r->method, method)) {
+        if (!strcmp(r->method, method) || (!strcmp(method, "HEAD") && !strcmp(r->method, "GET"))) {
             *route = r;
             *var = v;
             *var_len = vl;

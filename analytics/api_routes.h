@@ -12,7 +12,9 @@
 typedef enum {
     API_AUTH_NONE,   /* anyone */
     API_AUTH_ADMIN,  /* the admin key (TALLY_ADMIN_KEY) only */
-    API_AUTH_TENANT, /* the admin key, or the key of the tenant in the path */
+    API_AUTH_TENANT, /* the admin key, or a `read` key of the tenant in the path */
+    API_AUTH_INGEST, /* the admin key, or any `ingest` key (the handler checks each
+                        event's tenant against the key's) */
 } api_auth_kind;
 
 typedef struct api_request api_request;
@@ -22,7 +24,9 @@ typedef void (*api_handler)(api_request *r);
 
 typedef struct {
     const char *method;
-    const char *path; /* OpenAPI template, e.g. /v1/tenants/{tenant_id}/usage */
+    const char *path; /* OpenAPI template, e.g. /v1/tenants/{tenant_id}/usage; at
+                         most one {variable}: {tenant_id} fills r->tenant_id, any
+                         other r->path_id (both decoded and held to the id rules) */
     api_auth_kind auth;
     const char *const *params; /* query parameters taken, NULL-terminated */
     api_handler handler;
@@ -37,7 +41,8 @@ typedef enum {
     API_MATCH_NO_METHOD, /* 405: the path exists, not with this method */
 } api_match;
 
-/* Match a raw (still percent-encoded) request path. On API_MATCH_OK *route is
+/* Match a raw (still percent-encoded) request path; HEAD matches the GET
+ * routes (libmicrohttpd sends the headers of the GET answer, no body). On API_MATCH_OK *route is
  * the route and, when its template has a {variable}, *var and *var_len give that
  * raw segment inside `path`. On API_MATCH_NO_METHOD, `allow` gets the methods
  * the path does take ("GET" or "GET, POST"). */

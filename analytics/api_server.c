@@ -48,13 +48,19 @@ static api_request *request_new(tally_api *api, struct MHD_Connection *conn, con
     return r;
 }
 
-/* The {tenant_id} of the path, percent-decoded into r->tenant_id and held to
- * the id rules; false with a 400 queued. */
-static bool decode_tenant(api_request *r, const char *var, size_t var_len) {
+/* The {variable} of the path, percent-decoded into r->tenant_id ({tenant_id})
+ * or r->path_id (any other) and held to the id rules; false with a 400
+ * queued naming the variable. */
+static bool decode_path_var(api_request *r, const char *var, size_t var_len) {
     /* Longer than any valid id, even fully percent-encoded: the id rule's
      * own message, without decoding it. */
     static const char too_long[] = "must be at most " TALLY_STR(
         TALLY_ID_MAX_LEN) " characters long";
+    const char *open = strchr(r->route->path, '{');
+    bool is_tenant = open && !strncmp(open, "{tenant_id}", 11);
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", open ? (int)strcspn(open + 1, "}") : 2,
+             open ? open + 1 : "id");
     char buf[3 * TALLY_ID_MAX_BYTES + 1];
     const char *why = NULL;
     size_t n = 0;
@@ -67,10 +73,10 @@ static bool decode_tenant(api_request *r, const char *var, size_t var_len) {
     else
         why = tally_text_id_problem(buf, n);
     if (why) {
-        tally__api_reply_error(r, 400, "tenant_id: %s", why);
+        tally__api_reply_error(r, 400, "%s: %s", name, why);
         return false;
     }
-    memcpy(r->tenant_id, buf, n + 1);
+    memcpy(is_tenant ? r->tenant_id : r->path_id, buf, n + 1);
     return true;
 }
 
@@ -91,7 +97,7 @@ static void dispatch(api_request *r, const char *url) {
     case API_MATCH_OK: break;
     }
     if (!tally__api_authenticate(r)) return;
-    if (var && !decode_tenant(r, var, var_len)) return;
+    if (var && !decode_path_var(r, var, var_len)) return;
     if (r->route->auth == API_AUTH_TENANT && r->who == API_WHO_TENANT &&
         strcmp(r->who_tenant, r->tenant_id)) {
         tally__api_reply_no_tenant(r); /* another tenant's id: the answer of an unknown one */

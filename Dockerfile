@@ -12,7 +12,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake make gcc libc6-dev pkg-config \
       libpq-dev libmongoc-dev libbson-dev librdkafka-dev libjansson-dev \
-      libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libcmocka-dev \
+      libcurl4-openssl-dev libmicrohttpd-dev libssl-dev libcmocka-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

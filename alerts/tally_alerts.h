@@ -1,7 +1,9 @@
 /*
  * tally_alerts — the `tally-alerts` daemon's own logic: publishing the alert
  * outbox to the alerts topic exactly once (sender.c) and delivering webhooks
- * (deliver.c, over webhook.c). Outside alerts/, include this header only.
+ * (deliver.c, over webhook.c), and the daily retention pass it runs
+ * (retention.c, also `tally retain`). Outside alerts/, include this header
+ * only.
  *
  * docs/architecture.md, "Alerts exactly once", says why the sender's
  * guarantee holds through kill -9 at any instant.
@@ -15,6 +17,7 @@
 #include <stdint.h>
 
 #include "tally_common.h"
+#include "tally_docs.h"
 #include "tally_pg.h"
 
 /*
@@ -87,5 +90,53 @@ tally_code tally_alerts_deliver_batch(tally_pg *pg, const tally_alerts_deliver_o
 void tally_alerts_deliver_run(const char *pg_url, const tally_alerts_deliver_options *opt,
                               int stats_interval_s, volatile sig_atomic_t *stop,
                               tally_alerts_deliver_stats *st);
+
+/*
+ * retention — the retention pass (retention.c): the history's content older
+ * than each tenant's content_retention_days, and the personal fields of users
+ * idle past user_retention_days, removed in batches; recorded as a
+ * lifecycle_runs row. Run by `tally retain` and daily by tally-alerts.
+ */
+
+/* One tenant of a pass and what it touched. */
+typedef struct {
+    char *tenant_id;                         /* owned by the result */
+    tally_opt_i64 content_days, user_days;   /* the bounds read at the start */
+    tally_usec content_before, users_before; /* the bounds as instants (0: no bound) */
+    int64_t documents; /* history documents stripped (dry run: that would be) */
+    int64_t users;     /* users whose name/email were cleared (dry run: that would be) */
+} tally_alerts_retention_tenant;
+
+typedef struct {
+    const char *only_tenant;  /* NULL: every tenant with a bound */
+    const char *requested_by; /* lifecycle_runs.requested_by: "tally retain", "schedule" */
+    int batch;                /* documents, and users, changed per batch (>= 1) */
+    int pause_ms;             /* a pause after each batch (tests make a pass killable) */
+    bool dry_run;             /* count only: nothing changed, no run recorded */
+    /* Called after each batch (step_done false) and at the end of each step
+     * ("interactions", "users"; step_done true); may be NULL. */
+    void (*progress)(void *arg, const tally_alerts_retention_tenant *t, const char *step,
+                     bool step_done);
+    void *progress_arg;
+    volatile sig_atomic_t *stop; /* may be NULL; when set, stop after the batch in hand */
+} tally_alerts_retention_options;
+
+typedef struct {
+    int64_t run_id;                         /* the lifecycle_runs row (0: dry run) */
+    tally_usec started_at;                  /* the bounds are measured from here */
+    tally_alerts_retention_tenant *tenants; /* owned */
+    size_t n_tenants;
+    bool finished; /* the row's finished_at was set */
+    bool stopped;  /* *stop ended the pass early: the row stays unfinished */
+} tally_alerts_retention_result;
+
+/* Run one pass. TALLY_ENOTFOUND: only_tenant is unknown; TALLY_ESTORE: a
+ * store failed (the row stays unfinished; what was done is done, the next
+ * pass does the rest). r holds the tenants and counts in every case; free it
+ * with tally_alerts_retention_result_free. */
+tally_code tally_alerts_retention_run(tally_pg *pg, tally_docs *docs,
+                                      const tally_alerts_retention_options *o,
+                                      tally_alerts_retention_result *r, tally_err *err);
+void tally_alerts_retention_result_free(tally_alerts_retention_result *r);
 
 #endif

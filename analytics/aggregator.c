@@ -12,6 +12,8 @@ struct tally_aggregator {
     const char *group; /* the consumer group, whose offsets are stored with the rollups */
     tally_rollup_item *items;
     tally_rollup_rating *ratings;
+    tally_pg_erasure *erasures; /* the batch's user.erased events */
+    tally_erasures *erased;     /* the erasure records, refreshed per batch */
     tally_aggregate_stats stats;
 };
 
@@ -30,7 +32,14 @@ tally_aggregator *tally_aggregator_open(const char *pg_url, const tally_consumer
     a->group = opt->group;
     a->items = calloc((size_t)opt->batch_size, sizeof *a->items);
     a->ratings = calloc((size_t)opt->batch_size, sizeof *a->ratings);
-    if (!a->items || !a->ratings) {
+    a->erasures = calloc((size_t)opt->batch_size, sizeof *a->erasures);
+    tally_config env;
+    tally_config_from_env(&env);
+    a->erased = tally_erasures_new(env.pseudonym_secret, env.pseudonym_secret_previous);
+    if (!tally_erasures_configured(a->erased))
+        tally_warn("TALLY_PSEUDONYM_SECRET is not set", "%s",
+                   "effect=\"a user.erased event will wait until it is set\"");
+    if (!a->items || !a->ratings || !a->erasures) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory for a batch of %d", opt->batch_size);
         goto fail;
     }
@@ -51,6 +60,8 @@ void tally_aggregator_close(tally_aggregator *a) {
     tally_pg_close(a->pg);
     free(a->items);
     free(a->ratings);
+    free(a->erasures);
+    tally_erasures_free(a->erased);
     free(a);
 }
 
@@ -59,6 +70,36 @@ static tally_code load_offset(void *ctx, const char *topic, int32_t partition, i
                               tally_err *err) {
     tally_aggregator *a = ctx;
     return tally_rollup_load_offset(a->pg, a->group, topic, partition, next, err);
+}
+
+/* The batch's erasures: known to the cache before the batch's events are
+ * mapped (docs/architecture.md, "Erasure"), applied first in its
+ * transaction. */
+static tally_code collect_erasures(tally_aggregator *a, const tally_batch *b,
+                                   tally_rollup_batch *out, tally_err *err) {
+    size_t n = 0;
+    tally_code rc = tally_erasures_refresh(a->erased, a->pg, err);
+    for (int i = 0; i < b->n && rc == TALLY_OK; i++) {
+        const tally_event *ev = &b->items[i].ev;
+        if (!b->items[i].valid || ev->type != TALLY_EV_USER_ERASED) continue;
+        char pseudonym[TALLY_PSEUDONYM_SIZE];
+        rc = tally_erasures_pending(a->erased, ev->u.erased.tenant_id, ev->u.erased.user_id,
+                                    ev->time, pseudonym, err);
+        a->erasures[n++] = (tally_pg_erasure){ev->id, ev->u.erased.tenant_id, ev->u.erased.user_id,
+                                              ev->time};
+    }
+    out->erasures = a->erasures;
+    out->n_erasures = n;
+    out->erasure_cache = a->erased;
+    return rc;
+}
+
+/* The user id an event is counted under: the pseudonym when the user was
+ * erased after the event's time. */
+static const char *counted_user(const tally_aggregator *a, const char *tenant, const char *user,
+                                tally_usec time) {
+    const char *pseudonym = tally_erasures_lookup(a->erased, tenant, user, time);
+    return pseudonym ? pseudonym : user;
 }
 
 /* The batch's interactions and ratings for the rollups; invalid events are
@@ -77,7 +118,7 @@ static void collect_batch(tally_aggregator *a, const tally_batch *b, tally_rollu
             const tally_feedback *f = &ev->u.feedback;
             a->ratings[n_ratings++] = (tally_rollup_rating){
                 .interaction_id = f->interaction_id,
-                .user_id = f->user_id,
+                .user_id = counted_user(a, f->tenant_id, f->user_id, ev->time),
                 .tenant_id = f->tenant_id,
                 .like = f->like,
                 .time = ev->time,
@@ -91,7 +132,7 @@ static void collect_batch(tally_aggregator *a, const tally_batch *b, tally_rollu
             .interaction_id = ev->id,
             .tenant_id = x->tenant_id,
             .model_id = x->model_id,
-            .user_id = x->user_id,
+            .user_id = counted_user(a, x->tenant_id, x->user_id, ev->time),
             .kind = x->kind,
             .agent_id = x->agent_id,
             .channel = x->channel,
@@ -116,14 +157,16 @@ static void collect_batch(tally_aggregator *a, const tally_batch *b, tally_rollu
  * behind, so the loop may simply call it again. */
 static tally_code store(void *ctx, tally_batch *b, tally_err *err) {
     tally_aggregator *a = ctx;
-    tally_rollup_batch batch;
+    tally_rollup_batch batch = {0};
     size_t skipped;
+    tally_code rc = collect_erasures(a, b, &batch, err);
+    if (rc != TALLY_OK) return rc;
     collect_batch(a, b, &batch, &skipped);
     tally_partition_offset offsets[TALLY_MAX_BATCH_PARTITIONS];
     batch.offsets = offsets;
     batch.n_offsets = tally_batch_offsets(b, offsets, TALLY_MAX_BATCH_PARTITIONS);
     tally_rollup_result res;
-    tally_code rc = tally_rollup_apply(a->pg, a->group, &batch, &res, err);
+    rc = tally_rollup_apply(a->pg, a->group, &batch, &res, err);
     if (rc != TALLY_OK) return rc;
     a->stats.counted += res.counted;
     a->stats.duplicates += (int64_t)batch.n_items - res.counted;

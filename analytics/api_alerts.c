@@ -12,7 +12,6 @@
  * tenant's id gets.
  */
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,20 +70,11 @@ void tally__api_handle_alerts(api_request *r) {
  * use it (a receiver rotating keys accepts both for a while). The secret is
  * kept as it is, since HMAC needs it; it is shown only in this answer. */
 void tally__api_handle_webhook_secret(api_request *r) {
-    static const char HEX[] = "0123456789abcdef";
-    unsigned char raw[SECRET_RANDOM_BYTES];
     char secret[sizeof SECRET_PREFIX + 2 * SECRET_RANDOM_BYTES];
-    if (RAND_bytes(raw, sizeof raw) != 1) {
+    if (!tally__api_random_token(SECRET_PREFIX, SECRET_RANDOM_BYTES, secret, sizeof secret)) {
         tally__api_reply_error(r, 500, "cannot draw a random secret");
         return;
     }
-    memcpy(secret, SECRET_PREFIX, sizeof SECRET_PREFIX - 1);
-    char *p = secret + sizeof SECRET_PREFIX - 1;
-    for (size_t i = 0; i < sizeof raw; i++) {
-        *p++ = HEX[raw[i] >> 4];
-        *p++ = HEX[raw[i] & 15];
-    }
-    *p = '\0';
     tally_err err = {0};
     tally_pg *pg = tally__api_pool_get(r->api->pool, &err);
     tally_code rc = pg ? tally_pg_webhook_secret_set(pg, r->tenant_id, secret, &err) : TALLY_ESTORE;
@@ -99,5 +89,4 @@ void tally__api_handle_webhook_secret(api_request *r) {
         tally__api_reply_json(r, 201, json_pack("{s:s}", "secret", secret));
     }
     OPENSSL_cleanse(secret, sizeof secret);
-    OPENSSL_cleanse(raw, sizeof raw);
 }

@@ -1,17 +1,32 @@
 /*
- * api_auth — who is calling, and making tenant keys.
+ * api_auth — who is calling: the admin key or a tenant key, and what that
+ * key may do on the route asked for. (Making, listing and revoking tenant
+ * keys is api_keys.c.)
  *
  * Authorization: Bearer <key>. The admin key is TALLY_ADMIN_KEY; it is
  * compared as SHA-256 digests with CRYPTO_memcmp, so the time taken says
  * nothing about how much of a guess was right (not even its length). A
  * tenant key is "tly_" and 64 hex digits of RAND_bytes; the service keeps
  * only its SHA-256 and finds it by that hash, so a leaked table holds no key.
+ * The row found is then held against the computed hash once more with
+ * CRYPTO_memcmp: whatever the index lookup's timing reveals is about the
+ * SHA-256 of a guess, which a caller cannot steer, and the final yes or no
+ * does not depend on where two strings first differ.
  *
- * Answers: no or a malformed header, or a key nobody has → 401; a tenant key
- * on an admin route → 403; admin routes with no TALLY_ADMIN_KEY configured →
- * 403 saying so, whatever the request carries. (A tenant key on another
- * tenant's path → 404, the very answer an unknown tenant gets: the
- * dispatcher checks that once the path's id is decoded.)
+ * A tenant key is looked up in PostgreSQL on every request (no cache), and
+ * PostgreSQL's clock judges its expiry, so a key revoked through any
+ * tally-api instance, or one past its expires_at, is refused by every
+ * instance from the next request on. Its last_used_at is written only when
+ * it is more than a minute old: at most about one write a minute per key.
+ *
+ * Answers: no or a malformed header, or a key nobody has, a revoked or an
+ * expired key → 401 "invalid API key", one answer for all three; a tenant key
+ * on an admin route → 403; a tenant key without the scope the route needs
+ * (`read` for a tenant's routes, `ingest` for POST /v1/events) → 403 naming
+ * it; admin routes with no TALLY_ADMIN_KEY configured → 403 saying so,
+ * whatever the request carries. (A tenant key on another tenant's path →
+ * 404, the very answer an unknown tenant gets: the dispatcher checks that
+ * once the path's id is decoded.)
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -23,11 +38,7 @@
 #include "api_internal.h"
 #include "tally_common.h"
 
-#define KEY_PREFIX "tly_"
-#define KEY_RANDOM_BYTES 32
-#define KEY_LEN (sizeof KEY_PREFIX - 1 + 2 * KEY_RANDOM_BYTES)
 #define TOKEN_MAX 512
-#define BODY_SHOWN 64
 
 static const char HEX[] = "0123456789abcdef";
 
@@ -44,6 +55,17 @@ static void sha256(const char *s, size_t len, unsigned char out[32]) {
     if (!EVP_Digest(s, len, out, &n, EVP_sha256(), NULL)) memset(out, 0, 32);
 }
 
+bool tally__api_random_token(const char *prefix, size_t bytes, char *out, size_t size) {
+    unsigned char raw[64];
+    size_t pl = strlen(prefix);
+    if (bytes > sizeof raw || pl + 2 * bytes + 1 > size || RAND_bytes(raw, (int)bytes) != 1)
+        return false;
+    memcpy(out, prefix, pl);
+    to_hex(raw, bytes, out + pl);
+    OPENSSL_cleanse(raw, bytes); /* the token may be a secret: leave no copy behind */
+    return true;
+}
+
 void tally__api_sha256_hex(const char *s, size_t len, char out[65]) {
     unsigned char d[32];
     sha256(s, len, d);
@@ -51,8 +73,8 @@ void tally__api_sha256_hex(const char *s, size_t len, char out[65]) {
 }
 
 bool tally__api_key_wellformed(const char *key, size_t len) {
-    if (len != KEY_LEN || strncmp(key, KEY_PREFIX, sizeof KEY_PREFIX - 1)) return false;
-    for (size_t i = sizeof KEY_PREFIX - 1; i < len; i++)
+    if (len != API_KEY_LEN || strncmp(key, API_KEY_PREFIX, sizeof API_KEY_PREFIX - 1)) return false;
+    for (size_t i = sizeof API_KEY_PREFIX - 1; i < len; i++)
         if (!strchr(HEX, key[i]) || !key[i]) return false;
     return true;
 }
@@ -84,17 +106,44 @@ static void reply_401(api_request *r, const char *msg) {
     tally__api_reply_error(r, 401, "%s", msg);
 }
 
-/* Look the tenant key up; false when a reply was queued. */
+/* The scope a tenant key needs on a route of this kind (0: none). */
+static unsigned scope_needed(api_auth_kind need, const char **name) {
+    switch (need) {
+    case API_AUTH_TENANT: *name = "read"; return TALLY_KEY_SCOPE_READ;
+    case API_AUTH_INGEST: *name = "ingest"; return TALLY_KEY_SCOPE_INGEST;
+    default: *name = NULL; return 0;
+    }
+}
+
+/* Look the tenant key up and hold its scopes against the route; false when
+ * a reply was queued. (A tenant key on an admin route passes here; the
+ * caller refuses it.) */
 static bool tenant_of_key(api_request *r, const char *tok, size_t len) {
     char hash[65];
     tally__api_sha256_hex(tok, len, hash);
+    tally_pg_api_key_auth k;
     tally_err err = {0};
     tally_pg *pg = tally__api_pool_get(r->api->pool, &err);
-    tally_code rc = pg ? tally_pg_api_key_tenant(pg, hash, r->who_tenant, sizeof r->who_tenant,
-                                                 &err)
-                       : TALLY_ESTORE;
-    tally__api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
-    if (rc == TALLY_ENOTFOUND) {
+    tally_code rc = pg ? tally_pg_api_key_lookup(pg, hash, &k, &err) : TALLY_ESTORE;
+    bool valid = rc == TALLY_OK && strlen(k.key_hash) == 64 &&
+                 CRYPTO_memcmp(k.key_hash, hash, 64) == 0 && k.live;
+    const char *scope_name;
+    unsigned scope = scope_needed(r->route->auth, &scope_name);
+    bool allowed = valid && r->route->auth != API_AUTH_ADMIN && (k.scopes & scope) == scope;
+    bool broken = rc == TALLY_ESTORE;
+    if (allowed && k.stale) {
+        /* A failed write of last_used_at costs the caller nothing. */
+        tally_err terr = {0};
+        tally_code trc = tally_pg_api_key_touch(pg, hash, &terr);
+        if (trc != TALLY_OK) {
+            char why[300];
+            tally_text_quote(terr.msg, strlen(terr.msg), why, sizeof why, true);
+            tally_warn("api key last_used_at not written", "key_id=%s error=\"%s\"", k.id, why);
+            broken = trc == TALLY_ESTORE;
+        }
+    }
+    tally__api_pool_put(r->api->pool, pg, broken);
+    if (rc == TALLY_ENOTFOUND || (rc == TALLY_OK && !valid)) {
         reply_401(r, "invalid API key");
         return false;
     }
@@ -102,7 +151,12 @@ static bool tenant_of_key(api_request *r, const char *tok, size_t len) {
         tally__api_reply_failure(r, &err);
         return false;
     }
+    snprintf(r->who_tenant, sizeof r->who_tenant, "%s", k.tenant_id);
     r->who = API_WHO_TENANT;
+    if (r->route->auth != API_AUTH_ADMIN && !allowed) {
+        tally__api_reply_error(r, 403, "this route needs a key with the \"%s\" scope", scope_name);
+        return false;
+    }
     return true;
 }
 
@@ -135,79 +189,4 @@ bool tally__api_authenticate(api_request *r) {
         return false;
     }
     return true;
-}
-
-/* ---- POST /v1/admin/keys ------------------------------------------------- */
-
-/* The tenant id of the body {"tenant_id": "…"}; NULL when a reply was queued. */
-static const char *body_tenant(api_request *r, json_t **doc) {
-    if (r->body_too_large) {
-        tally__api_reply_error(r, 413, "body: too large");
-        return NULL;
-    }
-    json_error_t jerr;
-    *doc = r->body.len ? json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr)
-                       : NULL;
-    if (!json_is_object(*doc)) {
-        tally__api_reply_error(r, 400, "body: must be a JSON object {\"tenant_id\": \"...\"}");
-        return NULL;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(*doc, key, v) {
-        if (strcmp(key, "tenant_id")) {
-            char shown[BODY_SHOWN + 8];
-            tally_text_quote(key, strlen(key), shown, sizeof shown, false);
-            tally__api_reply_error(r, 400, "body: unknown field \"%s\"", shown);
-            return NULL;
-        }
-    }
-    v = json_object_get(*doc, "tenant_id");
-    const char *why = !v ? "is required"
-                      : !json_is_string(v)
-                          ? "must be a string"
-                          : tally_text_id_problem(json_string_value(v), json_string_length(v));
-    if (why) {
-        tally__api_reply_error(r, 400, "tenant_id: %s", why);
-        return NULL;
-    }
-    return json_string_value(v);
-}
-
-void tally__api_handle_create_key(api_request *r) {
-    json_t *doc = NULL;
-    const char *tenant = body_tenant(r, &doc);
-    if (!tenant) {
-        json_decref(doc);
-        return;
-    }
-    unsigned char raw[KEY_RANDOM_BYTES];
-    char key[KEY_LEN + 1], hash[65];
-    if (RAND_bytes(raw, sizeof raw) != 1) {
-        json_decref(doc);
-        tally__api_reply_error(r, 500, "cannot draw a random key");
-        return;
-    }
-    memcpy(key, KEY_PREFIX, sizeof KEY_PREFIX - 1);
-    to_hex(raw, sizeof raw, key + sizeof KEY_PREFIX - 1);
-    tally__api_sha256_hex(key, KEY_LEN, hash);
-
-    tally_err err = {0};
-    tally_pg *pg = tally__api_pool_get(r->api->pool, &err);
-    tally_code rc = pg ? tally_pg_api_key_insert(pg, hash, tenant, &err) : TALLY_ESTORE;
-    tally__api_pool_put(r->api->pool, pg, rc == TALLY_ESTORE);
-    if (rc != TALLY_OK) {
-        if (rc == TALLY_EINVAL) err.code = TALLY_EIO; /* our row, not the caller's input */
-        json_decref(doc);
-        tally__api_reply_failure(r, &err);
-        return;
-    }
-    char shown[160];
-    tally_text_quote(tenant, strlen(tenant), shown, sizeof shown, true);
-    tally_info("api key created", "tenant=\"%s\" key_hash=%.12s", shown, hash);
-    json_t *out = json_pack("{s:s, s:s}", "key", key, "tenant_id", tenant);
-    json_decref(doc);
-    tally__api_reply_json(r, 201, out);
-    OPENSSL_cleanse(key, sizeof key);
-    OPENSSL_cleanse(raw, sizeof raw);
 }

@@ -1,9 +1,13 @@
 /*
- * api_health — the two routes for operators, both without a key:
- * GET /healthz (are PostgreSQL and MongoDB answering?) and GET /metrics
- * (request counts and latencies, consumer lag, in Prometheus text format).
- * Neither says more than "unavailable" about a failing store; the reason
- * goes to the log.
+ * api_health — the routes for operators and orchestrators, all without a key:
+ *   GET /livez    the process answers (liveness: restart it when this fails)
+ *   GET /readyz   PostgreSQL, MongoDB and Kafka answer (readiness: send it
+ *                 traffic only then; POST /v1/events needs Kafka)
+ *   GET /healthz  PostgreSQL and MongoDB answer (kept as it was)
+ *   GET /metrics  request counts and latencies, consumer lag, alerts, in
+ *                 Prometheus text format
+ * None says more than "unavailable" about a failing part; the reason goes
+ * to the log.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +56,20 @@ void tally__api_handle_metrics(api_request *r) {
 }
 
 void tally__api_handle_livez(api_request *r) {
-    tally__api_reply_error(r, 501, "livez: not implemented yet");
+    tally__api_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 void tally__api_handle_readyz(api_request *r) {
-    tally__api_reply_error(r, 501, "readyz: not implemented yet");
+    char pg_why[300] = "", mongo_why[300] = "", kafka_why[300] = "";
+    bool pg = pg_alive(r->api, pg_why, sizeof pg_why);
+    bool mongo = mongo_alive(r->api, mongo_why, sizeof mongo_why);
+    bool kafka = tally__api_lag_kafka_ready(r->api->lag, kafka_why, sizeof kafka_why);
+    bool ready = pg && mongo && kafka;
+    if (!ready)
+        tally_warn("not ready", "postgresql=\"%s\" mongodb=\"%s\" kafka=\"%s\"", pg ? "ok" : pg_why,
+                   mongo ? "ok" : mongo_why, kafka ? "ok" : kafka_why);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s}", "status", ready ? "ok" : "unavailable",
+                            "postgresql", pg ? "ok" : "unavailable", "mongodb",
+                            mongo ? "ok" : "unavailable", "kafka", kafka ? "ok" : "unavailable");
+    tally__api_reply_json(r, ready ? 200 : 503, doc);
 }

@@ -66,6 +66,9 @@ void tally__api_lag_render(api_lag *l, api_pool *pool, tally_buf *out);
 /* Events of the topic the counting group (tally-aggregate) has not counted
  * yet, for answers' `pending_events`: at most a second old; -1 when unknown. */
 int64_t tally__api_lag_pending(api_lag *l, api_pool *pool);
+/* Whether Kafka answers with the events topic's partitions (for /readyz);
+ * false with the reason in why. Bounded by the Kafka timeout. */
+bool tally__api_lag_kafka_ready(api_lag *l, char *why, size_t len);
 
 /* ---- the server and one request ------------------------------------------ */
 
@@ -78,6 +81,7 @@ struct tally_api {
     tally_docs *docs;
     api_metrics *metrics;
     api_lag *lag;
+    struct api_producer *producer; /* POST /v1/events (api_events.c opens it) */
     struct MHD_Daemon *daemon;
     int port;
     bool has_admin;
@@ -110,6 +114,7 @@ struct api_request {
     bool body_too_large;
     const api_route *route;                 /* NULL: no route matched */
     char tenant_id[TALLY_ID_MAX_BYTES + 1]; /* decoded {tenant_id} of the path */
+    char user_id[TALLY_ID_MAX_BYTES + 1];   /* decoded {user_id} of the path */
     char path_id[TALLY_ID_MAX_BYTES + 1];   /* decoded other {variable} ({key_id}) */
     char request_id[130];                   /* X-Request-Id: the client's or made here */
     api_params params;
@@ -129,8 +134,9 @@ void tally__api_reply(api_request *r, int status, const char *content_type, char
 void tally__api_reply_json(api_request *r, int status, json_t *doc);
 /* Queue JSON text (malloc'd, taken over; NULL: a 500). */
 void tally__api_reply_json_text(api_request *r, int status, char *text);
-/* Queue {"error": "<message>"}; the message is made safe (valid UTF-8, no
- * control characters, cut at 300 bytes) whatever input it quotes. */
+/* Queue an RFC 9457 problem (application/problem+json) whose detail is the
+ * message, made safe (valid UTF-8, no control characters, cut at 300 bytes)
+ * whatever input it quotes; its leading "<name>: " becomes `param`. */
 void tally__api_reply_error(api_request *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Queue a page of a listing: {"items": items (stolen), "next_cursor": next
@@ -142,6 +148,16 @@ void tally__api_reply_no_tenant(api_request *r);
 /* Map a failed store or report call: EINVAL 400 (message), ENOTFOUND 404
  * (no_tenant), ESTORE 503, anything else 500. Logs what it hides. */
 void tally__api_reply_failure(api_request *r, const tally_err *err);
+
+/* ---- api_gzip.c, api_cors.c: what every response may get ------------------ */
+
+/* Whether an Accept-Encoding value accepts gzip (q-values read). */
+bool tally__api_accepts_gzip(const char *accept_encoding);
+/* gzip in[0..len) into *out (malloc'd): false (nothing allocated) when the
+ * body is too small to be worth it or would not shrink. */
+bool tally__api_gzip(const char *in, size_t len, char **out, size_t *out_len);
+/* Add the CORS headers when the request's Origin is allowed (preflights too). */
+void tally__api_cors_headers(api_request *r, struct MHD_Response *res);
 
 /* ---- api_params.c: query parameters and text hygiene --------------------- */
 
@@ -199,10 +215,48 @@ tally_code tally__api_page_resolve(tally_pg *pg, const char *zone, api_page *p, 
  * queued instead. Whether a tenant key may read the path's tenant is the
  * dispatcher's check, once the id is decoded. */
 bool tally__api_authenticate(api_request *r);
+/* A tenant key: "tly_" and 64 hex digits of randomness. */
+#define API_KEY_PREFIX "tly_"
+#define API_KEY_RANDOM_BYTES 32
+#define API_KEY_LEN (sizeof API_KEY_PREFIX - 1 + 2 * API_KEY_RANDOM_BYTES)
+/* prefix, then `bytes` (at most 64) random bytes (RAND_bytes) as lower-case
+ * hex, into out (size bytes); false when it does not fit or no randomness. */
+bool tally__api_random_token(const char *prefix, size_t bytes, char *out, size_t size);
 /* SHA-256 of s as 64 lower-case hex digits and a NUL. */
 void tally__api_sha256_hex(const char *s, size_t len, char out[65]);
 /* Whether key has the shape of a tenant key: "tly_" and 64 lower-case hex. */
 bool tally__api_key_wellformed(const char *key, size_t len);
+
+/* ---- api_producer.c: the one Kafka producer of POST /v1/events ---------- */
+
+typedef struct api_producer api_producer;
+
+/* An idempotent producer on `brokers` with its poll thread. */
+api_producer *tally__api_producer_new(const char *brokers, tally_err *err);
+/* Deliver what is still queued (bounded), stop the thread, free. */
+void tally__api_producer_free(api_producer *p);
+
+typedef struct {
+    const char *key;   /* NUL-terminated */
+    const char *value; /* len bytes, copied when queued */
+    size_t len;
+} api_message;
+
+/* Publish n messages to topic and wait for Kafka's answer on each of them
+ * (not on anyone else's), at most a few seconds: TALLY_OK once every one
+ * was acknowledged; TALLY_ESTORE when any was not (some may have been). */
+tally_code tally__api_producer_send(api_producer *p, const char *topic, const api_message *m,
+                                    size_t n, tally_err *err);
+/* Seconds after which a failed publish is worth retrying, as the value of
+ * a Retry-After header (a static string). */
+const char *tally__api_producer_retry_after(void);
+
+/* api_events.c: open and close the producer with the server. */
+bool tally__api_events_open(tally_api *api, tally_err *err);
+void tally__api_events_close(tally_api *api);
+/* Publish n events to the events topic and wait for Kafka; false with a 503
+ * (Retry-After) queued when it did not take every one. */
+bool tally__api_events_publish(api_request *r, const api_message *m, size_t n);
 
 /* ---- handlers (one file each) --------------------------------------------- */
 
@@ -213,8 +267,9 @@ void tally__api_handle_openapi(api_request *r);        /* api_openapi.c */
 void tally__api_handle_events(api_request *r);         /* api_events.c */
 void tally__api_handle_list_keys(api_request *r);      /* api_keys.c */
 void tally__api_handle_revoke_key(api_request *r);     /* api_keys.c */
+void tally__api_handle_erasure(api_request *r);        /* api_erasure.c */
 void tally__api_handle_metrics(api_request *r);        /* api_health.c */
-void tally__api_handle_create_key(api_request *r);     /* api_auth.c */
+void tally__api_handle_create_key(api_request *r);     /* api_keys.c */
 void tally__api_handle_usage(api_request *r);          /* api_usage.c */
 void tally__api_handle_interactions(api_request *r);   /* api_history.c */
 void tally__api_handle_limits(api_request *r);         /* api_limits.c */

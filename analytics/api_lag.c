@@ -300,3 +300,17 @@ int64_t tally__api_lag_pending(api_lag *l, api_pool *pool) {
     pthread_mutex_unlock(&l->pending_mu);
     return value;
 }
+
+bool tally__api_lag_kafka_ready(api_lag *l, char *why, size_t len) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(l->rk, 0, l->rkt, &md, l->timeout_ms);
+    bool ok = e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && !md->topics[0].err &&
+              md->topics[0].partition_cnt > 0;
+    if (!ok)
+        snprintf(why, len, "topic %s: %s", l->topic,
+                 rd_kafka_err2str(e               ? e
+                                  : md->topic_cnt ? md->topics[0].err
+                                                  : e));
+    if (md) rd_kafka_metadata_destroy(md);
+    return ok;
+}

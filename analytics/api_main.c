@@ -16,13 +16,18 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: tally-api [options]\n\n"
-            "Serve the usage reports and interaction history of CONTRACT.md section 3 over\n"
-            "HTTP (docs/openapi.yaml):\n"
-            "  GET  /healthz                              PostgreSQL and MongoDB answer?\n"
+            "Serve the usage reports, limits, alerts and event ingestion of Tally over\n"
+            "HTTP (docs/api.md; docs/openapi.yaml, also served at /openapi.yaml):\n"
+            "  GET  /livez, /readyz, /healthz             alive? stores and Kafka answer?\n"
             "  GET  /metrics                              Prometheus text: requests, lag\n"
-            "  POST /v1/admin/keys                        make a tenant key (admin key)\n"
+            "  GET  /openapi.yaml                         this API described (OpenAPI 3)\n"
+            "  POST /v1/events                            CloudEvents over HTTP (ingest key)\n"
+            "  POST|GET /v1/admin/keys, DELETE /v1/admin/keys/{id}   keys (admin key)\n"
             "  GET  /v1/tenants/{tenant_id}/usage         the usage report (JSON or CSV)\n"
             "  GET  /v1/tenants/{tenant_id}/interactions  history pages, newest first\n"
+            "  GET  /v1/tenants/{tenant_id}/limits        limits and whether it may go on\n"
+            "  GET  /v1/tenants/{tenant_id}/alerts        alerts raised, webhook deliveries\n"
+            "  POST /v1/tenants/{tenant_id}/users/{user_id}/erasure   erase a user (LGPD)\n"
             "Keys travel as \"Authorization: Bearer <key>\". The admin key is read from\n"
             "TALLY_ADMIN_KEY only (never a flag, so it does not show in ps); without it the\n"
             "admin route answers 403.\n\n"
@@ -32,15 +37,20 @@ static void usage(FILE *out) {
             "      --mongo-url URL         MongoDB URI (names the database); a\n"
             "                              serverSelectionTimeoutMS of 2000 is added\n"
             "                              when it sets none, so /healthz answers fast\n"
-            "  -b, --brokers LIST          Kafka bootstrap servers (for /metrics lag)\n"
-            "  -t, --topic NAME            events topic whose lag /metrics shows\n"
+            "  -b, --brokers LIST          Kafka bootstrap servers (POST /v1/events,\n"
+            "                              /readyz, the lag in /metrics)\n"
+            "  -t, --topic NAME            events topic: where POST /v1/events publishes,\n"
+            "                              whose lag /metrics shows\n"
             "      --ingest-group NAME     tally-ingest's group (default tally-ingest)\n"
             "      --aggregate-group NAME  tally-aggregate's group (default tally-aggregate)\n"
             "      --threads N             worker threads = PostgreSQL connections (default 4)\n"
             "      --drain-timeout MS      on SIGTERM, how long to let requests in flight\n"
             "                              finish (default 10000)\n"
             "      --kafka-timeout MS      per Kafka call while scraping (default 1000)\n"
+            "      --cors-origins LIST     browser origins allowed by CORS, comma-separated,\n"
+            "                              or * (default TALLY_CORS_ORIGINS, else none)\n"
             "      --log-level LEVEL       debug|info|warn|error\n"
+            "  -V, --version               print the version and exit\n"
             "  -h, --help                  this text\n\n%s",
             tally_config_env_help);
 }
@@ -59,7 +69,18 @@ static char *mongo_url_with_timeout(const char *url) {
 }
 
 static int parse_options(int argc, char **argv, tally_api_options *opt, const char **log_level) {
-    enum { O_ADDR = 256, O_PG, O_MONGO, O_INGEST, O_AGG, O_THREADS, O_DRAIN, O_KTIMEOUT, O_LOG };
+    enum {
+        O_ADDR = 256,
+        O_PG,
+        O_MONGO,
+        O_INGEST,
+        O_AGG,
+        O_THREADS,
+        O_DRAIN,
+        O_KTIMEOUT,
+        O_LOG,
+        O_CORS
+    };
     static const struct option opts[] = {{"http-addr", required_argument, 0, O_ADDR},
                                          {"pg-url", required_argument, 0, O_PG},
                                          {"mongo-url", required_argument, 0, O_MONGO},
@@ -71,10 +92,12 @@ static int parse_options(int argc, char **argv, tally_api_options *opt, const ch
                                          {"drain-timeout", required_argument, 0, O_DRAIN},
                                          {"kafka-timeout", required_argument, 0, O_KTIMEOUT},
                                          {"log-level", required_argument, 0, O_LOG},
+                                         {"cors-origins", required_argument, 0, O_CORS},
+                                         {"version", no_argument, 0, 'V'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "b:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:t:hV", opts, NULL)) != -1) {
         switch (c) {
         case O_ADDR: opt->http_addr = optarg; break;
         case O_PG: opt->pg_url = optarg; break;
@@ -99,6 +122,8 @@ static int parse_options(int argc, char **argv, tally_api_options *opt, const ch
                 return 2;
             break;
         case O_LOG: *log_level = optarg; break;
+        case O_CORS: opt->cors_origins = optarg; break;
+        case 'V': printf("tally-api %s\n", TALLY_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -121,6 +146,9 @@ int main(int argc, char **argv) {
         .threads = 4,
         .drain_timeout_ms = 10000,
         .kafka_timeout_ms = 1000,
+        .cors_origins = cfg.cors_origins,
+        .pseudonym_secret = cfg.pseudonym_secret,
+        .pseudonym_secret_previous = cfg.pseudonym_secret_previous,
     };
     const char *log_level = cfg.log_level;
     int rc = parse_options(argc, argv, &opt, &log_level);

@@ -8,6 +8,11 @@
  * API_VALUE_MAX bytes; a name not in the route's list, a name given twice
  * or more than API_PARAMS_MAX parameters are refused too. The stores get
  * only values that passed, and only as bound parameters.
+ *
+ * A list entry "prefix[]" (the usage report's "filter[]") admits every name
+ * "prefix[<key>]" whose key is 1 to 32 letters, digits or '_'; what the key
+ * means is the handler's to judge. Such names and "group_by" may be given
+ * more than once (a list: the handler collects every value in order).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +60,26 @@ typedef struct {
     bool failed;
 } collect_state;
 
+/* Whether name matches the list entry a: equal, or "prefix[key]" for an
+ * entry "prefix[]". */
+static bool name_allowed(const char *a, const char *name) {
+    size_t al = strlen(a), nl = strlen(name);
+    if (al < 2 || strcmp(a + al - 2, "[]")) return !strcmp(a, name);
+    size_t pl = al - 1; /* the prefix and its '[' */
+    if (nl < pl + 2 || strncmp(a, name, pl) || name[nl - 1] != ']') return false;
+    size_t kl = nl - pl - 1;
+    if (kl > 32) return false;
+    for (size_t i = pl; i < nl - 1; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", name[i]))
+            return false;
+    return true;
+}
+
+/* The names that may be given more than once: a list, in order. */
+static bool repeatable(const char *name) {
+    return !strcmp(name, "group_by") || (strlen(name) > 1 && name[strlen(name) - 1] == ']');
+}
+
 static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const char *key,
                                    size_t key_len, const char *value, size_t value_len) {
     (void)kind;
@@ -72,12 +97,13 @@ static enum MHD_Result collect_one(void *cls, enum MHD_ValueKind kind, const cha
                                             : (size_t)-1;
     bool known = false;
     if (nlen != (size_t)-1 && nlen == strlen(name)) /* decoded, and no NUL inside */
-        for (const char *const *a = st->allowed; a && *a && !known; a++) known = !strcmp(*a, name);
+        for (const char *const *a = st->allowed; a && *a && !known; a++)
+            known = name_allowed(*a, name);
     if (!known) {
-        snprintf(st->msg, st->msg_len, "unknown query parameter \"%s\"", shown);
+        snprintf(st->msg, st->msg_len, "%s: unknown query parameter", shown);
         goto fail;
     }
-    if (tally__api_param_get(st->out, name)) {
+    if (!repeatable(name) && tally__api_param_get(st->out, name)) {
         snprintf(st->msg, st->msg_len, "%s: given more than once", name);
         goto fail;
     }

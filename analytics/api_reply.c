@@ -1,7 +1,18 @@
 /*
  * tally__api_reply — every response of tally-api goes out through here: JSON
- * unless CSV or Prometheus text was asked for, never cached, with the status
- * remembered for the request log and the metrics.
+ * unless CSV or Prometheus text was asked for, never cached, gzip-compressed
+ * when the client accepts it, with the request's X-Request-Id and the CORS
+ * headers of an allowed origin, and the status remembered for the request
+ * log and the metrics.
+ *
+ * Errors are RFC 9457 problem details (application/problem+json):
+ *   {"type": "about:blank", "title": "Bad Request", "status": 400,
+ *    "detail": "from: must be before to (…)", "param": "from",
+ *    "request_id": "…"}
+ * `type` is about:blank (the status says it all, RFC 9457 §4.2.1), `title`
+ * the status's reason phrase. Every message of the service names what is at
+ * fault first ("<name>: <rule>"), so `param` is that leading name, or null
+ * when the message does not start with one.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +28,17 @@ void tally__api_reply(api_request *r, int status, const char *content_type, char
         free(body);
         return;
     }
+    const char *ae = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    char *packed;
+    size_t packed_len;
+    bool gzipped = body && tally__api_accepts_gzip(ae) &&
+                   tally__api_gzip(body, len, &packed, &packed_len);
+    if (gzipped) {
+        free(body);
+        body = packed;
+        len = packed_len;
+    }
     struct MHD_Response *res =
         body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
              : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -27,6 +49,10 @@ void tally__api_reply(api_request *r, int status, const char *content_type, char
         return;
     }
     MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (gzipped) MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    if (body && len >= 1024) MHD_add_response_header(res, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    MHD_add_response_header(res, "X-Request-Id", r->request_id);
+    tally__api_cors_headers(r, res);
     MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(res, "X-Content-Type-Options", "nosniff");
     if (r->extra_header) MHD_add_response_header(res, r->extra_header, r->extra_value);
@@ -50,14 +76,10 @@ void tally__api_reply_json(api_request *r, int status, json_t *doc) {
     tally__api_reply_json_text(r, status, text);
 }
 
-void tally__api_reply_json_text(api_request *r, int status, char *text) {
-    if (!text) {
-        char *e = strdup("{\"error\":\"cannot encode the answer\"}\n");
-        tally__api_reply(r, 500, "application/json", e, e ? strlen(e) : 0);
-        return;
-    }
+/* Queue JSON text (malloc'd, taken over) as one newline-terminated line:
+ * curl and shells print it nicely. */
+static void reply_json_line(api_request *r, int status, const char *content_type, char *text) {
     size_t len = strlen(text);
-    /* one line per document: curl and shells print it nicely */
     char *body = realloc(text, len + 2);
     if (body) {
         body[len++] = '\n';
@@ -65,7 +87,23 @@ void tally__api_reply_json_text(api_request *r, int status, char *text) {
     } else {
         body = text;
     }
-    tally__api_reply(r, status, "application/json", body, len);
+    tally__api_reply(r, status, content_type, body, len);
+}
+
+void tally__api_reply_json_text(api_request *r, int status, char *text) {
+    if (!text) {
+        tally__api_reply_error(r, 500, "cannot encode the answer");
+        return;
+    }
+    reply_json_line(r, status, "application/json", text);
+}
+
+/* The leading "<name>: " of a message, when it names a parameter or field:
+ * letters, digits and _ . [ ] - only (so "from/to: …" names none). */
+static json_t *param_of(const char *msg) {
+    size_t n = strspn(msg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.[]-");
+    if (n == 0 || n > 64 || msg[n] != ':' || msg[n + 1] != ' ') return json_null();
+    return json_stringn(msg, n);
 }
 
 void tally__api_reply_error(api_request *r, int status, const char *fmt, ...) {
@@ -77,9 +115,18 @@ void tally__api_reply_error(api_request *r, int status, const char *fmt, ...) {
     if (n < 0) n = 0;
     if ((size_t)n >= sizeof raw) n = (int)sizeof raw - 1;
     tally_text_quote(raw, (size_t)n, safe, sizeof safe, false);
-    json_t *doc = json_object();
-    if (doc) json_object_set_new(doc, "error", json_string(safe));
-    tally__api_reply_json(r, status, doc);
+    const char *title = MHD_get_reason_phrase_for((unsigned)status);
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:s, s:o, s:s}", "type", "about:blank", "title",
+                            title && *title ? title : "Error", "status", status, "detail", safe,
+                            "param", param_of(safe), "request_id", r->request_id);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text) { /* out of memory: MHD closes the connection */
+        r->status = 500;
+        r->mhd = MHD_NO;
+        return;
+    }
+    reply_json_line(r, status, "application/problem+json", text);
 }
 
 void tally__api_reply_no_tenant(api_request *r) {

@@ -12,7 +12,8 @@
 #include "api_internal.h"
 
 static const char *const NO_PARAMS[] = {NULL};
-static const char *const USAGE_PARAMS[] = {"from", "to", "granularity", "group_by", "format", NULL};
+static const char *const USAGE_PARAMS[] = {"from",   "to",       "granularity", "group_by",
+                                           "format", "filter[]", NULL};
 static const char *const LIMITS_PARAMS[] = {"user_id", "at", NULL};
 static const char *const INTERACTIONS_PARAMS[] = {"from",  "to",     "user_id", "conversation_id",
                                                   "limit", "cursor", NULL};
@@ -39,23 +40,26 @@ const api_route tally_api_routes[] = {
      tally__api_handle_alerts},
     {"POST", "/v1/admin/tenants/{tenant_id}/webhook-secret", API_AUTH_ADMIN, NO_PARAMS,
      tally__api_handle_webhook_secret},
+    {"POST", "/v1/tenants/{tenant_id}/users/{user_id}/erasure", API_AUTH_TENANT, NO_PARAMS,
+     tally__api_handle_erasure},
 };
 const size_t tally_api_routes_count = sizeof tally_api_routes / sizeof tally_api_routes[0];
 
 size_t tally__api_route_index(const api_route *route) { return (size_t)(route - tally_api_routes); }
 
-/* Whether path matches template; the raw segment of a {variable} in *var. */
-static bool path_matches(const char *tmpl, const char *path, const char **var, size_t *var_len) {
-    *var = NULL;
-    *var_len = 0;
+/* Whether path matches template; its {variables} in *vars. */
+static bool path_matches(const char *tmpl, const char *path, api_path_vars *vars) {
+    memset(vars, 0, sizeof *vars);
     while (*tmpl && *path) {
         if (*tmpl != '/' || *path != '/') return false;
         tmpl++, path++;
         size_t tl = strcspn(tmpl, "/"), pl = strcspn(path, "/");
         if (tmpl[0] == '{') {
-            if (pl == 0) return false;
-            *var = path;
-            *var_len = pl;
+            if (pl == 0 || vars->n == API_PATH_VARS_MAX) return false;
+            vars->name[vars->n] = tmpl + 1;
+            vars->name_len[vars->n] = tl - 2; /* without the braces */
+            vars->raw[vars->n] = path;
+            vars->raw_len[vars->n++] = pl;
         } else if (tl != pl || memcmp(tmpl, path, tl)) {
             return false;
         }
@@ -65,23 +69,22 @@ static bool path_matches(const char *tmpl, const char *path, const char **var, s
 }
 
 api_match tally__api_route_match(const char *method, const char *path, const api_route **route,
-                                 const char **var, size_t *var_len, char *allow, size_t allow_len) {
+                                 api_path_vars *vars, char *allow, size_t allow_len) {
     bool path_seen = false;
     if (allow_len) allow[0] = '\0';
     for (size_t i = 0; i < tally_api_routes_count; i++) {
         const api_route *r = &tally_api_routes[i];
-        const char *v;
-        size_t vl;
-        if (!path_matches(r->path, path, &v, &vl)) continue;
+        api_path_vars v;
+        if (!path_matches(r->path, path, &v)) continue;
         if (!strcmp(r->method, method) || (!strcmp(method, "HEAD") && !strcmp(r->method, "GET"))) {
             *route = r;
-            *var = v;
-            *var_len = vl;
+            *vars = v;
             return API_MATCH_OK;
         }
         if (allow_len) {
             size_t used = strlen(allow);
-            snprintf(allow + used, allow_len - used, "%s%s", path_seen ? ", " : "", r->method);
+            snprintf(allow + used, allow_len - used, "%s%s%s", path_seen ? ", " : "", r->method,
+                     strcmp(r->method, "GET") ? "" : ", HEAD");
         }
         path_seen = true;
     }

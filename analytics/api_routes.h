@@ -24,9 +24,10 @@ typedef void (*api_handler)(api_request *r);
 
 typedef struct {
     const char *method;
-    const char *path; /* OpenAPI template, e.g. /v1/tenants/{tenant_id}/usage; at
-                         most one {variable}: {tenant_id} fills r->tenant_id, any
-                         other r->path_id (both decoded and held to the id rules) */
+    const char *path; /* OpenAPI template, e.g. /v1/tenants/{tenant_id}/usage; up
+                         to API_PATH_VARS_MAX {variables}: {tenant_id} fills
+                         r->tenant_id, {user_id} r->user_id, any other
+                         r->path_id (each decoded and held to the id rules) */
     api_auth_kind auth;
     const char *const *params; /* query parameters taken, NULL-terminated */
     api_handler handler;
@@ -35,6 +36,18 @@ typedef struct {
 extern const api_route tally_api_routes[];
 extern const size_t tally_api_routes_count;
 
+#define API_PATH_VARS_MAX 2
+
+/* The {variables} of a matched path: their names in the template and their
+ * raw (still percent-encoded) segments inside the request path. */
+typedef struct {
+    size_t n;
+    const char *name[API_PATH_VARS_MAX]; /* points into the template, after '{' */
+    size_t name_len[API_PATH_VARS_MAX];
+    const char *raw[API_PATH_VARS_MAX]; /* points into the request path */
+    size_t raw_len[API_PATH_VARS_MAX];
+} api_path_vars;
+
 typedef enum {
     API_MATCH_OK,
     API_MATCH_NO_PATH,   /* 404: no route has this path */
@@ -42,12 +55,11 @@ typedef enum {
 } api_match;
 
 /* Match a raw (still percent-encoded) request path; HEAD matches the GET
- * routes (libmicrohttpd sends the headers of the GET answer, no body). On API_MATCH_OK *route is
- * the route and, when its template has a {variable}, *var and *var_len give that
- * raw segment inside `path`. On API_MATCH_NO_METHOD, `allow` gets the methods
+ * routes (libmicrohttpd sends the headers of the GET answer, no body). On
+ * API_MATCH_OK *route is the route and *vars its {variables}. On API_MATCH_NO_METHOD, `allow` gets the methods
  * the path does take ("GET" or "GET, POST"). */
 api_match tally__api_route_match(const char *method, const char *path, const api_route **route,
-                                 const char **var, size_t *var_len, char *allow, size_t allow_len);
+                                 api_path_vars *vars, char *allow, size_t allow_len);
 
 /* The route's index in tally_api_routes (metrics are kept per route). */
 size_t tally__api_route_index(const api_route *route);

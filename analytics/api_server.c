@@ -30,10 +30,27 @@
 #include "api_internal.h"
 #include "tally_common.h"
 
-#define BODY_MAX 16384 /* bytes of a request body (POST /v1/admin/keys needs ~200) */
+/* Bytes of a request body: a batch of POST /v1/events may take up to 1 MiB
+ * (the other bodies are a few hundred bytes). */
+#define BODY_MAX (1024 * 1024)
 #define LABEL_UNMATCHED "unmatched"
 
 /* ---- one request ---------------------------------------------------------- */
+
+/* The client's X-Request-Id when it is 1-128 characters of letters, digits
+ * and - _ . : / + = (what tracing systems send), else one made here: 32 hex
+ * digits of randomness. */
+static void request_id(struct MHD_Connection *conn, char *out, size_t size) {
+    const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    static const char ok[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/+=";
+    size_t n = given ? strlen(given) : 0;
+    if (n >= 1 && n <= 128 && n < size && strspn(given, ok) == n) {
+        memcpy(out, given, n + 1);
+        return;
+    }
+    if (!tally__api_random_token("", 16, out, size)) snprintf(out, size, "-");
+}
 
 static api_request *request_new(tally_api *api, struct MHD_Connection *conn, const char *method,
                                 const char *url) {
@@ -44,29 +61,27 @@ static api_request *request_new(tally_api *api, struct MHD_Connection *conn, con
     r->start_us = tally_time_monotonic_us();
     snprintf(r->method, sizeof r->method, "%s", method);
     tally_text_quote(url, strlen(url), r->log_path, sizeof r->log_path, true);
+    request_id(conn, r->request_id, sizeof r->request_id);
     atomic_fetch_add(&api->in_flight, 1);
     return r;
 }
 
-/* The {variable} of the path, percent-decoded into r->tenant_id ({tenant_id})
- * or r->path_id (any other) and held to the id rules; false with a 400
- * queued naming the variable. */
-static bool decode_path_var(api_request *r, const char *var, size_t var_len) {
+/* Variable i of the path, percent-decoded into r->tenant_id ({tenant_id}),
+ * r->user_id ({user_id}) or r->path_id (any other) and held to the id
+ * rules; false with a 400 queued naming the variable. */
+static bool decode_path_var(api_request *r, const api_path_vars *v, size_t i) {
     /* Longer than any valid id, even fully percent-encoded: the id rule's
      * own message, without decoding it. */
     static const char too_long[] = "must be at most " TALLY_STR(
         TALLY_ID_MAX_LEN) " characters long";
-    const char *open = strchr(r->route->path, '{');
-    bool is_tenant = open && !strncmp(open, "{tenant_id}", 11);
     char name[32];
-    snprintf(name, sizeof name, "%.*s", open ? (int)strcspn(open + 1, "}") : 2,
-             open ? open + 1 : "id");
+    snprintf(name, sizeof name, "%.*s", (int)v->name_len[i], v->name[i]);
     char buf[3 * TALLY_ID_MAX_BYTES + 1];
     const char *why = NULL;
     size_t n = 0;
-    if (var_len > 3 * TALLY_ID_MAX_BYTES)
+    if (v->raw_len[i] > 3 * TALLY_ID_MAX_BYTES)
         why = too_long;
-    else if ((n = tally__api_url_decode(var, var_len, buf, false)) == (size_t)-1)
+    else if ((n = tally__api_url_decode(v->raw[i], v->raw_len[i], buf, false)) == (size_t)-1)
         why = "malformed percent-encoding";
     else if (n > TALLY_ID_MAX_BYTES)
         why = too_long;
@@ -76,28 +91,34 @@ static bool decode_path_var(api_request *r, const char *var, size_t var_len) {
         tally__api_reply_error(r, 400, "%s: %s", name, why);
         return false;
     }
-    memcpy(is_tenant ? r->tenant_id : r->path_id, buf, n + 1);
+    char *to = !strcmp(name, "tenant_id") ? r->tenant_id
+               : !strcmp(name, "user_id") ? r->user_id
+                                          : r->path_id;
+    memcpy(to, buf, n + 1);
     return true;
 }
 
 /* Route, authenticate, collect parameters, run the handler. */
 static void dispatch(api_request *r, const char *url) {
-    const char *var;
-    size_t var_len;
-    char allow[32];
-    switch (
-        tally__api_route_match(r->method, url, &r->route, &var, &var_len, allow, sizeof allow)) {
+    api_path_vars vars;
+    char allow[64];
+    switch (tally__api_route_match(r->method, url, &r->route, &vars, allow, sizeof allow)) {
     case API_MATCH_NO_PATH: tally__api_reply_error(r, 404, "no such route"); return;
     case API_MATCH_NO_METHOD:
         r->extra_header = MHD_HTTP_HEADER_ALLOW;
-        r->extra_value = allow; /* read only by the reply below */
+        r->extra_value = allow;              /* read only by the reply below */
+        if (!strcmp(r->method, "OPTIONS")) { /* what the path takes; a CORS preflight */
+            tally__api_reply(r, 204, "text/plain", NULL, 0);
+            return;
+        }
         tally__api_reply_error(r, 405, "method %s not allowed here (allowed: %s)", r->method,
                                allow);
         return;
     case API_MATCH_OK: break;
     }
     if (!tally__api_authenticate(r)) return;
-    if (var && !decode_path_var(r, var, var_len)) return;
+    for (size_t i = 0; i < vars.n; i++)
+        if (!decode_path_var(r, &vars, i)) return;
     if (r->route->auth == API_AUTH_TENANT && r->who == API_WHO_TENANT &&
         strcmp(r->who_tenant, r->tenant_id)) {
         tally__api_reply_no_tenant(r); /* another tenant's id: the answer of an unknown one */
@@ -153,8 +174,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     size_t label = r->route ? tally__api_route_index(r->route) : tally_api_routes_count;
     const char *who = r->who == API_WHO_ADMIN ? "admin" : r->who == API_WHO_TENANT ? "tenant" : "-";
     tally_log(r->status >= 500 ? TALLY_LOG_WARN : TALLY_LOG_INFO, "request",
-              "method=%s path=\"%s\" route=\"%s\" status=%d duration_ms=%.3f auth=%s%s", r->method,
-              r->log_path, api->labels[label], r->status, secs * 1e3, who,
+              "method=%s path=\"%s\" route=\"%s\" status=%d duration_ms=%.3f auth=%s "
+              "request_id=%s%s",
+              r->method, r->log_path, api->labels[label], r->status, secs * 1e3, who, r->request_id,
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
     tally__api_params_free(&r->params);
     tally_buf_free(&r->body);
@@ -209,6 +231,7 @@ static bool parse_addr(const char *addr, struct sockaddr_storage *ss, tally_err 
 
 static void api_free(tally_api *api) {
     if (!api) return;
+    tally__api_events_close(api);
     tally__api_lag_free(api->lag);
     tally__api_metrics_free(api->metrics);
     tally_docs_close(api->docs);
@@ -233,7 +256,7 @@ static bool open_parts(tally_api *api, tally_err *err) {
     api->docs = tally_docs_open(api->opt.mongo_url, err);
     if (!api->docs) return false;
     api->lag = tally__api_lag_new(&api->opt, err);
-    return api->lag != NULL;
+    return api->lag != NULL && tally__api_events_open(api, err);
 }
 
 tally_api *tally_api_start(const tally_api_options *opt, tally_err *err) {

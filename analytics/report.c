@@ -30,6 +30,13 @@ static tally_code parse_bound(const char *name, const char *s, tally_bound *b, t
             return TALLY_OK;
         }
     } else if (tally_time_parse_rfc3339(s, &t)) {
+        /* Counting is by 15-minute buckets: a bound inside one would not
+         * be the window counted (docs/arithmetic.md, the 15-minute grain). */
+        if ((t % TALLY_BUCKET_USEC + TALLY_BUCKET_USEC) % TALLY_BUCKET_USEC != 0)
+            return tally_err_set(err, TALLY_EINVAL,
+                                 "%s: must be on a 15-minute boundary (…:00, :15, :30, :45,"
+                                 " no seconds)",
+                                 name);
         b->kind = TALLY_BOUND_INSTANT;
         b->instant = t;
         return TALLY_OK;
@@ -46,7 +53,8 @@ static tally_code parse_granularity(const char *s, tally_granularity *g, tally_e
         *g = (tally_granularity)found;
         return TALLY_OK;
     }
-    return tally_err_set(err, TALLY_EINVAL, "granularity: must be one of total, day, week, month");
+    return tally_err_set(err, TALLY_EINVAL,
+                         "granularity: must be one of total, day, week, month, hour");
 }
 
 static tally_code parse_groups(const char *s, tally_group *groups, int *n, tally_err *err) {
@@ -70,6 +78,52 @@ static tally_code parse_groups(const char *s, tally_group *groups, int *n, tally
         if (!end) return TALLY_OK;
         p = end + 1;
     }
+}
+
+/* The filters of a request as one comma list per dimension (NULL: none),
+ * each value held to the id rule; two filters of one dimension are one
+ * list (OR). lists[g] is malloc'd; free with free_filters. */
+static void free_filters(char **lists) {
+    for (int g = 0; g < TALLY_GROUP__COUNT; g++) free(lists[g]);
+}
+
+static tally_code parse_filters(const tally_usage_request *req, char **lists, tally_err *err) {
+    for (size_t i = 0; i < req->n_filters; i++) {
+        const tally_usage_filter *f = &req->filters[i];
+        const char *name = f->name ? f->name : "";
+        int g = tally_group_find(name, strlen(name));
+        if (g < 0)
+            return tally_err_set(err, TALLY_EINVAL,
+                                 "filter[%.40s]: unknown dimension (use model, user, agent, kind,"
+                                 " channel)",
+                                 name);
+        const char *p = f->values ? f->values : "";
+        for (;;) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            const char *why = tally_text_id_problem(p, len);
+            if (why) {
+                free_filters(lists);
+                return tally_err_set(err, TALLY_EINVAL, "filter[%s]: a value %s", name, why);
+            }
+            if (!end) break;
+            p = end + 1;
+        }
+        char *joined = NULL;
+        if (lists[g]) {
+            size_t n = strlen(lists[g]) + 1 + strlen(f->values) + 1;
+            if ((joined = malloc(n))) snprintf(joined, n, "%s,%s", lists[g], f->values);
+        } else {
+            joined = strdup(f->values);
+        }
+        if (!joined) {
+            free_filters(lists);
+            return tally_err_set(err, TALLY_ENOMEM, "out of memory");
+        }
+        free(lists[g]);
+        lists[g] = joined;
+    }
+    return TALLY_OK;
 }
 
 /* A metric as JSON: counts as integers, decimals rounded to 6 places. */
@@ -105,6 +159,7 @@ static void on_row(const tally_usage_row *row, void *arg) {
     }
     json_t *o = json_object();
     json_object_set_new(o, "period_start", json_string(row->period_start));
+    json_object_set_new(o, "period_end", json_string(row->period_end));
     json_t *group = json_object();
     for (int g = 0; g < c->q->n_groups; g++)
         json_object_set_new(group, tally_groups[c->q->groups[g]].name,
@@ -113,19 +168,11 @@ static void on_row(const tally_usage_row *row, void *arg) {
     json_array_append_new(c->rows, metrics_object(row, o));
 }
 
-tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json_t **out,
-                              tally_err *err) {
-    tally_bound from, to;
-    tally_granularity gran;
-    tally_group groups[TALLY_GROUP__COUNT];
-    int n_groups;
+static tally_code report_usage(tally_pg *pg, const tally_usage_request *req,
+                               const tally_bound *from, const tally_bound *to,
+                               tally_granularity gran, const tally_group *groups, int n_groups,
+                               char *const *filters, json_t **out, tally_err *err) {
     tally_code rc;
-    if (!valid_id(req->tenant_id)) return tally_err_set(err, TALLY_ENOTFOUND, "tenant not found");
-    if ((rc = parse_bound("from", req->from, &from, err)) != TALLY_OK ||
-        (rc = parse_bound("to", req->to, &to, err)) != TALLY_OK ||
-        (rc = parse_granularity(req->granularity, &gran, err)) != TALLY_OK ||
-        (rc = parse_groups(req->group_by, groups, &n_groups, err)) != TALLY_OK)
-        return rc;
 
     bool known;
     char zone[128];
@@ -134,7 +181,7 @@ tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json
     if (!known) return tally_err_set(err, TALLY_ENOTFOUND, "tenant not found");
 
     tally_window w;
-    if ((rc = tally_usage_window(pg, zone, &from, &to, gran, &w, err)) != TALLY_OK) return rc;
+    if ((rc = tally_usage_window(pg, zone, from, to, gran, &w, err)) != TALLY_OK) return rc;
     if (w.from >= w.to)
         return tally_err_set(err, TALLY_EINVAL, "from: must be before to (%s >= %s)", w.from_text,
                              w.to_text);
@@ -149,6 +196,7 @@ tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json
                            .granularity = gran,
                            .groups = groups,
                            .n_groups = n_groups};
+    for (int g = 0; g < TALLY_GROUP__COUNT; g++) q.filter[g] = filters[g];
     build_ctx c = {.q = &q, .rows = json_array(), .totals = NULL};
     rc = tally_usage_rows(pg, &q, on_row, &c, err);
     if (rc != TALLY_OK) {
@@ -166,10 +214,45 @@ tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json
     for (int g = 0; g < n_groups; g++)
         json_array_append_new(gb, json_string(tally_groups[groups[g]].name));
     json_object_set_new(report, "group_by", gb);
+    /* The filters applied, each dimension's values as given (in order). */
+    json_t *fo = json_object();
+    for (int g = 0; g < TALLY_GROUP__COUNT; g++) {
+        if (!filters[g]) continue;
+        json_t *vals = json_array();
+        for (const char *p = filters[g];;) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            json_array_append_new(vals, json_stringn(p, len));
+            if (!end) break;
+            p = end + 1;
+        }
+        json_object_set_new(fo, tally_groups[g].name, vals);
+    }
+    json_object_set_new(report, "filters", fo);
     json_object_set_new(report, "rows", c.rows);
     json_object_set_new(report, "totals", c.totals ? c.totals : json_object());
     *out = report;
     return TALLY_OK;
+}
+
+tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json_t **out,
+                              tally_err *err) {
+    tally_bound from, to;
+    tally_granularity gran;
+    tally_group groups[TALLY_GROUP__COUNT];
+    int n_groups;
+    tally_code rc;
+    if (!valid_id(req->tenant_id)) return tally_err_set(err, TALLY_ENOTFOUND, "tenant not found");
+    if ((rc = parse_bound("from", req->from, &from, err)) != TALLY_OK ||
+        (rc = parse_bound("to", req->to, &to, err)) != TALLY_OK ||
+        (rc = parse_granularity(req->granularity, &gran, err)) != TALLY_OK ||
+        (rc = parse_groups(req->group_by, groups, &n_groups, err)) != TALLY_OK)
+        return rc;
+    char *filters[TALLY_GROUP__COUNT] = {0};
+    if ((rc = parse_filters(req, filters, err)) != TALLY_OK) return rc;
+    rc = report_usage(pg, req, &from, &to, gran, groups, n_groups, filters, out, err);
+    free_filters(filters);
+    return rc;
 }
 
 char *tally_report_json_text(const json_t *report) {
@@ -189,6 +272,24 @@ static void csv_field(tally_buf *b, const char *s) {
         tally_buf_putc(b, *s);
     }
     tally_buf_putc(b, '"');
+}
+
+/* A text cell (a group value): one that a spreadsheet would take for a
+ * formula — starting with =, +, -, @, a tab or a CR — gets a leading '
+ * (the OWASP rule for CSV injection); it is then quoted as any other. */
+static void csv_text(tally_buf *b, const json_t *v) {
+    const char *s = json_string_value(v);
+    if (!s) return; /* null: an empty field */
+    if (!*s || !strchr("=+-@\t\r", *s)) {
+        csv_field(b, s);
+        return;
+    }
+    size_t n = strlen(s) + 2;
+    char *quoted = malloc(n);
+    if (!quoted) return;
+    snprintf(quoted, n, "'%s", s);
+    csv_field(b, quoted);
+    free(quoted);
 }
 
 static void csv_value(tally_buf *b, const json_t *v) {
@@ -213,7 +314,7 @@ char *tally_report_usage_csv(const json_t *report) {
         csv_field(&b, json_string_value(g));
         tally_buf_putc(&b, ',');
     }
-    tally_buf_puts(&b, "period_start");
+    tally_buf_puts(&b, "period_start,period_end");
     for (int m = 0; m < TALLY_M__COUNT; m++) tally_buf_printf(&b, ",%s", tally_metric_names[m]);
     tally_buf_puts(&b, "\r\n");
     const json_t *row;
@@ -221,10 +322,12 @@ char *tally_report_usage_csv(const json_t *report) {
         const json_t *group = json_object_get(row, "group");
         size_t k;
         json_array_foreach(gb, k, g) {
-            csv_value(&b, json_object_get(group, json_string_value(g)));
+            csv_text(&b, json_object_get(group, json_string_value(g)));
             tally_buf_putc(&b, ',');
         }
         csv_value(&b, json_object_get(row, "period_start"));
+        tally_buf_putc(&b, ',');
+        csv_value(&b, json_object_get(row, "period_end"));
         for (int m = 0; m < TALLY_M__COUNT; m++) {
             tally_buf_putc(&b, ',');
             csv_value(&b, json_object_get(row, tally_metric_names[m]));

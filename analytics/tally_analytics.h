@@ -21,12 +21,21 @@
  */
 
 
+/* One filter[<name>]=<values> of a request: name is what the brackets
+ * hold, values a comma list (OR); several filters AND, two of one name OR. */
+typedef struct {
+    const char *name, *values;
+} tally_usage_filter;
+
 /* The query parameters, exactly as received (NULL = absent). */
 typedef struct {
     const char *tenant_id;
-    const char *from, *to;   /* YYYY-MM-DD (tenant's local midnight) or RFC 3339 */
-    const char *granularity; /* total (default) | day | week | month */
+    const char *from, *to;   /* YYYY-MM-DD (tenant's local midnight) or RFC 3339 on
+                              * the 15-minute grain */
+    const char *granularity; /* total (default) | hour | day | week | month */
     const char *group_by;    /* comma list of model,user,agent,kind,channel */
+    const tally_usage_filter *filters;
+    size_t n_filters;
 } tally_usage_request;
 
 /* Build the report. Returns:
@@ -43,7 +52,9 @@ tally_code tally_report_usage(tally_pg *pg, const tally_usage_request *req, json
 char *tally_report_json_text(const json_t *report);
 
 /* The report as CSV: one header line, then one line per row, the group
- * columns first, then period_start and the metrics. Caller frees. */
+ * columns first, then period_start, period_end and the metrics; a group
+ * value starting with = + - @, a tab or a CR gets a leading ' (spreadsheet
+ * formulas). Caller frees. */
 char *tally_report_usage_csv(const json_t *report);
 
 /*
@@ -108,6 +119,8 @@ typedef struct {
     int threads;                 /* worker threads = PostgreSQL connections */
     int drain_timeout_ms;        /* on stop, how long to wait for requests in flight */
     int kafka_timeout_ms;        /* per Kafka call made while scraping /metrics */
+    const char *cors_origins;    /* origins allowed by CORS ("a,b" or "*"); NULL: none */
+    const char *pseudonym_secret, *pseudonym_secret_previous; /* erasure answers' pseudonyms */
 } tally_api_options;
 
 typedef struct tally_api tally_api;

@@ -1,33 +1,55 @@
 #!/usr/bin/env bash
-# `tally produce` against kcat, publishing the same file (docs/benchmarks.md, "Producer").
+# Three ways of getting the same file into the events topic, side by side:
+# kcat -P, `tally produce` and tally-api's POST /v1/events (docs/benchmarks.md,
+# "Producer" and "Ingestion: kcat, tally produce and POST /v1/events").
 #
 #   bench/produce.sh                  1 000 000 events (~900 MB file), 2 repetitions
 #   N=200000 REPS=4 bench/produce.sh
 #   BUILD=build bench/produce.sh      use build/ as it is, without rebuilding
+#   THREADS=1 bench/produce.sh        tally produce --threads 1 (default: its own, = cores)
+#   HTTP=0 bench/produce.sh           leave out the HTTP side
+#   BATCH=500 CONNECTIONS=2 bench/produce.sh   the HTTP client's batch size and connections
 #
 # Needs the local stack (scripts/stack up). Generates N events into a file under
-# $TMPDIR (or /tmp), then, for each repetition, creates two fresh topics of 6
-# partitions and publishes the whole file to one with `tally produce` and to
-# the other with `kcat -P`, alternating which goes first. What each does:
-#   tally produce  decodes and validates every line against the contract, keys
-#                  it by subject, idempotent producer, lz4, linger 20 ms;
+# $TMPDIR (or /tmp), then, for each repetition, creates fresh topics of 6
+# partitions and publishes the whole file to one with `tally produce`, to
+# another with `kcat -P` and (HTTP) through tally-api to a third, in the order
+# tally-kcat-http on odd repetitions and http-kcat-tally on even ones. What
+# each does:
+#   tally produce  decodes and validates every line against the contract on
+#                  THREADS worker threads, keys it by subject, publishes in
+#                  input order, idempotent producer, lz4, linger 20 ms;
 #   kcat -P -l     sends each line as it is, no key, no validation, with the
-#                  same producer settings (idempotence, lz4, linger, batches).
-# Both wait for every delivery report before exiting; the time is the process's
-# wall time (/usr/bin/time), the count is read back from the topic's offsets.
-# Target: tally's rate >= kcat's. Topics and file are deleted at the end.
+#                  same producer settings (idempotence, lz4, linger, batches);
+#   http           bench/bench_http_events: batches of BATCH lines as one JSON
+#                  array each (application/cloudevents-batch+json), admin key,
+#                  CONNECTIONS keep-alive connections, each sending its next
+#                  batch when the last is answered; tally-api (started here,
+#                  as bench_start_api does, publishing to the repetition's
+#                  topic) validates every event and answers 202 once Kafka
+#                  acknowledged the batch (its own producer: idempotent,
+#                  linger 5 ms).
+# Each waits for every acknowledgement before exiting; the time is the
+# process's wall time (/usr/bin/time), the count is read back from the
+# topic's offsets. The HTTP side is left out (and said so) while
+# POST /v1/events does not answer.
+# Targets: tally's rate >= kcat's; HTTP >= 0.5 x kcat. Topics and file are
+# deleted at the end.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 N=${N:-1000000}
 REPS=${REPS:-2}
-bench_command N REPS BUILD
+HTTP=${HTTP:-1}
+BATCH=${BATCH:-500}
+CONNECTIONS=${CONNECTIONS:-2}
+bench_command N REPS THREADS HTTP BATCH CONNECTIONS BUILD
 bench_build
 bench_stack_env
 bench_tmpdir
 command -v kcat >/dev/null || bench_die "kcat is missing (apt-get install kcat)"
 bench_need_time
-bench_header "producer: tally produce vs kcat -P"
+bench_header "producer: kcat -P vs tally produce vs POST /v1/events"
 
 file="$BENCH_TMP/events.ndjson"
 t0=$(now_s)
@@ -39,8 +61,39 @@ echo "input:    tally generate --seed 1 --events $N  ->  $lines lines, $(du -m "
 KCAT_OPTS=(-X enable.idempotence=true -X linger.ms=20 -X batch.num.messages=10000
   -X batch.size=4000000 -X queue.buffering.max.messages=500000
   -X queue.buffering.max.kbytes=1048576 -X message.max.bytes=8388608 -z lz4)
-echo "tally:    $BUILD/cli/tally produce --quiet -b $TALLY_KAFKA_BROKERS -t TOPIC FILE"
+TALLY_OPTS=(--quiet)
+[ -z "${THREADS:-}" ] || TALLY_OPTS+=(--threads "$THREADS")
+echo "tally:    $BUILD/cli/tally produce ${TALLY_OPTS[*]} -b $TALLY_KAFKA_BROKERS -t TOPIC FILE" \
+  "(threads: ${THREADS:-default = nproc = $(nproc)})"
 echo "kcat:     kcat -P -b $TALLY_KAFKA_BROKERS -t TOPIC ${KCAT_OPTS[*]} -l FILE"
+
+# The HTTP side: is POST /v1/events there? An empty batch is no event; only a
+# server without the route (404, 405, 501) leaves the side out.
+http_ready() {
+  local code
+  code=$(curl -s -o "$BENCH_TMP/probe" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $TALLY_ADMIN_KEY" \
+    -H 'Content-Type: application/cloudevents-batch+json' --data-binary '[]' \
+    "http://127.0.0.1:$BENCH_API_PORT/v1/events" || true)
+  case "$code" in
+    404 | 405 | 501 | 000) echo "http:     left out: POST /v1/events answers $code ($(head -c 200 "$BENCH_TMP/probe"))" >&2; return 1 ;;
+  esac
+}
+if [ "$HTTP" = 1 ]; then
+  [ -x "$BUILD/bench/bench_http_events" ] || bench_die "$BUILD/bench/bench_http_events is missing"
+  [ -n "${TALLY_ADMIN_KEY:-}" ] || bench_die "TALLY_ADMIN_KEY is not set (scripts/stack env)"
+  HTTP_TOPIC="bench.produce.http.$$"
+  BENCH_CLEANUP+=("topic_delete $HTTP_TOPIC")
+  topic_create "$HTTP_TOPIC" 6
+  TALLY_TOPIC_EVENTS="$HTTP_TOPIC" bench_start_api
+  http_ready || HTTP=0
+fi
+if [ "$HTTP" = 1 ]; then
+  echo "api:      TALLY_TOPIC_EVENTS=$HTTP_TOPIC $BUILD/analytics/tally-api --http-addr 127.0.0.1:0" \
+    "(port $BENCH_API_PORT; one topic for every repetition, counted by its offsets before and after)"
+  echo "http:     $BUILD/bench/bench_http_events --batch $BATCH --connections $CONNECTIONS" \
+    "http://127.0.0.1:$BENCH_API_PORT \$TALLY_ADMIN_KEY FILE"
+fi
 echo "topics:   fresh per repetition, 6 partitions, max.message.bytes=8388608"
 echo
 
@@ -54,14 +107,16 @@ topic_count() {
 }
 
 # run NAME TOPIC CMD...: time CMD; prints one result line, appends to $BENCH_TMP/results.
+# The count is what the topic gained during CMD.
 run() {
   local name=$1 topic=$2 tfile="$BENCH_TMP/time.$1" rc=0
   shift 2
-  local l0
+  local l0 base
+  base=$(topic_count "$topic")
   l0=$(bench_loadavg | cut -d' ' -f1)
   /usr/bin/time -f '%e %U %S %M' -o "$tfile" "$@" >"$BENCH_TMP/out.$name" 2>&1 || rc=$?
   local got
-  got=$(topic_count "$topic")
+  got=$(($(topic_count "$topic") - base))
   read -r wall user sys rss < <(tail -n1 "$tfile") || true
   awk -v n="$name" -v r="$rep" -v lines="$lines" -v got="$got" -v w="$wall" -v u="$user" \
     -v s="$sys" -v m="$rss" -v l0="$l0" -v rc="$rc" 'BEGIN {
@@ -80,12 +135,20 @@ for rep in $(seq 1 "$REPS"); do
   topic_create "$ta" 6
   topic_create "$tb" 6
   sleep 1
-  do_tally() { run tally "$ta" "$BUILD/cli/tally" produce --quiet -b "$TALLY_KAFKA_BROKERS" -t "$ta" "$file"; }
+  do_tally() { run tally "$ta" "$BUILD/cli/tally" produce "${TALLY_OPTS[@]}" -b "$TALLY_KAFKA_BROKERS" -t "$ta" "$file"; }
   do_kcat() { run kcat "$tb" kcat -P -b "$TALLY_KAFKA_BROKERS" -t "$tb" "${KCAT_OPTS[@]}" -l "$file"; }
+  do_http() {
+    [ "$HTTP" = 1 ] || return 0
+    run http "$HTTP_TOPIC" "$BUILD/bench/bench_http_events" --batch "$BATCH" \
+      --connections "$CONNECTIONS" "http://127.0.0.1:$BENCH_API_PORT" "$TALLY_ADMIN_KEY" "$file"
+    sed -n 's/^RESULT /         client: /p' "$BENCH_TMP/out.http"
+  }
   if [ $((rep % 2)) = 1 ]; then
     do_tally
     do_kcat
+    do_http
   else
+    do_http
     do_kcat
     do_tally
   fi
@@ -95,12 +158,19 @@ done
 echo "load:     $(bench_loadavg) at end"
 echo
 
-awk '{
-  rate[$3] += $4; n[$3]++
-  if ($3 == "tally") t[$2] = $4; else k[$2] = $4
+awk -v http="$HTTP" '{
+  rate[$3] += $4; n[$3]++; r[$2, $3] = $4; reps[$2] = 1
 } END {
-  for (r in t) if (r in k) printf "rep %d  tally/kcat = %.2f\n", r, t[r] / k[r]
-  mt = rate["tally"] / n["tally"]; mk = rate["kcat"] / n["kcat"]
-  printf "mean     tally %.0f events/s, kcat %.0f events/s, ratio %.2f\n", mt, mk, mt / mk
+  for (p in reps) {
+    line = sprintf("rep %d  tally/kcat = %.2f", p, r[p, "tally"] / r[p, "kcat"])
+    if (http == 1) line = line sprintf("  http/kcat = %.2f", r[p, "http"] / r[p, "kcat"])
+    print line
+  }
+  mk = rate["kcat"] / n["kcat"]; mt = rate["tally"] / n["tally"]
+  printf "mean     kcat %.0f events/s, tally %.0f events/s (%.2f x kcat)", mk, mt, mt / mk
+  if (http == 1) { mh = rate["http"] / n["http"]; printf ", http %.0f events/s (%.2f x kcat)", mh, mh / mk }
+  printf "\n"
   printf "target (tally >= kcat): %s\n", (mt >= mk) ? "MET" : "NOT MET"
+  if (http == 1) printf "target (http >= 0.5 x kcat): %s\n", (mh >= 0.5 * mk) ? "MET" : "NOT MET"
+  else print "target (http >= 0.5 x kcat): not measured (HTTP side left out)"
 }' "$BENCH_TMP/results"

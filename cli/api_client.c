@@ -169,7 +169,9 @@ static void first_line(const char *s, char *out, size_t cap) {
 
 static void report_http_error(const api_conn *c, const api_body *b, long status, const char *url) {
     json_t *doc = b->data ? json_loads(b->data, 0, NULL) : NULL;
-    const char *msg = json_string_value(json_object_get(doc, "error"));
+    /* an RFC 9457 problem's detail (older servers: {"error": "..."}) */
+    const char *msg = json_string_value(json_object_get(doc, "detail"));
+    if (!msg) msg = json_string_value(json_object_get(doc, "error"));
     char line[301];
     first_line(msg ? msg : b->data, line, sizeof line);
     if (msg)

@@ -34,6 +34,8 @@ static void usage(FILE *out) {
                  "                            (default 5; a few ratings are revised later)\n"
                  "      --no-entities         no entity events: interactions (and their\n"
                  "                            feedback and duplicates) only\n"
+                 "      --erasures N          after the window, erase the first N users of the\n"
+                 "                            last tenant (user.erased; default 0)\n"
                  "      --stats               print what was written on stderr\n"
                  "  -h, --help                this text\n");
 }
@@ -78,7 +80,14 @@ static int write_all(void *ctx, const char *buf, size_t len) {
 }
 
 int tally_cmd_generate(int argc, char **argv) {
-    enum { OPT_START = 256, OPT_DUPLICATES, OPT_FEEDBACK, OPT_NO_ENTITIES, OPT_STATS };
+    enum {
+        OPT_START = 256,
+        OPT_DUPLICATES,
+        OPT_FEEDBACK,
+        OPT_NO_ENTITIES,
+        OPT_ERASURES,
+        OPT_STATS
+    };
     static const struct option longopts[] = {
         {"seed", required_argument, NULL, 's'},
         {"events", required_argument, NULL, 'n'},
@@ -89,6 +98,7 @@ int tally_cmd_generate(int argc, char **argv) {
         {"duplicates", required_argument, NULL, OPT_DUPLICATES},
         {"feedback", required_argument, NULL, OPT_FEEDBACK},
         {"no-entities", no_argument, NULL, OPT_NO_ENTITIES},
+        {"erasures", required_argument, NULL, OPT_ERASURES},
         {"stats", no_argument, NULL, OPT_STATS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -121,6 +131,10 @@ int tally_cmd_generate(int argc, char **argv) {
         case OPT_DUPLICATES: ok = parse_pct(optarg, &o.duplicates_pct); break;
         case OPT_FEEDBACK: ok = parse_pct(optarg, &o.feedback_pct); break;
         case OPT_NO_ENTITIES: o.entities = false; break;
+        case OPT_ERASURES:
+            ok = parse_u64(optarg, 10000000, &v);
+            o.erasures = (uint32_t)v;
+            break;
         case OPT_STATS: stats = true; break;
         case 'h': usage(stdout); return 0;
         case ':': fprintf(stderr, "tally generate: %s needs a value\n", argv[optind - 1]); return 2;

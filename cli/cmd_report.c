@@ -23,8 +23,13 @@
 #include "tally_cli.h"
 #include "tally_common.h"
 
+#define FILTERS_MAX 5 /* one per group dimension */
+
 typedef struct {
     const char *tenant, *from, *to, *granularity, *group_by, *format, *output;
+    char filter_name[FILTERS_MAX][48]; /* "filter[model]" */
+    const char *filter_values[FILTERS_MAX];
+    int n_filters;
     api_conn conn;
 } report_opts;
 
@@ -37,8 +42,11 @@ static void usage(FILE *out) {
           "                          the tenant's time zone) or an RFC 3339 time\n"
           "      --to D              end of the window, exclusive (default: the API's, the\n"
           "                          current month in the tenant's zone)\n"
-          "  -g, --granularity G     total (default) | day | week | month\n"
+          "  -g, --granularity G     total (default) | hour | day | week | month\n"
           "  -G, --group-by LIST     comma list of model, user, agent, kind, channel\n"
+          "      --filter DIM=LIST   only these values of a dimension (model, user, agent,\n"
+          "                          kind, channel), comma-separated; repeat for more\n"
+          "                          dimensions (values OR'ed, dimensions AND'ed)\n"
           "  -f, --format F          table (default) | csv | json\n"
           "  -o, --output FILE       write there instead of stdout (only on success)\n",
           out);
@@ -62,11 +70,30 @@ static bool one_of(const char *s, const char *const *allowed) {
     return false;
 }
 
+/* --filter DIM=LIST into the query parameter filter[DIM]=LIST; the API
+ * judges the dimension and the values (and names what it refuses). */
+static bool add_filter(report_opts *o, const char *arg) {
+    const char *eq = strchr(arg, '=');
+    size_t dim = eq ? (size_t)(eq - arg) : 0;
+    if (!eq || dim == 0 || dim > 32 || !eq[1]) {
+        fprintf(stderr, "tally report: --filter: expected DIM=VALUE[,VALUE...], got '%s'\n", arg);
+        return false;
+    }
+    if (o->n_filters == FILTERS_MAX) {
+        fprintf(stderr, "tally report: --filter: at most %d\n", FILTERS_MAX);
+        return false;
+    }
+    snprintf(o->filter_name[o->n_filters], sizeof o->filter_name[0], "filter[%.*s]", (int)dim, arg);
+    o->filter_values[o->n_filters++] = eq + 1;
+    return true;
+}
+
 /* Fill o from the arguments. Returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, report_opts *o) {
-    enum { O_FROM = 256, O_TO };
+    enum { O_FROM = 256, O_TO, O_FILTER };
     static const struct option opts[] = {{"from", required_argument, 0, O_FROM},
                                          {"to", required_argument, 0, O_TO},
+                                         {"filter", required_argument, 0, O_FILTER},
                                          {"granularity", required_argument, 0, 'g'},
                                          {"group-by", required_argument, 0, 'G'},
                                          {"format", required_argument, 0, 'f'},
@@ -74,7 +101,7 @@ static int parse_args(int argc, char **argv, report_opts *o) {
                                          API_CONN_LONG_OPTIONS,
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    static const char *const granularities[] = {"total", "day", "week", "month", NULL};
+    static const char *const granularities[] = {"total", "hour", "day", "week", "month", NULL};
     static const char *const formats[] = {"table", "csv", "json", NULL};
     int c, rc;
     optind = 1;
@@ -82,6 +109,9 @@ static int parse_args(int argc, char **argv, report_opts *o) {
         switch (c) {
         case O_FROM: o->from = optarg; break;
         case O_TO: o->to = optarg; break;
+        case O_FILTER:
+            if (!add_filter(o, optarg)) return 2;
+            break;
         case 'g': o->granularity = optarg; break;
         case 'G': o->group_by = optarg; break;
         case 'f': o->format = optarg; break;
@@ -95,7 +125,7 @@ static int parse_args(int argc, char **argv, report_opts *o) {
     o->tenant = tally__api_tenant_operand(&o->conn, argc, argv, usage);
     if (!o->tenant) return 2;
     if (o->granularity && !one_of(o->granularity, granularities)) {
-        fprintf(stderr, "tally report: --granularity: one of total, day, week, month\n");
+        fprintf(stderr, "tally report: --granularity: one of total, hour, day, week, month\n");
         return 2;
     }
     if (!one_of(o->format, formats)) {
@@ -112,12 +142,13 @@ int tally_cmd_report(int argc, char **argv) {
     if (rc < 0) {
         bool csv = !strcmp(o.format, "csv");
         const char *const path[] = {"v1", "tenants", o.tenant, "usage", NULL};
-        const api_param query[] = {{"from", o.from},
-                                   {"to", o.to},
-                                   {"granularity", o.granularity},
-                                   {"group_by", o.group_by},
-                                   {"format", csv ? "csv" : NULL},
-                                   {NULL, NULL}};
+        api_param query[6 + FILTERS_MAX] = {{"from", o.from},
+                                            {"to", o.to},
+                                            {"granularity", o.granularity},
+                                            {"group_by", o.group_by},
+                                            {"format", csv ? "csv" : NULL}};
+        for (int i = 0; i < o.n_filters; i++)
+            query[5 + i] = (api_param){o.filter_name[i], o.filter_values[i]};
         const api_request req = {.path = path,
                                  .query = query,
                                  .accept = csv ? "text/csv" : "application/json",

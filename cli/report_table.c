@@ -33,10 +33,12 @@ static const metric metrics[] = {
 #define N_METRICS (sizeof metrics / sizeof metrics[0])
 
 /* The table (text_table.h): row 0 is the header; the totals, when present,
- * are last. Columns: the period, the ngroups grouped fields, the metrics. */
+ * are last. Columns: the period (its start, and its end when the rows carry
+ * one), the ngroups grouped fields, the metrics. */
 typedef struct {
     text_table t;
     size_t ngroups;
+    size_t lead; /* the period columns: 1, or 2 with period_end */
     bool has_totals;
 } grid;
 
@@ -82,10 +84,13 @@ static char *group_text(const json_t *v) {
     return s;
 }
 
+/* A period bound; with date_only (day, week, month) a local midnight is
+ * shortened to its date, any other time (a period clipped to the window)
+ * is written in full. */
 static char *period_text(const json_t *v, bool date_only) {
     if (!json_is_string(v)) return strdup("-");
     const char *s = json_string_value(v);
-    if (date_only && strlen(s) >= 10) {
+    if (date_only && strlen(s) >= 19 && !strncmp(s + 10, "T00:00:00", 9)) {
         char date[11];
         memcpy(date, s, 10);
         date[10] = '\0';
@@ -101,14 +106,17 @@ static void fill_line(grid *g, size_t r, const json_t *row, const json_t *group_
                       bool is_totals) {
     put(g, r, 0,
         is_totals ? strdup("total") : period_text(json_object_get(row, "period_start"), date_only));
+    if (g->lead > 1)
+        put(g, r, 1,
+            is_totals ? strdup("") : period_text(json_object_get(row, "period_end"), date_only));
     const json_t *groups = json_object_get(row, "group");
     for (size_t i = 0; i < g->ngroups; i++) {
         const char *name = json_string_value(json_array_get(group_by, i));
-        put(g, r, 1 + i,
+        put(g, r, g->lead + i,
             is_totals ? strdup("") : group_text(name ? json_object_get(groups, name) : NULL));
     }
     for (size_t m = 0; m < N_METRICS; m++)
-        put(g, r, 1 + g->ngroups + m, number_text(json_object_get(row, metrics[m].key)));
+        put(g, r, g->lead + g->ngroups + m, number_text(json_object_get(row, metrics[m].key)));
 }
 
 /* Give every number of a decimal column the same count of decimal places. */
@@ -140,22 +148,28 @@ static bool grid_build(grid *g, const json_t *report, const json_t *group_by, ta
     const json_t *rows = json_object_get(report, "rows");
     const json_t *totals = json_object_get(report, "totals");
     const char *gran = json_string_value(json_object_get(report, "granularity"));
-    bool date_only = gran && strcmp(gran, "total") != 0;
+    bool date_only = gran &&
+                     (!strcmp(gran, "day") || !strcmp(gran, "week") || !strcmp(gran, "month"));
 
     g->ngroups = json_array_size(group_by);
     g->has_totals = json_is_object(totals);
+    g->lead = 1;
+    for (size_t i = 0; i < json_array_size(rows) && g->lead == 1; i++)
+        if (json_object_get(json_array_get(rows, i), "period_end")) g->lead = 2;
     text_table *t = &g->t;
     if (!tally__table_init(t, 1 + json_array_size(rows) + g->has_totals,
-                           1 + g->ngroups + N_METRICS)) {
+                           g->lead + g->ngroups + N_METRICS)) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory");
         return false;
     }
-    for (size_t c = 1 + g->ngroups; c < t->ncols; c++) t->right[c] = true; /* the metrics */
+    for (size_t c = g->lead + g->ngroups; c < t->ncols; c++) t->right[c] = true; /* the metrics */
 
     put(g, 0, 0, strdup("period_start"));
+    if (g->lead > 1) put(g, 0, 1, strdup("period_end"));
     for (size_t i = 0; i < g->ngroups; i++)
-        put(g, 0, 1 + i, group_text(json_array_get(group_by, i)));
-    for (size_t m = 0; m < N_METRICS; m++) put(g, 0, 1 + g->ngroups + m, strdup(metrics[m].key));
+        put(g, 0, g->lead + i, group_text(json_array_get(group_by, i)));
+    for (size_t m = 0; m < N_METRICS; m++)
+        put(g, 0, g->lead + g->ngroups + m, strdup(metrics[m].key));
 
     for (size_t i = 0; i < json_array_size(rows); i++) {
         const json_t *row = json_array_get(rows, i);
@@ -172,7 +186,7 @@ static bool grid_build(grid *g, const json_t *report, const json_t *group_by, ta
     }
     for (size_t m = 0; m < N_METRICS; m++)
         if (metrics[m].min_decimals > 0)
-            align_decimals(t, 1 + g->ngroups + m, metrics[m].min_decimals);
+            align_decimals(t, g->lead + g->ngroups + m, metrics[m].min_decimals);
     if (t->oom) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory");
         return false;

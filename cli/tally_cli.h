@@ -12,5 +12,7 @@ int tally_cmd_migrate(int argc, char **argv);
 int tally_cmd_report(int argc, char **argv);
 int tally_cmd_limits(int argc, char **argv);
 int tally_cmd_dlq(int argc, char **argv);
+int tally_cmd_retain(int argc, char **argv);
+int tally_cmd_lifecycle(int argc, char **argv);
 
 #endif

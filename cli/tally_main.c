@@ -21,6 +21,8 @@ static const command commands[] = {
     {"report", tally_cmd_report, "pull a usage report from a Tally API"},
     {"limits", tally_cmd_limits, "show a tenant's limits, their usage and whether it may go on"},
     {"dlq", tally_cmd_dlq, "list the dead letters, or replay them to the events topic"},
+    {"retain", tally_cmd_retain, "apply the tenants' retention bounds to the history and users"},
+    {"lifecycle", tally_cmd_lifecycle, "list the retention and erasure runs"},
 };
 
 static void usage(FILE *out) {

@@ -108,6 +108,11 @@ typedef struct {
     const char *topic_alerts;  /* TALLY_TOPIC_ALERTS */
     const char *log_level;     /* TALLY_LOG_LEVEL: debug|info|warn|error */
     const char *instance;      /* TALLY_INSTANCE, NULL when unset */
+    const char *cors_origins;  /* TALLY_CORS_ORIGINS, NULL when unset (no CORS) */
+    /* TALLY_PSEUDONYM_SECRET: the key of erased users' pseudonyms, NULL when
+     * unset; TALLY_PSEUDONYM_SECRET_PREVIOUS: the one before a rotation, still
+     * used to recognise the erasure records it made (docs/operations.md). */
+    const char *pseudonym_secret, *pseudonym_secret_previous;
 } tally_config;
 
 void tally_config_from_env(tally_config *cfg);
@@ -206,6 +211,7 @@ typedef enum {
     TALLY_EV_BUDGET_SET,
     TALLY_EV_INTERACTION_RECORDED,
     TALLY_EV_FEEDBACK_RECORDED,
+    TALLY_EV_USER_ERASED,
     TALLY_EV__COUNT
 } tally_event_type;
 
@@ -232,7 +238,13 @@ typedef struct {
     const char *tenant_id, *name, *slug, *contact;
     const char *status;   /* "active" (default) | "suspended" */
     const char *timezone; /* IANA name, default "America/Sao_Paulo" */
+    /* Retention bounds in days (docs/arithmetic.md, "Retention and erasure"):
+     * 1..TALLY_RETENTION_DAYS_MAX, unset = keep. */
+    tally_opt_i64 content_retention_days, user_retention_days;
 } tally_tenant;
+
+/* The largest retention bound a tenant may set, in days (PostgreSQL integer). */
+#define TALLY_RETENTION_DAYS_MAX 2147483647
 
 typedef struct {
     const char *tenant_id, *user_id, *name, *email;
@@ -296,6 +308,12 @@ typedef struct {
     bool like; /* rating: true = "like", false = "dislike" */
 } tally_feedback;
 
+/* user.erased: everything of (tenant, user) before the event's time becomes
+ * anonymous (docs/arithmetic.md, "Retention and erasure"). */
+typedef struct {
+    const char *tenant_id, *user_id;
+} tally_user_erased;
+
 typedef struct {
     json_t *root;       /* owned */
     const json_t *data; /* borrowed: root["data"], always an object */
@@ -312,6 +330,7 @@ typedef struct {
         tally_budget budget;
         tally_interaction interaction;
         tally_feedback feedback;
+        tally_user_erased erased;
     } u;
 } tally_event;
 

@@ -19,6 +19,9 @@ void tally_config_from_env(tally_config *cfg) {
     cfg->topic_alerts = env_or("TALLY_TOPIC_ALERTS", "tally.alerts");
     cfg->log_level = env_or("TALLY_LOG_LEVEL", "info");
     cfg->instance = env_or("TALLY_INSTANCE", NULL);
+    cfg->cors_origins = env_or("TALLY_CORS_ORIGINS", NULL);
+    cfg->pseudonym_secret = env_or("TALLY_PSEUDONYM_SECRET", NULL);
+    cfg->pseudonym_secret_previous = env_or("TALLY_PSEUDONYM_SECRET_PREVIOUS", NULL);
 }
 
 const char tally_config_env_help[] =
@@ -32,7 +35,12 @@ const char tally_config_env_help[] =
     "  TALLY_TOPIC_DLQ      dead-letter topic          (default tally.dlq)\n"
     "  TALLY_TOPIC_ALERTS   alerts topic               (default tally.alerts)\n"
     "  TALLY_LOG_LEVEL      debug|info|warn|error      (default info)\n"
-    "  TALLY_INSTANCE       a consumer's stable name in its group (--instance)\n";
+    "  TALLY_INSTANCE       a consumer's stable name in its group (--instance)\n"
+    "  TALLY_CORS_ORIGINS   tally-api: browser origins allowed by CORS, comma-separated,\n"
+    "                       or * for any (default none)\n"
+    "  TALLY_PSEUDONYM_SECRET  key of erased users' pseudonyms (user.erased; default none:\n"
+    "                       an erasure waits until it is set)\n"
+    "  TALLY_PSEUDONYM_SECRET_PREVIOUS  the key before a rotation (default none)\n";
 
 bool tally_parse_flag_int(const char *prog, const char *flag, const char *s, long long min,
                           long long *out) {

@@ -16,6 +16,7 @@ static const char *const TYPE_NAMES[TALLY_EV__COUNT] = {
     [TALLY_EV_BUDGET_SET] = "budget.set",
     [TALLY_EV_INTERACTION_RECORDED] = "interaction.recorded",
     [TALLY_EV_FEEDBACK_RECORDED] = "feedback.recorded",
+    [TALLY_EV_USER_ERASED] = "user.erased",
 };
 
 const char *tally_event_type_name(tally_event_type t) {

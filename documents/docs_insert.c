@@ -30,7 +30,7 @@ static tally_code build_doc(bson_t *doc, const tally_docs_interaction *it, tally
     const char *tenant = data_str(it->data, "tenant_id");
     if (!tenant) tenant = it->subject;
     if (!tenant || !*tenant) return tally_err_set(err, TALLY_EINVAL, "data.tenant_id: missing");
-    const char *user = data_str(it->data, "user_id");
+    const char *user = it->pseudonym ? it->pseudonym : data_str(it->data, "user_id");
     const char *conversation = data_str(it->data, "conversation_id");
 
     char text[40];
@@ -47,7 +47,16 @@ static tally_code build_doc(bson_t *doc, const tally_docs_interaction *it, tally
               (!user || BSON_APPEND_UTF8(doc, "user_id", user)) &&
               (!conversation || BSON_APPEND_UTF8(doc, "conversation_id", conversation));
     if (!ok) return tally_err_set(err, TALLY_EINVAL, "document too large");
-    return tally_json_bson_append(doc, "data", it->data, err);
+    if (!it->pseudonym) return tally_json_bson_append(doc, "data", it->data, err);
+    /* an erased user's event (a replay): anonymous from the start */
+    json_t *anon = json_copy((json_t *)it->data);
+    if (!anon) return tally_err_set(err, TALLY_ENOMEM, "out of memory");
+    for (int i = 0; tally__docs_content_fields[i]; i++)
+        json_object_del(anon, tally__docs_content_fields[i]);
+    json_object_set_new(anon, "user_id", json_string(it->pseudonym));
+    tally_code rc = tally_json_bson_append(doc, "data", anon, err);
+    json_decref(anon);
+    return rc;
 }
 
 tally_code tally_docs_check_interaction(const tally_docs_interaction *it, tally_err *err) {

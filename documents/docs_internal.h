@@ -32,6 +32,10 @@ tally_code tally__docs_store_err(tally_err *err, const char *what, const bson_er
 int64_t tally__docs_ms_floor(int64_t us);
 int64_t tally__docs_ms_ceil(int64_t us);
 
+/* The content of an interaction, NULL-terminated: what erasure removes
+ * from `data` (docs_erasure.c). */
+extern const char *const tally__docs_content_fields[];
+
 /* "2026-03-14T15:00:00.123Z" into buf (at least 32 bytes). */
 void tally__docs_format_ms(int64_t ms, char *buf, size_t len);
 

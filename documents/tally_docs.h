@@ -14,7 +14,8 @@
  * reversibly (schemas/mongo/README.md) and decoded again on read.
  *
  * Only what both FerretDB 1.x and MongoDB serve is used: inserts, finds with
- * sort/limit, $match/$group/$sort with $sum, compound indexes.
+ * sort/limit, $match/$group/$sort with $sum, compound indexes, and (content
+ * retention) updateMany with $unset on dotted paths.
  *
  * Threads: a tally_docs handle owns a mongoc client pool; every function pops
  * a client for the duration of the call and pushes it back, so one handle may
@@ -80,6 +81,10 @@ typedef struct {
     const char *source;    /* CloudEvents source; NULL: not stored */
     const char *subject;   /* tenant id; used only when data has no tenant_id */
     const json_t *data;    /* the event's data object; required */
+    /* Not NULL: the user was erased after this event (user.erased): it is
+     * stored with this pseudonym as user id and without its content
+     * (question, answer, attachments, params, metadata). */
+    const char *pseudonym;
 } tally_docs_interaction;
 
 /* Check that one interaction can be stored (id present, data an object, a
@@ -98,6 +103,14 @@ tally_code tally_docs_check_interaction(const tally_docs_interaction *it, tally_
 tally_code tally_docs_insert_interactions(tally_docs *d, const tally_docs_interaction *items,
                                           size_t n, size_t *inserted, size_t *duplicates,
                                           tally_err *err);
+
+/* Erasure of a user (user.erased): the documents of (tenant_id, user_id)
+ * with a time before erased_at_us get user_id (top level and in data) :=
+ * pseudonym and lose question, answer, attachments, params and metadata.
+ * One update-many; idempotent. *modified (may be NULL): documents changed. */
+tally_code tally_docs_erase_user(tally_docs *d, const char *tenant_id, const char *user_id,
+                                 const char *pseudonym, int64_t erased_at_us, int64_t *modified,
+                                 tally_err *err);
 
 /* A page of history. Time bounds are a half-open window [from_us, to_us),
  * each used only when its has_ flag is set. */
@@ -127,5 +140,32 @@ tally_code tally_docs_count_interactions(tally_docs *d, const char *tenant_id, i
 
 /* Drop the whole collection, indexes included (tests and benchmarks). */
 tally_code tally_docs_drop_interactions(tally_docs *d, tally_err *err);
+
+/* ---- Content retention (docs_retention.c) --------------------------------
+ * Removing the content (data.question, data.answer, data.attachments,
+ * data.params, data.metadata) of a tenant's interactions older than a bound,
+ * in batches that walk the tenant's history oldest first. Idempotent: only
+ * what is still there is unset. docs_retention.c says what FerretDB 1.24 and
+ * MongoDB both serve for it. */
+
+/* Where the walk is: after the document (time_ms, id); zero it to start. */
+typedef struct {
+    bool started;
+    int64_t time_ms;
+    char id[TALLY_ID_MAX_BYTES + 1];
+} tally_docs_retention_pos;
+
+/* Strip the next batch of up to `limit` documents of the tenant with an event
+ * time before older_than that still hold content; *stripped is increased by
+ * the documents changed, pos moves past the batch, *done becomes true when
+ * the batch was the last (fewer than limit found). */
+tally_code tally_docs_strip_content_batch(tally_docs *d, const char *tenant_id,
+                                          tally_usec older_than, int limit,
+                                          tally_docs_retention_pos *pos, int64_t *stripped,
+                                          bool *done, tally_err *err);
+
+/* How many documents of the tenant older than older_than still hold content. */
+tally_code tally_docs_count_content(tally_docs *d, const char *tenant_id, tally_usec older_than,
+                                    int64_t *n, tally_err *err);
 
 #endif

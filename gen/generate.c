@@ -352,6 +352,8 @@ tally_code tally_gen_opts_check(const tally_gen_opts *o, tally_err *err) {
         return tally_err_set(err, TALLY_EINVAL, "--tenants: from 1 to 100000");
     if (o->users_per_tenant < 1 || o->users_per_tenant > 10000000)
         return tally_err_set(err, TALLY_EINVAL, "--users-per-tenant: from 1 to 10000000");
+    if (o->erasures > o->users_per_tenant)
+        return tally_err_set(err, TALLY_EINVAL, "--erasures: at most --users-per-tenant");
     if (o->days < 1 || o->days > 3660)
         return tally_err_set(err, TALLY_EINVAL, "--days: from 1 to 3660");
     if (!(o->duplicates_pct >= 0 && o->duplicates_pct <= 100))
@@ -427,6 +429,12 @@ tally_code tally_gen_run(const tally_gen_opts *o, tally_gen_sink sink, void *ctx
     }
     while (h.n && !g->out.failed)
         if (!write_pending(g, &h, x, &st)) goto oom;
+    /* after the window, the first users of the last tenant ask to be erased
+     * (the last tenant: not the one the main job prints) */
+    for (uint32_t u = 0; o->entities && u < o->erasures && !g->out.failed; u++)
+        tally__gen_write_erasure(g, g->n_tenants - 1, u,
+                                 g->start_ms + (int64_t)o->days * MS_DAY + u * 1000);
+    st.entities = g->n_entities;
     tally__o_flush(&g->out);
     if (g->out.failed) rc = tally_err_set(err, TALLY_EIO, "generate: the output failed");
     goto done;

@@ -193,6 +193,18 @@ void tally__gen_ent_begin(gen *g, const char *type, int64_t ms, const char *subj
                     0, true, subject);
 }
 
+void tally__gen_write_erasure(gen *g, uint32_t t, uint32_t u, int64_t ms) {
+    const tenant *tn = &g->tenants[t];
+    char uid[48];
+    tally__gen_user_id_of(g, t, u, uid);
+    tally__gen_ent_begin(g, "user.erased", ms, tn->id);
+    O_LIT(&g->out, "\"tenant_id\":");
+    tally__o_cstr(&g->out, tn->id);
+    O_LIT(&g->out, ",\"user_id\":");
+    tally__o_cstr(&g->out, uid);
+    tally__ev_end(g);
+}
+
 static void write_tenants_and_users(gen *g, int64_t *clock) {
     static const char *const STUDENT_MAIL[] = {"gmail.com", "hotmail.com", "outlook.com",
                                                "yahoo.com.br"};
@@ -218,6 +230,10 @@ static void write_tenants_and_users(gen *g, int64_t *clock) {
             o_raw(o, tn->slug, strlen(tn->slug));
             O_LIT(o, ".com.br\"");
         }
+        /* GATTE's rules (seed 004): message texts deleted after 90 days,
+         * personal data anonymised after 5 years */
+        if (tn->shape == TALLY_GEN_SUPPORT)
+            O_LIT(o, ",\"content_retention_days\":90,\"user_retention_days\":1825");
         tally__ev_end(g);
     }
     for (uint32_t t = 0; t < g->n_tenants; t++) {

@@ -246,6 +246,10 @@ void tally__gen_user_id_of(const gen *g, uint32_t t, uint32_t u, char *buf);
  * "backoffice-1" (prices and rates: "pricing-sync"), time ms in UTC. */
 void tally__gen_ent_begin(gen *g, const char *type, int64_t ms, const char *subject);
 
+/* A user.erased of user u of tenant t at ms: someone who asked to be
+ * forgotten (LGPD art. 18) once the window's traffic is over. */
+void tally__gen_write_erasure(gen *g, uint32_t t, uint32_t u, int64_t ms);
+
 /* Tenants, users, plans, subscriptions, prices, FX rates and budgets. */
 void tally__gen_write_entities(gen *g);
 

@@ -40,6 +40,8 @@ typedef struct {
     double duplicates_pct;     /* interactions sent twice with the same id; default 0 */
     double feedback_pct;       /* interactions that get a feedback.recorded; default 5 */
     bool entities;             /* write the entity events first; default true */
+    uint32_t erasures;         /* users of the last tenant erased after the window
+                                  (user.erased; needs entities); default 0 */
 } tally_gen_opts;
 
 /* What a run wrote. */

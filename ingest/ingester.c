@@ -16,6 +16,9 @@ struct tally_ingester {
     tally_docs_interaction *docs_items;    /* the batch's interactions ... */
     int *docs_item;                        /* ... and the batch item each came from */
     bool entities_done, interactions_done; /* of the batch in hand, across store retries */
+    bool erasures_done;
+    tally_erasures *erasures;        /* the erasure records, refreshed per batch */
+    tally_pg_erasure_result *erased; /* per batch item: a user.erased's record and run */
     tally_ingest_stats stats;
 };
 
@@ -35,7 +38,14 @@ tally_ingester *tally_ingester_open(const tally_ingest_config *cfg,
     ing->cfg = *cfg;
     ing->docs_items = calloc((size_t)opt->batch_size, sizeof *ing->docs_items);
     ing->docs_item = calloc((size_t)opt->batch_size, sizeof *ing->docs_item);
-    if (!ing->docs_items || !ing->docs_item) {
+    ing->erased = calloc((size_t)opt->batch_size, sizeof *ing->erased);
+    tally_config env;
+    tally_config_from_env(&env);
+    ing->erasures = tally_erasures_new(env.pseudonym_secret, env.pseudonym_secret_previous);
+    if (!tally_erasures_configured(ing->erasures))
+        tally_warn("TALLY_PSEUDONYM_SECRET is not set", "%s",
+                   "effect=\"a user.erased event will wait until it is set\"");
+    if (!ing->docs_items || !ing->docs_item || !ing->erased) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory for a batch of %d", opt->batch_size);
         goto fail;
     }
@@ -60,6 +70,8 @@ void tally_ingester_close(tally_ingester *ing) {
     tally_pg_close(ing->pg);
     free(ing->docs_items);
     free(ing->docs_item);
+    free(ing->erased);
+    tally_erasures_free(ing->erasures);
     free(ing);
 }
 
@@ -67,7 +79,7 @@ void tally_ingester_close(tally_ingester *ing) {
  * store sees it (reports compute its periods in that zone). */
 static void screen(void *ctx, tally_batch *b) {
     tally_ingester *ing = ctx;
-    ing->entities_done = ing->interactions_done = false; /* a new batch */
+    ing->entities_done = ing->interactions_done = ing->erasures_done = false; /* a new batch */
     for (int i = 0; i < b->n; i++) {
         tally_batch_item *it = &b->items[i];
         if (it->valid && it->ev.type == TALLY_EV_TENANT_UPSERTED &&
@@ -80,20 +92,62 @@ static void screen(void *ctx, tally_batch *b) {
     }
 }
 
-static tally_code upsert_entity(tally_pg *pg, const tally_event *ev, int64_t offset,
-                                tally_err *err) {
+/* Erasure (docs/architecture.md, "Erasure"): the records are refreshed and
+ * the batch's own erasures added before anything is stored, so that every
+ * event of an erased user from before the erasure — earlier in this batch,
+ * or replayed long after — is stored under the pseudonym and without its
+ * personal fields and texts. */
+static tally_code prepare_erasures(tally_ingester *ing, tally_batch *b, tally_err *err) {
+    tally_code rc = tally_erasures_refresh(ing->erasures, ing->pg, err);
+    for (int i = 0; i < b->n && rc == TALLY_OK; i++) {
+        const tally_batch_item *it = &b->items[i];
+        if (!it->valid || it->ev.type != TALLY_EV_USER_ERASED) continue;
+        rc = tally_erasures_pending(ing->erasures, it->ev.u.erased.tenant_id,
+                                    it->ev.u.erased.user_id, it->ev.time, ing->erased[i].pseudonym,
+                                    err);
+    }
+    return rc;
+}
+
+static const char *pseudonym_of(const tally_ingester *ing, const char *tenant, const char *user,
+                                tally_usec time) {
+    return tally_erasures_lookup(ing->erasures, tenant, user, time);
+}
+
+static tally_code upsert_entity(tally_ingester *ing, const tally_event *ev, int64_t offset,
+                                tally_pg_erasure_result *erased, tally_err *err) {
+    tally_pg *pg = ing->pg;
     tally_pg_version v = {ev->time, offset};
+    const char *pseudo;
     switch (ev->type) {
     case TALLY_EV_TENANT_UPSERTED: return tally_pg_upsert_tenant(pg, &ev->u.tenant, v, err);
-    case TALLY_EV_USER_UPSERTED: return tally_pg_upsert_user(pg, &ev->u.user, v, err);
+    case TALLY_EV_USER_UPSERTED: {
+        tally_user u = ev->u.user;
+        if ((pseudo = pseudonym_of(ing, u.tenant_id, u.user_id, ev->time))) {
+            u.user_id = pseudo;
+            u.name = u.email = NULL; /* personal fields */
+        }
+        return tally_pg_upsert_user(pg, &u, v, err);
+    }
     case TALLY_EV_PLAN_UPSERTED: return tally_pg_upsert_plan(pg, &ev->u.plan, v, err);
-    case TALLY_EV_SUBSCRIPTION_UPSERTED:
-        return tally_pg_upsert_subscription(pg, &ev->u.subscription, v, err);
+    case TALLY_EV_SUBSCRIPTION_UPSERTED: {
+        tally_subscription s = ev->u.subscription;
+        if (s.user_id && (pseudo = pseudonym_of(ing, s.tenant_id, s.user_id, ev->time)))
+            s.user_id = pseudo;
+        return tally_pg_upsert_subscription(pg, &s, v, err);
+    }
     case TALLY_EV_MODEL_PRICED: return tally_pg_upsert_price(pg, &ev->u.price, v, err);
     case TALLY_EV_FX_RATE_SET: return tally_pg_upsert_fx(pg, &ev->u.fx, v, err);
     case TALLY_EV_BUDGET_SET: return tally_pg_upsert_budget(pg, &ev->u.budget, v, err);
-    case TALLY_EV_FEEDBACK_RECORDED:
-        return tally_pg_upsert_feedback(pg, &ev->u.feedback, ev->id, v, err);
+    case TALLY_EV_FEEDBACK_RECORDED: {
+        tally_feedback f = ev->u.feedback;
+        if ((pseudo = pseudonym_of(ing, f.tenant_id, f.user_id, ev->time))) f.user_id = pseudo;
+        return tally_pg_upsert_feedback(pg, &f, ev->id, v, err);
+    }
+    case TALLY_EV_USER_ERASED: {
+        const tally_pg_erasure x = {ev->id, ev->u.erased.tenant_id, ev->u.erased.user_id, ev->time};
+        return tally_pg_erasure_apply(pg, ing->erasures, TALLY_ERASURE_INGEST, &x, erased, err);
+    }
     default: return TALLY_OK;
     }
 }
@@ -115,7 +169,7 @@ static tally_code store_entities(tally_ingester *ing, tally_batch *b, tally_err 
         for (int i = 0; i < b->n && rc == TALLY_OK; i++) {
             tally_batch_item *it = &b->items[i];
             if (!is_entity(it)) continue;
-            rc = upsert_entity(ing->pg, &it->ev, it->msg->offset, err);
+            rc = upsert_entity(ing, &it->ev, it->msg->offset, &ing->erased[i], err);
             if (rc != TALLY_OK) failed_at = i;
         }
         if (rc == TALLY_OK) return tally_pg_commit(ing->pg, err);
@@ -141,6 +195,8 @@ static tally_code store_interactions(tally_ingester *ing, tally_batch *b, tally_
                 .source = it->ev.source,
                 .subject = it->ev.subject,
                 .data = it->ev.data,
+                .pseudonym = pseudonym_of(ing, it->ev.u.interaction.tenant_id,
+                                          it->ev.u.interaction.user_id, it->ev.time),
             };
         }
         if (n == 0) return TALLY_OK;
@@ -158,6 +214,30 @@ static tally_code store_interactions(tally_ingester *ing, tally_batch *b, tally_
                 tally_batch_reject(&b->items[ing->docs_item[k]], why.msg);
         }
     }
+}
+
+/* The history part of the batch's erasures, after its interactions: MongoDB
+ * is not in PostgreSQL's transaction, so this runs on every attempt of the
+ * batch until its offsets commit (an update that finds nothing left to do
+ * changes nothing), then finishes the erasure's lifecycle run. */
+static tally_code erase_history(tally_ingester *ing, tally_batch *b, tally_err *err) {
+    for (int i = 0; i < b->n; i++) {
+        const tally_batch_item *it = &b->items[i];
+        if (!it->valid || it->ev.type != TALLY_EV_USER_ERASED) continue;
+        const tally_pg_erasure_result *r = &ing->erased[i];
+        int64_t n = 0;
+        tally_code rc = tally_docs_erase_user(ing->docs, it->ev.u.erased.tenant_id,
+                                              it->ev.u.erased.user_id, r->pseudonym, it->ev.time,
+                                              &n, err);
+        if (rc == TALLY_OK)
+            rc = tally_pg_erasure_finish(ing->pg, r->run_id, "interactions", n, err);
+        if (rc != TALLY_OK) return rc;
+        if (r->fresh || n)
+            tally_info("user erased", "tenant=%s pseudonym=%s event=%s run=%lld documents=%lld",
+                       it->ev.u.erased.tenant_id, r->pseudonym, it->ev.id, (long long)r->run_id,
+                       (long long)n);
+    }
+    return TALLY_OK;
 }
 
 /* The batch's rejects to the DLQ, inside the batch's Kafka transaction: they
@@ -182,12 +262,14 @@ static tally_code send_rejects(tally_ingester *ing, tally_batch *b, tally_err *e
  * is not redone (each is idempotent all the same). */
 static tally_code store(void *ctx, tally_batch *b, tally_err *err) {
     tally_ingester *ing = ctx;
-    tally_code rc = TALLY_OK;
-    if (!ing->entities_done && (rc = store_entities(ing, b, err)) == TALLY_OK)
+    tally_code rc = prepare_erasures(ing, b, err);
+    if (rc == TALLY_OK && !ing->entities_done && (rc = store_entities(ing, b, err)) == TALLY_OK)
         ing->entities_done = true;
     if (rc == TALLY_OK && !ing->interactions_done &&
         (rc = store_interactions(ing, b, err)) == TALLY_OK)
         ing->interactions_done = true;
+    if (rc == TALLY_OK && !ing->erasures_done && (rc = erase_history(ing, b, err)) == TALLY_OK)
+        ing->erasures_done = true;
     if (rc == TALLY_OK) rc = send_rejects(ing, b, err);
     return rc;
 }

@@ -316,52 +316,12 @@ tally_code tally_pg_alerts_tenant_has(tally_pg *pg, const char *tenant_id, bool 
 
 #define CURSOR_MAX_BYTES 2048 /* decoded: microseconds, ':' and an alert id */
 
-static const char HEX[] = "0123456789abcdef";
-
-/* The cursor after a row: hex of "<crossed_at µs>:<alert_id>". Opaque to
- * callers; hex keeps it one plain URL-safe token. */
-static char *cursor_make(const char *usec, const char *alert_id) {
-    size_t n = strlen(usec) + 1 + strlen(alert_id);
-    char *out = malloc(2 * n + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (const char *parts[] = {usec, ":", alert_id}, **p = parts; p < parts + 3; p++)
-        for (const unsigned char *s = (const unsigned char *)*p; *s; s++) {
-            out[o++] = HEX[*s >> 4];
-            out[o++] = HEX[*s & 15];
-        }
-    out[o] = '\0';
-    return out;
-}
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Decode a cursor into usec (digits, maybe a '-') and alert_id, both inside
- * buf; false when it is not one that cursor_make() could have made. */
+/* A cursor read back, and its id an alert id (text without control
+ * characters). */
 static bool cursor_read(const char *c, char *buf, size_t cap, const char **usec,
                         const char **alert_id) {
-    size_t len = strlen(c);
-    if (len == 0 || len % 2 || len / 2 >= cap) return false;
-    for (size_t i = 0; i < len / 2; i++) {
-        int hi = hexval(c[2 * i]), lo = hexval(c[2 * i + 1]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return false;
-        buf[i] = (char)(hi << 4 | lo);
-    }
-    buf[len / 2] = '\0';
-    char *colon = strchr(buf, ':');
-    if (!colon || colon == buf) return false;
-    *colon = '\0';
-    const char *digits = buf[0] == '-' ? buf + 1 : buf;
-    if (!*digits || strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 18)
-        return false;
-    *usec = buf;
-    *alert_id = colon + 1;
-    return **alert_id && !tally_text_problem(*alert_id, strlen(*alert_id));
+    return tally__pg_cursor_read(c, buf, cap, usec, alert_id) &&
+           !tally_text_problem(*alert_id, strlen(*alert_id));
 }
 
 /* The "deliveries" array of row i (columns from c: url, attempts,
@@ -433,8 +393,8 @@ tally_code tally_pg_alerts_list(tally_pg *pg, const tally_pg_alert_query *q, jso
         json_array_append_new(arr, ev);
     }
     if (arr && rows > q->limit && shown > 0 &&
-        !(*next_cursor = cursor_make(PQgetvalue(res, shown - 1, N_EVENT_COLUMNS),
-                                     PQgetvalue(res, shown - 1, 0)))) {
+        !(*next_cursor = tally__pg_cursor_make(PQgetvalue(res, shown - 1, N_EVENT_COLUMNS),
+                                               PQgetvalue(res, shown - 1, 0)))) {
         json_decref(arr);
         arr = NULL;
     }

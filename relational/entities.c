@@ -34,17 +34,29 @@ tally_code tally_pg_upsert_tenant(tally_pg *pg, const tally_tenant *t, tally_pg_
                                   tally_err *err) {
     version_text vt;
     version_fmt(v, &vt);
-    const char *p[] = {t->tenant_id, t->name,    t->slug, t->status,
-                       t->timezone,  t->contact, vt.time, vt.offset};
+    char content_days[24], user_days[24];
+    const char *p[] = {t->tenant_id,
+                       t->name,
+                       t->slug,
+                       t->status,
+                       t->timezone,
+                       t->contact,
+                       opt_i64(t->content_retention_days, content_days, sizeof content_days),
+                       opt_i64(t->user_retention_days, user_days, sizeof user_days),
+                       vt.time,
+                       vt.offset};
     return tally__pg_exec_params(
         pg, "upsert tenant",
-        "INSERT INTO tenants AS x (tenant_id, name, slug, status, timezone, contact, ev_time,"
-        " ev_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO tenants AS x (tenant_id, name, slug, status, timezone, contact,"
+        " content_retention_days, user_retention_days, ev_time, ev_offset)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         " ON CONFLICT (tenant_id) DO UPDATE SET name = EXCLUDED.name, slug = EXCLUDED.slug,"
         " status = EXCLUDED.status, timezone = EXCLUDED.timezone, contact = EXCLUDED.contact,"
+        " content_retention_days = EXCLUDED.content_retention_days,"
+        " user_retention_days = EXCLUDED.user_retention_days,"
         " ev_time = EXCLUDED.ev_time, ev_offset = EXCLUDED.ev_offset, updated_at = now()" NEWER(
             "x"),
-        8, p, err);
+        10, p, err);
 }
 
 tally_code tally_pg_upsert_user(tally_pg *pg, const tally_user *u, tally_pg_version v,

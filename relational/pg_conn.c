@@ -1,4 +1,5 @@
 /* The connection: open, reconnect, transactions, error mapping. */
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,8 +35,24 @@ void tally_pg_close(tally_pg *pg) {
     free(pg);
 }
 
+/* Whether an open connection is still usable. Outside a transaction, a
+ * connection the server closed while it sat idle (a restart, an idle
+ * timeout: the server says goodbye and hangs up) is found out here, before
+ * a statement is sent: an idle connection has nothing to read (Tally listens
+ * for no notifications), so anything readable — the goodbye, or the end of
+ * the stream — means it is gone, and the caller gets a fresh connection
+ * instead of an error for a server that is back. Inside a transaction it is
+ * never replaced: the statement must fail, or it would run outside the
+ * transaction it belongs to. */
+static bool conn_usable(PGconn *conn) {
+    if (PQstatus(conn) != CONNECTION_OK) return false;
+    if (PQtransactionStatus(conn) != PQTRANS_IDLE) return true;
+    struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+    return p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 tally_code tally__pg_ensure_connected(tally_pg *pg, tally_err *err) {
-    if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) return TALLY_OK;
+    if (pg->conn && conn_usable(pg->conn)) return TALLY_OK;
     if (pg->conn) PQfinish(pg->conn);
     tally__pg_prepared_forget(pg);
     pg->conn = PQconnectdb(pg->url);

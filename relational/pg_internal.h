@@ -46,4 +46,12 @@ PGresult *tally__pg_exec_prepared(tally_pg *pg, const char *sql, int n, const Oi
 /* Forget the prepared statements (the connection that held them is gone). */
 void tally__pg_prepared_forget(tally_pg *pg);
 
+/* Listing cursors (pg_cursor.c): the opaque hex of "<usec>:<id>" (malloc'd;
+ * NULL out of memory), and reading one back into buf (cap bytes) with *usec
+ * and *id pointing inside it: false when it is not one _make could have made
+ * (the caller still checks the id's own shape). */
+char *tally__pg_cursor_make(const char *usec, const char *id);
+bool tally__pg_cursor_read(const char *c, char *buf, size_t cap, const char **usec,
+                           const char **id);
+
 #endif

@@ -351,9 +351,20 @@ tally_code tally_rollup_apply(tally_pg *pg, const char *group, const tally_rollu
     if (result) *result = none;
     tally_code rc = tally_pg_begin(pg, err);
     if (rc != TALLY_OK) return rc;
+    /* Erasures before the counting: they move what earlier batches counted;
+     * this batch's events of the user are already under the pseudonym. */
+    for (size_t i = 0; i < batch->n_erasures && rc == TALLY_OK; i++) {
+        tally_pg_erasure_result er;
+        rc = tally_pg_erasure_apply(pg, batch->erasure_cache, TALLY_ERASURE_AGGREGATE,
+                                    &batch->erasures[i], &er, err);
+        if (rc == TALLY_OK && er.fresh)
+            tally_info("user erased", "tenant=%s pseudonym=%s event=%s run=%lld",
+                       batch->erasures[i].tenant_id, er.pseudonym, batch->erasures[i].event_id,
+                       (long long)er.run_id);
+    }
     /* Interactions first, then ratings: either order is right (see rate_sql),
      * this one lets a rating in the same batch as its interaction move it. */
-    if (batch->n_items > 0)
+    if (rc == TALLY_OK && batch->n_items > 0)
         rc = apply_items(pg, batch->items, batch->n_items, result ? &result->counted : NULL,
                          result ? &result->alerts_raised : NULL, err);
     if (rc == TALLY_OK && batch->n_ratings > 0)

@@ -72,15 +72,60 @@ bool tally_pg_timezone_known(tally_pg *pg, const char *zone);
 
 /* ---- API keys (relational/api_keys.c) -----------------------------------
  * Tenant keys of the HTTP report service, kept only as the SHA-256 hex of the
- * key (schemas/postgres/004_api_keys.sql), and a zone conversion it needs. */
+ * key (schemas/postgres/004_api_keys.sql) with their public id, name, scopes
+ * and lifecycle (009_api_key_lifecycle.sql), and a zone conversion it needs. */
 
-/* Store a new key: key_hash is 64 lower-case hex digits. */
-tally_code tally_pg_api_key_insert(tally_pg *pg, const char *key_hash, const char *tenant_id,
+#define TALLY_KEY_SCOPE_READ 1u   /* the tenant's GET routes */
+#define TALLY_KEY_SCOPE_INGEST 2u /* POST /v1/events */
+#define TALLY_KEY_ID_MAX 24       /* "key_" + 16 hex digits, and room to spare */
+
+/* A key to store. */
+typedef struct {
+    const char *key_hash;  /* 64 lower-case hex digits */
+    const char *tenant_id; /* an id (the text rules hold) */
+    const char *name;      /* 1–128 characters; NULL: none */
+    unsigned scopes;       /* TALLY_KEY_SCOPE_*, at least one */
+    bool has_expiry;
+    tally_usec expires_at;
+} tally_pg_api_key_new;
+
+/* Store a new key; PostgreSQL draws its id. *row (the caller decrefs) is
+ * {"id", "tenant_id", "name", "scopes", "created_at", "expires_at"}, times
+ * as RFC 3339 UTC, null when unset. */
+tally_code tally_pg_api_key_insert(tally_pg *pg, const tally_pg_api_key_new *k, json_t **row,
                                    tally_err *err);
 
-/* The tenant a key hash belongs to, copied into tenant_id (len bytes; 513
- * holds any id): TALLY_OK, or TALLY_ENOTFOUND when no key has that hash. */
-tally_code tally_pg_api_key_tenant(tally_pg *pg, const char *key_hash, char *tenant_id, size_t len,
+/* What authentication needs of a key, judged by PostgreSQL's clock. */
+typedef struct {
+    char key_hash[65]; /* as stored: the caller compares it in constant time */
+    char id[TALLY_KEY_ID_MAX];
+    char tenant_id[TALLY_ID_MAX_BYTES + 1];
+    unsigned scopes; /* TALLY_KEY_SCOPE_* */
+    bool live;       /* neither revoked nor expired */
+    bool stale;      /* last_used_at unset or more than a minute old */
+} tally_pg_api_key_auth;
+
+/* The key whose hash is key_hash: TALLY_OK, or TALLY_ENOTFOUND when no key
+ * has it (a revoked or expired one is found, with live false). */
+tally_code tally_pg_api_key_lookup(tally_pg *pg, const char *key_hash, tally_pg_api_key_auth *out,
+                                   tally_err *err);
+
+/* Set last_used_at to now, unless another request (of any instance) did so
+ * less than a minute ago: at most about one write a minute per key. */
+tally_code tally_pg_api_key_touch(tally_pg *pg, const char *key_hash, tally_err *err);
+
+/* GET /v1/admin/keys: keys newest first (created_at, then id, both
+ * descending). *items: [{"id", "tenant_id", "name", "scopes", "created_at",
+ * "last_used_at", "expires_at", "revoked_at"}], never the hash. *next_cursor
+ * as tally_pg_alerts_list(); TALLY_EINVAL "cursor: malformed" for a cursor
+ * this function did not make. */
+tally_code tally_pg_api_keys_list(tally_pg *pg, const char *tenant_id, const char *cursor,
+                                  int limit, json_t **items, char **next_cursor, tally_err *err);
+
+/* Revoke the key `id` now (a key revoked already keeps its first
+ * revoked_at): TALLY_OK, or TALLY_ENOTFOUND when no key has that id. The
+ * key's tenant is copied into tenant_id (len bytes) for the log. */
+tally_code tally_pg_api_key_revoke(tally_pg *pg, const char *id, char *tenant_id, size_t len,
                                    tally_err *err);
 
 /* The instant of the local midnight that starts `date` (YYYY-MM-DD) in the
@@ -144,8 +189,86 @@ typedef struct {
     int64_t offset;  /* its Kafka offset: the tie-break of equal times */
 } tally_rollup_rating;
 
+/*
+ * tally_erasures — erasure of a user (user.erased, relational/erasure.c;
+ * docs/architecture.md, "Erasure"). The pseudonym of (tenant, user) is
+ * "erased-" + the first 16 hex digits of HMAC-SHA256(secret, tenant || 0x00
+ * || user). Each consumer keeps the erasure records in memory, refreshes them
+ * once per batch, and stores every event of an erased user from before the
+ * erasure under the pseudonym (tally_erasures_lookup); the event itself
+ * rewrites what the consumer already stored (tally_pg_erasure_apply).
+ */
+#define TALLY_PSEUDONYM_SIZE 24 /* "erased-" + 16 hex digits + NUL */
+
+typedef struct tally_erasures tally_erasures;
+
+/* The pseudonym (and, when hash_hex is not NULL, the whole HMAC in hex) of
+ * (tenant_id, user_id) under secret. */
+void tally_pg_pseudonym(const char *secret, const char *tenant_id, const char *user_id,
+                        char hash_hex[65], char pseudonym[TALLY_PSEUDONYM_SIZE]);
+
+/* secret: TALLY_PSEUDONYM_SECRET (NULL: none; then an erasure, or a record
+ * found in the table, makes the store fail with a message saying so);
+ * previous: TALLY_PSEUDONYM_SECRET_PREVIOUS, a comma list of the secrets
+ * before rotations, used only to recognise the records they made. Both are
+ * borrowed and must outlive the cache. */
+tally_erasures *tally_erasures_new(const char *secret, const char *previous);
+void tally_erasures_free(tally_erasures *e);
+bool tally_erasures_configured(const tally_erasures *e);
+
+/* Reload the records when the table changed (one small query otherwise).
+ * Pointers returned by lookup stay valid until the next refresh. */
+tally_code tally_erasures_refresh(tally_erasures *e, tally_pg *pg, tally_err *err);
+
+/* The pseudonym an event of (tenant, user) at `time` is stored under: that
+ * of the latest erasure of the pair when time is before it, else NULL. Costs
+ * an HMAC only for tenants with erasures. */
+const char *tally_erasures_lookup(const tally_erasures *e, const char *tenant, const char *user,
+                                  tally_usec time);
+
+/* Add an erasure of the batch in hand to the cache before it is recorded, so
+ * that the batch's events are mapped too; fills its pseudonym (that of an
+ * earlier erasure of the pair, if any: pseudonyms are stable). */
+tally_code tally_erasures_pending(tally_erasures *e, const char *tenant, const char *user,
+                                  tally_usec erased_at, char pseudonym[TALLY_PSEUDONYM_SIZE],
+                                  tally_err *err);
+
+typedef enum { TALLY_ERASURE_INGEST, TALLY_ERASURE_AGGREGATE } tally_erasure_consumer;
+
+typedef struct {
+    const char *event_id, *tenant_id, *user_id;
+    tally_usec erased_at; /* the event's time */
+} tally_pg_erasure;
+
+typedef struct {
+    char pseudonym[TALLY_PSEUDONYM_SIZE];
+    int64_t run_id; /* this consumer's lifecycle_runs row */
+    bool fresh;     /* applied now (false: this consumer had applied it before) */
+} tally_pg_erasure_result;
+
+/* Inside the caller's transaction: record the erasure (once per event id)
+ * and, unless this consumer applied it before, move its rows of the user
+ * from before erased_at to the pseudonym — the ingester's users (personal
+ * fields gone), feedback, subscriptions; the aggregator's usage_rollup
+ * (merged into the pseudonym's rows, sums unchanged), agg_interactions,
+ * agg_feedback, limit_usage — and insert its lifecycle_runs row (kind
+ * 'erasure', requested_by 'event:<id>', subject the pseudonym, touched the
+ * counts; the ingester's is finished by tally_pg_erasure_finish). */
+tally_code tally_pg_erasure_apply(tally_pg *pg, tally_erasures *e, tally_erasure_consumer who,
+                                  const tally_pg_erasure *x, tally_pg_erasure_result *out,
+                                  tally_err *err);
+
+/* Add {store: n} to a run's touched and set its finished_at, unless set. */
+tally_code tally_pg_erasure_finish(tally_pg *pg, int64_t run_id, const char *store, long long n,
+                                   tally_err *err);
+
 /* What one batch brings. */
 typedef struct {
+    /* The batch's user.erased events, applied first (their events in the
+     * batch are already under the pseudonym: see tally_erasures_pending). */
+    const tally_pg_erasure *erasures;
+    size_t n_erasures;
+    tally_erasures *erasure_cache; /* required when n_erasures > 0 */
     const tally_rollup_item *items;
     size_t n_items;
     const tally_rollup_rating *ratings;
@@ -231,6 +354,7 @@ tally_code tally_limits_reevaluate(tally_pg *pg, int *changes, tally_err *err);
 
 typedef enum {
     TALLY_GRAN_TOTAL,
+    TALLY_GRAN_HOUR,
     TALLY_GRAN_DAY,
     TALLY_GRAN_WEEK,
     TALLY_GRAN_MONTH,
@@ -259,6 +383,8 @@ extern const tally_group_def tally_groups[TALLY_GROUP__COUNT];
 typedef struct {
     const char *name;       /* granularity=<name> */
     const char *trunc_unit; /* date_trunc's unit of a period; NULL: one period */
+    bool local;             /* periods follow the zone's calendar (day, week, month);
+                             * false: real hours from the zone's hour starts */
 } tally_granularity_def;
 extern const tally_granularity_def tally_granularities[TALLY_GRAN__COUNT];
 
@@ -278,15 +404,19 @@ typedef struct {
     tally_usec instant; /* UTC */
 } tally_bound;
 
-/* A resolved window [from, to) with its ends written in the zone. */
+/* A resolved window [from, to) with its ends written in the zone. Bounds
+ * are taken as given: the caller checks instants against the 15-minute grain. */
 typedef struct {
     tally_usec from, to;
     char from_text[40], to_text[40];
     int64_t periods; /* how many periods of the granularity it spans */
 } tally_window;
 
-/* Resolve the ends (defaults: the current month in the zone) and count the
- * periods. TALLY_EINVAL for a date PostgreSQL refuses, naming `from`/`to`. */
+/* Resolve the ends and count the periods. Defaults: no ends, the current
+ * month in the zone; `from` alone, until now rounded up to the 15-minute
+ * grain; `to` alone, from the start of the local month holding the window's
+ * last instant (to − 1 µs). TALLY_EINVAL for a date PostgreSQL refuses,
+ * naming `from`/`to`. */
 tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound *from,
                               const tally_bound *to, tally_granularity g, tally_window *w,
                               tally_err *err);
@@ -311,7 +441,8 @@ extern const char *const tally_metric_names[TALLY_M__COUNT];
 
 typedef struct {
     bool is_total;                         /* the totals over the whole window */
-    const char *period_start;              /* RFC 3339 in the zone (rows only) */
+    const char *period_start, *period_end; /* RFC 3339 in the zone (rows only), the
+                                            * period clipped to the window */
     const char *group[TALLY_GROUP__COUNT]; /* values of the requested groups, NULL = null */
     const char *metric[TALLY_M__COUNT];
 } tally_usage_row;
@@ -322,11 +453,14 @@ typedef struct {
     tally_granularity granularity;
     const tally_group *groups; /* requested, in request order */
     int n_groups;
+    /* Per dimension: the comma list of values a rollup row must have one
+     * of (values hold no comma), NULL = any. */
+    const char *filter[TALLY_GROUP__COUNT];
 } tally_usage_query;
 
 /* Where a report's rows come from: usage_rollup (15-minute buckets, every
  * group), or the narrowest hourly rollup that keeps every group the report
- * asks for, when all of its boundaries fall on whole UTC hours (then the
+ * asks for and every filtered dimension, when all of its boundaries fall on whole UTC hours (then the
  * answer is the same). In the order of tally_hourly_rollups, after FULL. */
 typedef enum {
     TALLY_USAGE_FULL,         /* usage_rollup */
@@ -504,5 +638,68 @@ typedef struct {
     int64_t failures;  /* of them, without a 2xx answer */
 } tally_pg_alert_counts;
 tally_code tally_pg_alert_counts_read(tally_pg *pg, tally_pg_alert_counts *c, tally_err *err);
+
+/* ---- Retention (relational/retention.c) ---------------------------------
+ * The tenants' retention bounds (010_retention.sql) and the removal of the
+ * personal fields of idle users (docs/arithmetic.md, "Retention and
+ * erasure"). The rollups are never touched. */
+
+typedef struct {
+    char *tenant_id;                       /* owned by the list */
+    tally_opt_i64 content_days, user_days; /* unset: keep */
+} tally_pg_retention_tenant;
+
+/* Tenants with a bound (content or user), by id; or only `only_tenant`
+ * (NULL: all), with or without bounds: TALLY_ENOTFOUND when it is unknown.
+ * Free the list with tally_pg_retention_tenants_free. */
+tally_code tally_pg_retention_tenants(tally_pg *pg, const char *only_tenant,
+                                      tally_pg_retention_tenant **out, size_t *n, tally_err *err);
+void tally_pg_retention_tenants_free(tally_pg_retention_tenant *t, size_t n);
+
+/* Clear name and email of up to `limit` users of the tenant that still have
+ * one and had no interaction since idle_before (see retention.c for how that
+ * is read); *n: how many (fewer than limit: none is left). dry_run: change
+ * nothing, *n = how many there are in all. */
+tally_code tally_pg_retention_users_batch(tally_pg *pg, const char *tenant_id,
+                                          tally_usec idle_before, int limit, bool dry_run,
+                                          int64_t *n, tally_err *err);
+
+/* ---- Lifecycle runs (relational/lifecycle_runs.c) -----------------------
+ * One row per retention or erasure run (010_retention.sql): inserted when it
+ * starts, finished_at set when it ends; unfinished = interrupted (or
+ * running). */
+
+#define TALLY_LIFECYCLE_RETENTION "retention"
+#define TALLY_LIFECYCLE_ERASURE "erasure"
+
+/* Insert a run (kind "retention" | "erasure"; tenant_id NULL = every tenant;
+ * subject NULL unless an erasure's pseudonym). *started_at: the server's
+ * clock, which a run measures its bounds from. */
+tally_code tally_pg_lifecycle_start(tally_pg *pg, const char *kind, const char *requested_by,
+                                    const char *tenant_id, const char *subject, int64_t *run_id,
+                                    tally_usec *started_at, tally_err *err);
+
+/* Store what the run touched so far (a JSON object of objects,
+ * {"<store or table>": {"<tenant>": count}}), and, when finished, its end. */
+tally_code tally_pg_lifecycle_record(tally_pg *pg, int64_t run_id, const char *touched_json,
+                                     bool finished, tally_err *err);
+
+/* How long ago, by the server's clock, the last finished run of `kind` over
+ * every tenant ended (*found false: none did). */
+tally_code tally_pg_lifecycle_last_finished(tally_pg *pg, const char *kind, bool *found,
+                                            int64_t *age_us, tally_err *err);
+
+typedef struct {
+    const char *kind;      /* NULL: both */
+    const char *tenant_id; /* NULL: every run; else the tenant's runs and those over every
+                              tenant that touched it */
+    int limit;             /* rows, newest first (0: 100) */
+} tally_pg_lifecycle_query;
+
+/* *items: a new array of {run_id, kind, requested_by, tenant_id, subject,
+ * started_at, finished_at (UTC RFC 3339 or null), finished, touched}, newest
+ * first. */
+tally_code tally_pg_lifecycle_list(tally_pg *pg, const tally_pg_lifecycle_query *q, json_t **items,
+                                   tally_err *err);
 
 #endif

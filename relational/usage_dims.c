@@ -17,10 +17,13 @@ const tally_group_def tally_groups[TALLY_GROUP__COUNT] = {
 };
 
 const tally_granularity_def tally_granularities[TALLY_GRAN__COUNT] = {
-    [TALLY_GRAN_TOTAL] = {"total", NULL},
-    [TALLY_GRAN_DAY] = {"day", "day"},
-    [TALLY_GRAN_WEEK] = {"week", "week"}, /* date_trunc's weeks start on Monday */
-    [TALLY_GRAN_MONTH] = {"month", "month"},
+    [TALLY_GRAN_TOTAL] = {"total", NULL, false},
+    /* Real hours from the zone's hour starts (on :30 or :45 UTC in zones
+     * with such offsets), so that a repeated local hour is two rows. */
+    [TALLY_GRAN_HOUR] = {"hour", "hour", false},
+    [TALLY_GRAN_DAY] = {"day", "day", true},
+    [TALLY_GRAN_WEEK] = {"week", "week", true}, /* date_trunc's weeks start on Monday */
+    [TALLY_GRAN_MONTH] = {"month", "month", true},
 };
 
 int tally_group_find(const char *name, size_t len) {

@@ -54,18 +54,36 @@ tally_code tally_usage_tenant(tally_pg *pg, const char *tenant_id, bool *known, 
 
 static const char *trunc_unit(tally_granularity g) { return tally_granularities[g].trunc_unit; }
 
-/* SQL for one end: $1 is the zone; the end's own value is parameter $n. */
-static void bound_sql(tally_buf *sql, const tally_bound *b, int n, bool is_to) {
+/* The period starts of a window [f, t) as generate_series(...): local
+ * timestamps for the calendar granularities (day, week, month), from the
+ * one f falls in to the one just before t; for hours, instants from the
+ * zone's hour start at or before f (f minus its local minutes), an hour
+ * apart — real hours, so a repeated local hour is two. Not for "total". */
+static void series_sql(tally_buf *sql, tally_granularity g, const char *f, const char *t,
+                       const char *zone) {
+    const char *unit = trunc_unit(g);
+    if (tally_granularities[g].local)
+        tally_buf_printf(sql,
+                         "generate_series(date_trunc('%s', %s AT TIME ZONE %s),"
+                         " (%s AT TIME ZONE %s) - interval '1 microsecond', interval '1 %s')",
+                         unit, f, zone, t, zone, unit);
+    else
+        tally_buf_printf(sql,
+                         "generate_series(%s - ((%s AT TIME ZONE %s)"
+                         " - date_trunc('%s', %s AT TIME ZONE %s)),"
+                         " %s - interval '1 microsecond', interval '1 %s')",
+                         f, f, zone, unit, f, zone, t, unit);
+}
+
+/* SQL for one end as given, NULL when left out: $1 is the zone; the end's
+ * own value is parameter $n. */
+static void bound_sql(tally_buf *sql, const tally_bound *b, int n) {
     switch (b->kind) {
     case TALLY_BOUND_DATE:
         tally_buf_printf(sql, "($%d::date::timestamp AT TIME ZONE $1)", n);
         break;
     case TALLY_BOUND_INSTANT: tally_buf_printf(sql, "$%d::timestamptz", n); break;
-    default:
-        tally_buf_printf(sql,
-                         "((date_trunc('month', now() AT TIME ZONE $1)%s) AT TIME ZONE $1)"
-                         " /* $%d unused */",
-                         is_to ? " + interval '1 month'" : "", n);
+    default: tally_buf_printf(sql, "NULL::timestamptz /* $%d unused */", n);
     }
 }
 
@@ -85,22 +103,32 @@ tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound 
     tally_buf_puts(&sql, "SELECT (extract(epoch FROM f) * 1000000)::bigint,"
                          " (extract(epoch FROM t) * 1000000)::bigint,"
                          " tally_rfc3339(f, $1), tally_rfc3339(t, $1), ");
-    const char *unit = trunc_unit(g);
-    if (unit)
-        /* Periods that intersect [f, t): from the one f falls in to the one
-         * just before t. Windows too long to list are cut short by LIMIT. */
-        tally_buf_printf(&sql,
-                         "CASE WHEN f < t THEN (SELECT count(*) FROM (SELECT generate_series("
-                         "date_trunc('%s', f AT TIME ZONE $1), (t AT TIME ZONE $1) - interval"
-                         " '1 microsecond', interval '1 %s') LIMIT 100000) s) ELSE 0 END",
-                         unit, unit);
-    else
+    if (trunc_unit(g)) {
+        /* Periods that intersect [f, t). Windows too long to list are cut
+         * short by LIMIT. */
+        tally_buf_puts(&sql, "CASE WHEN f < t THEN (SELECT count(*) FROM (SELECT ");
+        series_sql(&sql, g, "f", "t", "$1");
+        tally_buf_puts(&sql, " LIMIT 100000) s) ELSE 0 END");
+    } else {
         tally_buf_puts(&sql, "CASE WHEN f < t THEN 1 ELSE 0 END");
-    tally_buf_puts(&sql, " FROM (SELECT ");
-    bound_sql(&sql, from, 2, false);
-    tally_buf_puts(&sql, " AS f, ");
-    bound_sql(&sql, to, 3, true);
-    tally_buf_puts(&sql, " AS t) w");
+    }
+    /* The defaults: no ends, the current month; from alone, until now
+     * rounded up to the 15-minute grain; to alone, from the start of the
+     * month of the window's last instant. */
+    tally_buf_puts(
+        &sql,
+        " FROM (SELECT coalesce(f0, CASE WHEN t0 IS NULL"
+        "   THEN date_trunc('month', now() AT TIME ZONE $1) AT TIME ZONE $1"
+        "   ELSE date_trunc('month', (t0 AT TIME ZONE $1) - interval '1 microsecond')"
+        "     AT TIME ZONE $1 END) AS f,"
+        " coalesce(t0, CASE WHEN f0 IS NULL"
+        "   THEN (date_trunc('month', now() AT TIME ZONE $1) + interval '1 month') AT TIME ZONE $1"
+        "   ELSE to_timestamp(ceil(extract(epoch FROM now()) / 900) * 900) END) AS t"
+        " FROM (SELECT ");
+    bound_sql(&sql, from, 2);
+    tally_buf_puts(&sql, " AS f0, ");
+    bound_sql(&sql, to, 3);
+    tally_buf_puts(&sql, " AS t0) b) w");
     const char *params[] = {zone, from_val[0] ? from_val : NULL, to_val[0] ? to_val : NULL};
     /* Typed as text: a default end does not mention its parameter, and
      * PostgreSQL only counts the parameters a statement mentions. */
@@ -123,33 +151,46 @@ tally_code tally_usage_window(tally_pg *pg, const char *zone, const tally_bound 
 }
 
 /* The periods of the window, from the one its start falls in: `starts`, the
- * UTC instants they begin at; `labels`, those written in the zone (computed
- * once per period, not per row); and `keys`, what a bucket's period is found
- * by: width_bucket(<period_key_sql>, keys). For day/week/month the keys are
- * local times, so that a bucket goes to its local date even where DST
+ * UTC instants they begin at; `keys`, what a bucket's period is found by:
+ * width_bucket(<period_key_sql>, keys); and `labels` and `ends`, each
+ * period's start and end clipped to the window [$2, $3) and written in the
+ * zone (computed once per period, not per row). For day/week/month the keys
+ * are local times, so that a bucket goes to its local date even where DST
  * repeats a local midnight (e.g. America/Havana's fall-back at 01:00); for
- * "total", one period from the window's start. $2 from, $3 to, $4 zone. */
+ * hours they are the instants; for "total", one period, the window.
+ * $2 from, $3 to, $4 zone. */
 static void periods_sql(tally_buf *sql, tally_granularity g) {
     const char *unit = trunc_unit(g);
     if (!unit) {
         tally_buf_puts(sql,
                        "SELECT ARRAY[$2::timestamptz] AS starts, ARRAY[$2::timestamptz] AS keys,"
-                       " ARRAY[tally_rfc3339($2::timestamptz, $4)] AS labels");
+                       " ARRAY[tally_rfc3339($2::timestamptz, $4)] AS labels,"
+                       " ARRAY[tally_rfc3339($3::timestamptz, $4)] AS ends");
         return;
     }
+    char start[64], end[96];
+    if (tally_granularities[g].local) {
+        snprintf(start, sizeof start, "(l AT TIME ZONE $4)");
+        snprintf(end, sizeof end, "((l + interval '1 %s') AT TIME ZONE $4)", unit);
+    } else {
+        snprintf(start, sizeof start, "l");
+        snprintf(end, sizeof end, "(l + interval '1 %s')", unit);
+    }
     tally_buf_printf(sql,
-                     "SELECT array_agg(l AT TIME ZONE $4 ORDER BY l) AS starts,"
+                     "SELECT array_agg(%s ORDER BY l) AS starts,"
                      " array_agg(l ORDER BY l) AS keys,"
-                     " array_agg(tally_rfc3339(l AT TIME ZONE $4, $4) ORDER BY l) AS labels"
-                     " FROM generate_series(date_trunc('%s', $2::timestamptz AT TIME ZONE $4),"
-                     " ($3::timestamptz AT TIME ZONE $4) - interval '1 microsecond',"
-                     " interval '1 %s') l",
-                     unit, unit);
+                     " array_agg(tally_rfc3339(greatest(%s, $2::timestamptz), $4) ORDER BY l)"
+                     " AS labels,"
+                     " array_agg(tally_rfc3339(least(%s, $3::timestamptz), $4) ORDER BY l)"
+                     " AS ends FROM ",
+                     start, start, end);
+    series_sql(sql, g, "$2::timestamptz", "$3::timestamptz", "$4");
+    tally_buf_puts(sql, " l");
 }
 
 /* A rollup row's value to look up in the period keys (see periods_sql). */
 static const char *period_key_sql(tally_granularity g) {
-    return trunc_unit(g) ? "(u.bucket AT TIME ZONE $4)" : "u.bucket";
+    return tally_granularities[g].local ? "(u.bucket AT TIME ZONE $4)" : "u.bucket";
 }
 
 /* Can the report be read from an hourly rollup? Only when no
@@ -186,7 +227,8 @@ static tally_code hourly_is_exact(tally_pg *pg, const tally_usage_query *q, cons
     return TALLY_OK;
 }
 
-/* The narrowest hourly rollup that keeps every group of q (FULL: none). */
+/* The narrowest hourly rollup that keeps every group and every filtered
+ * dimension of q (FULL: none). */
 static tally_usage_source narrowest_hourly(const tally_usage_query *q) {
     for (int k = 0; k < TALLY_HOURLY_ROLLUPS; k++) {
         bool keeps_all = true;
@@ -194,6 +236,9 @@ static tally_usage_source narrowest_hourly(const tally_usage_query *q) {
         for (int i = 0; i < q->n_groups && keeps_all; i++)
             keeps_all = strstr(tally_hourly_rollups[k].columns,
                                tally_groups[q->groups[i]].column) != NULL;
+        for (int g = 0; g < TALLY_GROUP__COUNT && keeps_all; g++)
+            keeps_all = !q->filter[g] ||
+                        strstr(tally_hourly_rollups[k].columns, tally_groups[g].column) != NULL;
         if (keeps_all) return (tally_usage_source)(k + 1);
     }
     return TALLY_USAGE_FULL;
@@ -205,7 +250,8 @@ static void group_list(tally_buf *sql, const tally_usage_query *q, const char *p
 }
 
 static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_source src) {
-    /* $1 tenant, $2 from, $3 to, $4 zone.
+    /* $1 tenant, $2 from, $3 to, $4 zone, then one comma list per filtered
+     * dimension (in dimension order).
      * 1. seg: the rollup rows of the window summed per period, version
      *    segment (the stretch between two consecutive price/FX version
      *    starts) and group — one price lookup per seg row instead of one per
@@ -240,10 +286,17 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
                          tally_rollup_metrics[m].column);
     tally_buf_printf(sql,
                      "  FROM %s u, periods, cuts"
-                     "  WHERE u.tenant_id = $1 AND u.bucket >= $2 AND u.bucket < $3"
-                     "  GROUP BY 1, 2",
+                     "  WHERE u.tenant_id = $1 AND u.bucket >= $2 AND u.bucket < $3",
                      src == TALLY_USAGE_FULL ? "usage_rollup"
                                              : tally_hourly_rollups[src - 1].table);
+    /* Filters: AND across dimensions, OR within one. A value is never '',
+     * so a row without an agent or channel matches no filter on it. */
+    int n_param = 4;
+    for (int g = 0; g < TALLY_GROUP__COUNT; g++)
+        if (q->filter[g])
+            tally_buf_printf(sql, " AND u.%s = ANY (string_to_array($%d::text, ','))",
+                             tally_groups[g].column, ++n_param);
+    tally_buf_puts(sql, "  GROUP BY 1, 2");
     for (int k = 4; k <= n_keys; k++) tally_buf_printf(sql, ", %d", k);
     tally_buf_puts(
         sql,
@@ -278,7 +331,8 @@ static void build_sql(tally_buf *sql, const tally_usage_query *q, tally_usage_so
         "  LEFT JOIN tp ON tp.model_id = r.model_id AND r.b >= tp.f AND (tp.t IS NULL OR r.b < tp.t)"
         "  LEFT JOIN gp ON gp.model_id = r.model_id AND r.b >= gp.f AND (gp.t IS NULL OR r.b < gp.t)"
         "  LEFT JOIN fx ON r.b >= fx.f AND (fx.t IS NULL OR r.b < fx.t)"
-        ") SELECT GROUPING(pi) = 1, (SELECT labels[pi] FROM periods)");
+        ") SELECT GROUPING(pi) = 1, (SELECT labels[pi] FROM periods),"
+        " (SELECT ends[pi] FROM periods)");
     for (int i = 0; i < q->n_groups; i++) {
         const char *col = tally_groups[q->groups[i]].column;
         if (tally_groups[q->groups[i]].blank_is_null)
@@ -317,20 +371,24 @@ tally_code tally_usage_rows(tally_pg *pg, const tally_usage_query *q,
     atomic_fetch_add(&source_count[src], 1);
     tally_buf sql = {0};
     build_sql(&sql, q, src);
-    const char *params[] = {q->tenant_id, from, to, q->zone};
-    PGresult *res = tally__pg_exec_prepared(pg, sql.data, 4, NULL, params);
+    const char *params[4 + TALLY_GROUP__COUNT] = {q->tenant_id, from, to, q->zone};
+    int n_params = 4;
+    for (int g = 0; g < TALLY_GROUP__COUNT; g++)
+        if (q->filter[g]) params[n_params++] = q->filter[g];
+    PGresult *res = tally__pg_exec_prepared(pg, sql.data, n_params, NULL, params);
     tally_buf_free(&sql);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return tally__pg_result_error(pg, res, "usage", err);
-    int rows = PQntuples(res), base = 2 + q->n_groups;
+    int rows = PQntuples(res), base = 3 + q->n_groups;
     bool saw_total = false;
     for (int r = 0; r < rows; r++) {
         tally_usage_row row = {0};
         row.is_total = PQgetvalue(res, r, 0)[0] == 't';
         saw_total |= row.is_total;
         row.period_start = PQgetisnull(res, r, 1) ? NULL : PQgetvalue(res, r, 1);
+        row.period_end = PQgetisnull(res, r, 2) ? NULL : PQgetvalue(res, r, 2);
         for (int g = 0; g < q->n_groups; g++)
-            row.group[g] = PQgetisnull(res, r, 2 + g) ? NULL : PQgetvalue(res, r, 2 + g);
+            row.group[g] = PQgetisnull(res, r, 3 + g) ? NULL : PQgetvalue(res, r, 3 + g);
         for (int m = 0; m < TALLY_M__COUNT; m++)
             row.metric[m] = PQgetisnull(res, r, base + m) ? NULL : PQgetvalue(res, r, base + m);
         fn(&row, arg);

@@ -98,6 +98,20 @@ bool tally__tf_count(const tally_fields *f, const char *key, bool required, tall
     return true;
 }
 
+bool tally__tf_days(const tally_fields *f, const char *key, tally_opt_i64 *out) {
+    const json_t *v = tally__tf_get(f, key);
+    out->set = false;
+    out->v = 0;
+    if (!v) return true;
+    json_int_t i = json_is_integer(v) ? json_integer_value(v) : 0;
+    if (i < 1) return tally__tf_fail(f, key, "must be an integer >= 1 or null");
+    if (i > TALLY_RETENTION_DAYS_MAX)
+        return tally__tf_fail(f, key, "must be at most " TALLY_STR(TALLY_RETENTION_DAYS_MAX));
+    out->set = true;
+    out->v = (int64_t)i;
+    return true;
+}
+
 /* Write d (finite, >= 0) with 15 significant digits and no exponent, as
  * PostgreSQL's numeric and humans read it. False when that takes more than
  * TALLY_DECIMAL_MAX_CHARS characters (1e-39, 1e40 and beyond). */

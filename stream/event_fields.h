@@ -51,6 +51,10 @@ bool tally__tf_enum(const tally_fields *f, const char *key, const char *const *v
 /* A non-negative JSON integer below 2^53 (a real such as 10.5 or 1e3 is not). */
 bool tally__tf_count(const tally_fields *f, const char *key, bool required, tally_opt_i64 *out);
 
+/* A number of days: a JSON integer from 1 to TALLY_RETENTION_DAYS_MAX, or
+ * absent/null (out->set false: no bound). */
+bool tally__tf_days(const tally_fields *f, const char *key, tally_opt_i64 *out);
+
 /* A decimal: a JSON number, or a string matching -?digits[.digits]; never
  * negative, and > 0 when `positive`. */
 bool tally__tf_decimal(const tally_fields *f, const char *key, bool required, bool positive,

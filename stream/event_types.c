@@ -1,5 +1,5 @@
 /*
- * event_types — the `data` of each of the nine event types of CONTRACT.md
+ * event_types — the `data` of each of the ten event types of CONTRACT.md
  * §1.2 and §1.3: required fields, types, enums and defaults. One function per
  * type, each a chain of field readers in the contract's order, so the first
  * rule broken is the one reported.
@@ -141,7 +141,9 @@ static bool tenant(const tally_fields *f, tally_tenant *t) {
            tally__tf_string(f, "slug", OPT, &t->slug) &&
            tally__tf_enum(f, "status", TENANT_STATUSES, "active", &t->status) &&
            read_timezone(f, "timezone", &t->timezone) &&
-           tally__tf_string(f, "contact", OPT, &t->contact);
+           tally__tf_string(f, "contact", OPT, &t->contact) &&
+           tally__tf_days(f, "content_retention_days", &t->content_retention_days) &&
+           tally__tf_days(f, "user_retention_days", &t->user_retention_days);
 }
 
 static bool user(const tally_fields *f, tally_user *u) {
@@ -274,6 +276,13 @@ static bool feedback(const tally_event *ev, const tally_fields *f, tally_feedbac
     return same_tenant(ev, f, b->tenant_id);
 }
 
+/* user.erased: the subject should be the tenant (its partition, after the
+ * tenant's earlier events), as for entity events it is not compared. */
+static bool erased(const tally_fields *f, tally_user_erased *e) {
+    return tally__tf_id(f, "tenant_id", REQ, &e->tenant_id) &&
+           tally__tf_id(f, "user_id", REQ, &e->user_id);
+}
+
 bool tally_event_decode_data(tally_event *ev, tally_err *err) {
     const tally_fields f = {ev->data, "data.", err};
     switch (ev->type) {
@@ -286,6 +295,7 @@ bool tally_event_decode_data(tally_event *ev, tally_err *err) {
     case TALLY_EV_BUDGET_SET: return budget(&f, &ev->u.budget);
     case TALLY_EV_INTERACTION_RECORDED: return interaction(ev, &f, &ev->u.interaction);
     case TALLY_EV_FEEDBACK_RECORDED: return feedback(ev, &f, &ev->u.feedback);
+    case TALLY_EV_USER_ERASED: return erased(&f, &ev->u.erased);
     case TALLY_EV__COUNT: break;
     }
     return false;

@@ -32,6 +32,7 @@ DECODER_ONLY = {
     "interaction.tenant-mismatch": "data.tenant_id == subject compares two fields",
     "feedback.tenant-mismatch": "data.tenant_id == subject compares two fields",
     "price.input-too-small": "1e-300 has more than 40 digits written out",
+    "tenant.content_retention_days-integral-real": "30.0 is an integer to JSON Schema, a real to the decoder",
 }
 
 

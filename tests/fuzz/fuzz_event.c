@@ -111,6 +111,10 @@ static void check_event(const tally_event *ev) {
         check_id(ev->u.feedback.interaction_id, true);
         CHECK(ev->subject && strcmp(ev->subject, ev->u.feedback.tenant_id) == 0);
         break;
+    case TALLY_EV_USER_ERASED:
+        check_id(ev->u.erased.tenant_id, true);
+        check_id(ev->u.erased.user_id, true);
+        break;
     case TALLY_EV__COUNT: abort();
     }
 }

@@ -19,6 +19,7 @@ typedef struct {
     size_t len;
     char ctype[128]; /* Content-Type */
     char allow[64];  /* Allow, when sent */
+    char *headers;   /* every response header line, "\r\n"-separated, owned */
 } api_http;
 
 /* One request to the server at `base`; path is sent exactly as written
@@ -27,6 +28,20 @@ typedef struct {
  * "Authorization:". */
 api_http api_http_do(const char *base, const char *method, const char *path, const char *key,
                      const char *body, const char *accept);
+/* The same with more request header lines ("Name: value"; NULL-terminated,
+ * may be NULL); a "Content-Type:" among them replaces the JSON default ("Content-Type:"
+ * alone: none is sent), "Transfer-Encoding: chunked" sends the body without a length. */
+api_http api_http_do_h(const char *base, const char *method, const char *path, const char *key,
+                       const char *body, size_t body_len, const char *const *headers);
+/* A response header's value (the last one of that name) into out; false
+ * when the response had none. */
+bool api_http_header(const api_http *r, const char *name, char *out, size_t len);
+/* Assert that r is an RFC 9457 problem of `status`: application/problem+json
+ * with type, title, status, detail (containing needle, when given), param
+ * (param_expected NULL: any; "": null) and a request_id equal to the
+ * X-Request-Id header. */
+void api_expect_problem(const api_http *r, long status, const char *needle,
+                        const char *param_expected);
 /* The body as JSON (the test fails when it is not); caller decrefs. */
 json_t *api_http_json(const api_http *r);
 void api_http_free(api_http *r);

@@ -16,7 +16,7 @@
 #include "itest.h"
 
 /* The number of the newest file in schemas/postgres/. */
-#define TALLY_TEST_NEWEST_MIGRATION 8
+#define TALLY_TEST_NEWEST_MIGRATION 11
 
 /* Three counted interactions of tenant "acme": two of model m1 in the 10:00
  * hour (10:00 and 10:15 buckets, users u1 and u2), one of m2 at 11:30. */

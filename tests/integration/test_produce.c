@@ -1,7 +1,9 @@
 /*
  * tally produce against the real broker: valid lines are published keyed by
  * subject, invalid ones are reported with their line number and skipped (exit
- * 3), --strict stops at the first, and an unreachable broker is exit 1.
+ * 3), --strict stops at the first, and an unreachable broker is exit 1. With
+ * several decoding threads over a file of many chunks, every key's events keep
+ * their input order and a bad line far in is named by its own line number.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,9 +105,96 @@ static void skips_invalid_lines_and_keys_by_subject(void **state) {
     itest_teardown(&ctx);
 }
 
+/* ---- several threads, many chunks ------------------------------------------ */
+
+#define ORDER_KEYS 7
+#define ORDER_LINES 60000 /* ~13 MB: a dozen chunks of ~1 MiB for 4 workers */
+#define ORDER_BAD 41234   /* the bad line's number (1-based) */
+#define ORDER_BLANK 20011 /* a blank line: still counted */
+
+typedef struct {
+    long long last[ORDER_KEYS], count[ORDER_KEYS];
+    long long out_of_order, foreign, bad_seen;
+} order_seen;
+
+/* Ids are o-<key>-<n>, n growing through the file for each key. */
+static void check_order(const rd_kafka_message_t *m, void *arg) {
+    order_seen *s = arg;
+    const char *id = memmem(m->payload, m->len, "\"id\":\"o-", 8);
+    int k = -1;
+    long long n = -1;
+    if (!id || sscanf(id + 8, "%d-%lld", &k, &n) != 2 || k < 0 || k >= ORDER_KEYS) {
+        s->foreign++;
+        return;
+    }
+    char key[16];
+    snprintf(key, sizeof key, "k%d", k);
+    if (m->key_len != strlen(key) || memcmp(m->key, key, m->key_len)) s->foreign++;
+    if (n == ORDER_BAD) s->bad_seen++;
+    if (n <= s->last[k]) s->out_of_order++;
+    s->last[k] = n;
+    s->count[k]++;
+}
+
+static void keeps_order_per_key_with_threads(void **state) {
+    (void)state;
+    itest_ctx ctx;
+    itest_setup(&ctx, "produce_order", 6);
+    char in[512], log[512];
+    snprintf(in, sizeof in, "%s/tests/%s.ndjson", TALLY_BIN_DIR, ctx.name);
+    snprintf(log, sizeof log, "%s/tests/%s.log", TALLY_BIN_DIR, ctx.name);
+    FILE *f = fopen(in, "w");
+    assert_non_null(f);
+    /* Line numbers are n; key k<n % 7>; line ORDER_BAD has a negative count,
+     * line ORDER_BLANK is empty; lengths vary so that chunks cut mid-pattern. */
+    for (long long n = 1; n <= ORDER_LINES; n++) {
+        if (n == ORDER_BLANK) {
+            fputc('\n', f);
+            continue;
+        }
+        int k = (int)(n % ORDER_KEYS);
+        fprintf(f,
+                "{\"specversion\":\"1.0\",\"id\":\"o-%d-%lld\",\"type\":\"interaction.recorded\","
+                "\"time\":\"2026-03-05T12:00:00Z\",\"subject\":\"k%d\",\"data\":{\"tenant_id\":"
+                "\"k%d\",\"user_id\":\"u%lld\",\"model_id\":\"m\",\"input_tokens\":%lld}}\n",
+                k, n, k, k, n % 997, n == ORDER_BAD ? -1 : n % 50000);
+    }
+    fclose(f);
+
+    const char *args[] = {"produce", "--threads", "4", in, NULL};
+    assert_int_equal(itest_run(&ctx, "cli/tally", args), 3);
+    char *out = slurp(log);
+    char want[128];
+    snprintf(want, sizeof want, "line %d: data.input_tokens", ORDER_BAD);
+    if (!strstr(out, want)) fail_msg("no \"%s\" in:\n%s", want, out);
+    snprintf(want, sizeof want, "%d lines, %d valid, 1 invalid, %d delivered, 0 failed",
+             ORDER_LINES, ORDER_LINES - 2, ORDER_LINES - 2);
+    if (!strstr(out, want)) fail_msg("no \"%s\" in:\n%s", want, out);
+    free(out);
+
+    order_seen s = {0};
+    for (int k = 0; k < ORDER_KEYS; k++) s.last[k] = -1;
+    size_t got = itest_consume_all(&ctx, ctx.topic, check_order, &s, ORDER_LINES - 2, 60000);
+    assert_int_equal(got, ORDER_LINES - 2);
+    assert_int_equal(s.foreign, 0);
+    assert_int_equal(s.bad_seen, 0);
+    assert_int_equal(s.out_of_order, 0);
+    long long total = 0;
+    for (int k = 0; k < ORDER_KEYS; k++) total += s.count[k];
+    assert_int_equal(total, ORDER_LINES - 2);
+
+    /* --threads 0 is bad usage. */
+    remove(log);
+    const char *zero[] = {"produce", "--threads", "0", in, NULL};
+    assert_int_equal(itest_run(&ctx, "cli/tally", zero), 2);
+    remove(in);
+    itest_teardown(&ctx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(skips_invalid_lines_and_keys_by_subject),
+        cmocka_unit_test(keeps_order_per_key_with_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

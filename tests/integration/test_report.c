@@ -273,8 +273,8 @@ static const fx_v *fx_at(const model_state *s, tally_usec t) {
 /* --- expected rows --------------------------------------------------------- */
 
 typedef struct {
-    tally_usec period;
-    const char *group[5]; /* NULL = null */
+    tally_usec period, end; /* clipped to the window */
+    const char *group[5];   /* NULL = null */
     int64_t requests, errors, in, cached, out, likes, dislikes;
     i128 audio, cost /* ×1e12 */, brl /* ×1e18 */, saved /* ×1e8 */;
     bool brl_null;
@@ -314,6 +314,16 @@ static tally_usec period_start(tally_usec t, int off_m, const char *gran, tally_
         d = days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1, 1);
     }
     return d * day - (int64_t)off_m * 60 * 1000000;
+}
+
+/* End of the period starting at ps (its next one's start), clipped to to. */
+static tally_usec period_end(tally_usec ps, int off_m, const char *gran, tally_usec to) {
+    const int64_t day = 86400LL * 1000000;
+    tally_usec end = to;
+    if (!strcmp(gran, "day")) end = ps + day;
+    if (!strcmp(gran, "week")) end = ps + 7 * day;
+    if (!strcmp(gran, "month")) end = period_start(ps + 32 * day, off_m, gran, ps);
+    return end < to ? end : to;
 }
 
 static bool same_group(const expect_row *r, const char *const *g, int n) {
@@ -368,7 +378,11 @@ static int expected(const model_state *s, const char *tenant, tally_usec from, t
         if (strcmp(it->tenant, tenant) || it->time < from || it->time >= to) continue;
         const char *g[5];
         for (int k = 0; k < ng; k++) g[k] = group_value(it, groups[k]);
-        expect_row *r = find_row(rows, &n, period_start(it->time, off, gran, from), g, ng);
+        /* A row's period is clipped to the window: it starts at from at
+         * the earliest. */
+        tally_usec ps = period_start(it->time, off, gran, from);
+        expect_row *r = find_row(rows, &n, ps < from ? from : ps, g, ng);
+        r->end = period_end(ps, off, gran, to);
         add_inter(s, r, it);
         add_inter(s, totals, it);
         for (int k = 0; k < s->n_ratings; k++) {
@@ -488,7 +502,7 @@ static void check_report(tally_pg *pg, const model_state *s, const char *tenant,
     char where[256];
     snprintf(where, sizeof where, "%s %s..%s granularity=%s group_by=%s", tenant, from_s, to_s,
              gran, group_by);
-    tally_usage_request req = {tenant, from_s, to_s, gran, ng ? group_by : NULL};
+    tally_usage_request req = {tenant, from_s, to_s, gran, ng ? group_by : NULL, NULL, 0};
     json_t *rep = NULL;
     tally_err err;
     if (tally_report_usage(pg, &req, &rep, &err) != TALLY_OK) fail_msg("%s: %s", where, err.msg);
@@ -517,6 +531,9 @@ static void check_report(tally_pg *pg, const model_state *s, const char *tenant,
         if (p != rows[i].period)
             fail_msg("%s: period_start %s", at,
                      json_string_value(json_object_get(g, "period_start")));
+        const char *end = json_string_value(json_object_get(g, "period_end"));
+        if (!end || !tally_time_parse_rfc3339(end, &p) || p != rows[i].end)
+            fail_msg("%s: period_end %s", at, end ? end : "missing");
         const json_t *grp = json_object_get(g, "group");
         for (int k = 0; k < ng; k++) {
             const json_t *v = json_object_get(grp, GROUP_NAMES[groups[k]]);
@@ -699,7 +716,7 @@ static void reports_equal_recomputation(void **state) {
     printf("  %d reports over %d tenants, %d interactions, %d ratings matched the recomputation\n",
            reports, s->n_zones, s->n_inters, s->n_ratings);
     /* The edge tenant's March really holds the 02:30Z-on-April-1st interaction. */
-    tally_usage_request req = {"edge-co", "2026-03-01", "2026-04-01", "month", NULL};
+    tally_usage_request req = {"edge-co", "2026-03-01", "2026-04-01", "month", NULL, NULL, 0};
     json_t *rep;
     assert_int_equal(tally_report_usage(pg, &req, &rep, &err), TALLY_OK);
     const json_t *totals = json_object_get(rep, "totals");
@@ -708,12 +725,12 @@ static void reports_equal_recomputation(void **state) {
     json_int_t dislikes = json_integer_value(json_object_get(totals, "dislikes"));
     json_decref(rep);
     /* No from/to: the current month in the tenant's zone (a bug once made it a 503). */
-    tally_usage_request dflt = {"edge-co", NULL, NULL, "day", "model"};
+    tally_usage_request dflt = {"edge-co", NULL, NULL, "day", "model", NULL, 0};
     if (tally_report_usage(pg, &dflt, &rep, &err) != TALLY_OK)
         fail_msg("default window: %s", err.msg);
     assert_non_null(strstr(json_string_value(json_object_get(rep, "from")), "-01T00:00:00-03:00"));
     json_decref(rep);
-    tally_usage_request from_only = {"edge-co", "2026-03-01", NULL, NULL, NULL};
+    tally_usage_request from_only = {"edge-co", "2026-03-01", NULL, NULL, NULL, NULL, 0};
     assert_int_equal(tally_report_usage(pg, &from_only, &rep, &err), TALLY_OK);
     json_decref(rep);
 

@@ -68,6 +68,11 @@ class Responder(http.server.BaseHTTPRequestHandler):
     def answer(self, status, body, ctype="application/json"):
         if isinstance(body, dict):
             body = json.dumps(body).encode()
+        elif isinstance(body, str):  # an error: an RFC 9457 problem, as tally-api answers
+            title = http.HTTPStatus(status).phrase
+            body = json.dumps({"type": "about:blank", "title": title, "status": status,
+                               "detail": body, "param": None, "request_id": "r1"}).encode()
+            ctype = "application/problem+json"
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -83,22 +88,22 @@ class Responder(http.server.BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(url.query)
         parts = url.path.split("/")
         if self.headers.get("Authorization") != "Bearer " + KEY:
-            return self.answer(401, {"error": "missing or unknown API key"})
+            return self.answer(401, "missing or unknown API key")
         if len(parts) != 5 or parts[:3] != ["", "v1", "tenants"] or parts[4] != "usage":
-            return self.answer(404, {"error": "no such route"})
+            return self.answer(404, "no such route")
         tenant = urllib.parse.unquote(parts[3])
         if tenant == "nobody":
-            return self.answer(404, {"error": "tenant not found"})
+            return self.answer(404, "tenant not found")
         if tenant == "boom":
             return self.answer(500, b"Internal Server Error\nTraceback...", "text/plain")
         if tenant == "evil":
-            return self.answer(400, {"error": "from: bad\u001b[31m date\nsecond line"})
+            return self.answer(400, "from: bad\u001b[31m date\nsecond line")
         if tenant == "garbage":
             return self.answer(200, b"<html>not a report</html>", "text/html")
         if tenant == "slow":
             time.sleep(2.5)
         if "planet" in query.get("group_by", [""])[0]:
-            return self.answer(400, {"error": "group_by: unknown group 'planet'"})
+            return self.answer(400, "group_by: unknown group 'planet'")
         if query.get("format") == ["csv"]:
             return self.answer(200, CSV_BODY, "text/csv; charset=utf-8")
         return self.answer(200, REPORT_BODY)
@@ -162,6 +167,15 @@ class ReportCliTest(FailsMixin, unittest.TestCase):
             "group_by=model%2Cuser"])
         self.assertEqual(req["headers"]["Authorization"], "Bearer " + KEY)
         self.assertEqual(req["headers"]["Accept"], "application/json")
+
+    def test_hour_and_filters(self):
+        rc, _, err = self.run_cli("acme", "-g", "hour", "--filter", "model=a/b,c",
+                                  "--filter", "user=u 1")
+        self.assertEqual(rc, 0, err)
+        [req] = self.server.requests
+        _, _, query = req["path"].partition("?")
+        self.assertEqual(query.split("&"), [
+            "granularity=hour", "filter[model]=a%2Fb%2Cc", "filter[user]=u%201"])
 
     def test_defaults_come_from_the_environment(self):
         # no --api, no --key: TALLY_HTTP_ADDR (host:port) and TALLY_API_KEY
@@ -250,7 +264,9 @@ class ReportCliTest(FailsMixin, unittest.TestCase):
         cases = [
             ([], "exactly one TENANT"),
             (["a", "b"], "exactly one TENANT"),
-            (["acme", "--granularity", "hour"], "--granularity"),
+            (["acme", "--granularity", "fortnight"], "--granularity"),
+            (["acme", "--filter", "model"], "--filter"),
+            (["acme", "--filter", "=a"], "--filter"),
             (["acme", "--format", "xml"], "--format"),
             (["acme", "--timeout", "soon"], "--timeout"),
             (["acme", "--timeout", "0"], "--timeout"),

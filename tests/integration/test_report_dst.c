@@ -30,7 +30,7 @@ static const char *const TIMES[] = {
  * a period_start. */
 static void expect_days(tally_pg *pg, const char *from, const char *to, const char *group_by,
                         const long long *want, size_t n_want) {
-    tally_usage_request req = {"havana-co", from, to, "day", group_by};
+    tally_usage_request req = {"havana-co", from, to, "day", group_by, NULL, 0};
     json_t *rep;
     tally_err err;
     if (tally_report_usage(pg, &req, &rep, &err) != TALLY_OK) fail_msg("%s: %s", from, err.msg);

@@ -70,6 +70,9 @@ EOF
   stub pg_ctlcluster <<<'exit 0'
   # Never the real tee: install-deps may write /etc/postgresql/*/main/start.conf.
   stub tee <<<'while IFS= read -r l; do printf "stdin: %s\n" "$l" >>"$DIR/tee.log"; done'
+  # npm, and a python3 whose venv works: there unless a case takes them away.
+  stub npm <<<'exit 0'
+  stub python3 <<<'exit 0'
   : >"$dir/dpkg-status"
 }
 
@@ -258,6 +261,20 @@ t_go_fallback() {
   expect_apt_calls 0
 }
 
+# No npm and a python3 without venv (scripts/api-check needs both): Debian's
+# nodejs, npm and python3-venv are asked for, nothing else.
+t_node_venv_missing() {
+  sandbox node-venv
+  installed "${PACKAGES[@]}"
+  have java mvn go
+  rm "$bin/npm"
+  stub python3 <<<'exit 1'
+  run_install_deps
+  expect_status 0
+  expect_update_then_install
+  expect_installs nodejs npm python3-venv
+}
+
 # pg_lsclusters failing after a good install is not the install failing.
 t_pg_lsclusters_fails() {
   sandbox lsclusters-fails
@@ -310,6 +327,7 @@ case_ "nothing installed (dpkg-query exits 1, prints nothing): installs everythi
 case_ "everything installed: asks apt-get for nothing" t_everything_installed
 case_ "java, mvn and go missing: asks for their packages" t_only_tools_missing
 case_ "go only at TALLY_GO_FALLBACK: golang-go not asked for" t_go_fallback
+case_ "npm missing, python3 without venv: asks for nodejs, npm, python3-venv" t_node_venv_missing
 case_ "pg_lsclusters fails after installing postgresql: still exit 0" t_pg_lsclusters_fails
 case_ "--check with kcat missing: exit 1, prints it, installs nothing" t_check
 case_ "unknown argument: exit 2, no ERR trap message" t_usage

@@ -51,28 +51,44 @@ static void time_forms(void **state) {
 static void routes(void **state) {
     (void)state;
     const api_route *r = NULL;
-    const char *var;
-    size_t vl;
+    api_path_vars v;
     char allow[32];
-    assert_int_equal(tally__api_route_match("GET", "/healthz", &r, &var, &vl, allow, sizeof allow),
+    assert_int_equal(tally__api_route_match("GET", "/healthz", &r, &v, allow, sizeof allow),
                      API_MATCH_OK);
     assert_string_equal(r->path, "/healthz");
-    assert_null(var);
-    assert_int_equal(tally__api_route_match("GET", "/v1/tenants/a%2Fb/usage", &r, &var, &vl, allow,
-                                            sizeof allow),
-                     API_MATCH_OK);
+    assert_int_equal(v.n, 0);
+    assert_int_equal(
+        tally__api_route_match("GET", "/v1/tenants/a%2Fb/usage", &r, &v, allow, sizeof allow),
+        API_MATCH_OK);
     assert_string_equal(r->path, "/v1/tenants/{tenant_id}/usage");
-    assert_int_equal(vl, 5);
-    assert_memory_equal(var, "a%2Fb", 5);
-    assert_int_equal(tally__api_route_index(r), 3);
+    assert_int_equal(v.n, 1);
+    assert_int_equal(v.raw_len[0], 5);
+    assert_memory_equal(v.raw[0], "a%2Fb", 5);
+    assert_int_equal(v.name_len[0], 9);
+    assert_memory_equal(v.name[0], "tenant_id", 9);
+    /* the index is the route's place in the table (metrics labels) */
+    assert_ptr_equal(&tally_api_routes[tally__api_route_index(r)], r);
+    assert_true(tally__api_route_index(r) < tally_api_routes_count);
+    /* the usage route takes filter[<key>] names and nothing like them */
+    bool has_filter = false;
+    for (const char *const *p = r->params; *p; p++) has_filter |= !strcmp(*p, "filter[]");
+    assert_true(has_filter);
+    /* two variables */
+    assert_int_equal(tally__api_route_match("POST", "/v1/tenants/t1/users/u%20x/erasure", &r, &v,
+                                            allow, sizeof allow),
+                     API_MATCH_OK);
+    assert_int_equal(v.n, 2);
+    assert_memory_equal(v.name[1], "user_id", 7);
+    assert_int_equal(v.raw_len[1], 5);
+    assert_memory_equal(v.raw[1], "u%20x", 5);
     assert_int_equal(
-        tally__api_route_match("POST", "/v1/tenants/x/usage", &r, &var, &vl, allow, sizeof allow),
+        tally__api_route_match("POST", "/v1/tenants/x/usage", &r, &v, allow, sizeof allow),
         API_MATCH_NO_METHOD);
-    assert_string_equal(allow, "GET");
+    assert_string_equal(allow, "GET, HEAD");
     assert_int_equal(
-        tally__api_route_match("GET", "/v1/admin/keys", &r, &var, &vl, allow, sizeof allow),
+        tally__api_route_match("DELETE", "/v1/admin/keys", &r, &v, allow, sizeof allow),
         API_MATCH_NO_METHOD);
-    assert_string_equal(allow, "POST");
+    assert_string_equal(allow, "POST, GET, HEAD");
     static const char *const misses[] = {"/",
                                          "",
                                          "/healthz/",
@@ -85,9 +101,8 @@ static void routes(void **state) {
                                          "/V1/tenants/a/usage",
                                          "/v1/tenants/../../etc/passwd"};
     for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++)
-        assert_int_equal(
-            tally__api_route_match("GET", misses[i], &r, &var, &vl, allow, sizeof allow),
-            API_MATCH_NO_PATH);
+        assert_int_equal(tally__api_route_match("GET", misses[i], &r, &v, allow, sizeof allow),
+                         API_MATCH_NO_PATH);
     /* every route has a handler and a parameter list */
     for (size_t i = 0; i < tally_api_routes_count; i++) {
         assert_non_null(tally_api_routes[i].handler);

@@ -221,6 +221,8 @@ static void tenant_defaults_and_values(void **state) {
     assert_string_equal(ev.u.tenant.timezone, "America/Sao_Paulo");
     assert_null(ev.u.tenant.slug);
     assert_null(ev.u.tenant.contact);
+    assert_false(ev.u.tenant.content_retention_days.set); /* absent: keep */
+    assert_false(ev.u.tenant.user_retention_days.set);
     assert_null(ev.subject);
     assert_null(ev.source);
     tally_event_free(&ev);
@@ -232,7 +234,58 @@ static void tenant_defaults_and_values(void **state) {
     assert_string_equal(ev.u.tenant.contact, "financeiro@ixc42.com.br");
     assert_string_equal(ev.source, "gateway-sp-1");
     assert_string_equal(ev.subject, "ixc-distribuidor-42");
+    assert_true(ev.u.tenant.content_retention_days.set);
+    assert_int_equal(ev.u.tenant.content_retention_days.v, 90);
+    assert_true(ev.u.tenant.user_retention_days.set);
+    assert_int_equal(ev.u.tenant.user_retention_days.v, 1825);
     tally_event_free(&ev);
+
+    decode_valid("tenant.upserted.retention-null", &ev); /* null: keep */
+    assert_false(ev.u.tenant.content_retention_days.set);
+    assert_false(ev.u.tenant.user_retention_days.set);
+    tally_event_free(&ev);
+}
+
+/* The bounds: 1 day and the largest integer PostgreSQL stores are taken;
+ * 0, negatives, reals, strings and anything larger are not, naming the field. */
+static void tenant_retention_bounds(void **state) {
+    (void)state;
+    static const struct {
+        const char *value;
+        long long want; /* 0: rejected */
+        const char *message;
+    } cases[] = {
+        {"1", 1, NULL},
+        {"2147483647", 2147483647LL, NULL},
+        {"0", 0, "data.content_retention_days: must be an integer >= 1 or null"},
+        {"-1", 0, "data.content_retention_days: must be an integer >= 1 or null"},
+        {"30.0", 0, "data.content_retention_days: must be an integer >= 1 or null"},
+        {"1e2", 0, "data.content_retention_days: must be an integer >= 1 or null"},
+        {"\"x\"", 0, "data.content_retention_days: must be an integer >= 1 or null"},
+        {"[30]", 0, "data.content_retention_days: must be an integer >= 1 or null"},
+        {"2147483648", 0, "data.content_retention_days: must be at most 2147483647"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"specversion\":\"1.0\",\"id\":\"e\",\"type\":\"tenant.upserted\","
+                 "\"time\":\"2026-03-14T12:00:00Z\",\"data\":{\"tenant_id\":\"t1\","
+                 "\"name\":\"T\",\"content_retention_days\":%s}}",
+                 cases[i].value);
+        tally_event ev;
+        tally_err err = {0};
+        tally_code rc = tally_event_decode(json, strlen(json), &ev, &err);
+        if (cases[i].want) {
+            if (rc != TALLY_OK) fail_msg("%s rejected: %s", cases[i].value, err.msg);
+            assert_true(ev.u.tenant.content_retention_days.set);
+            assert_int_equal(ev.u.tenant.content_retention_days.v, cases[i].want);
+            assert_false(ev.u.tenant.user_retention_days.set);
+            tally_event_free(&ev);
+        } else {
+            assert_int_equal(rc, TALLY_EINVAL);
+            assert_string_equal(err.msg, cases[i].message);
+        }
+    }
 }
 
 static void user_defaults_and_values(void **state) {
@@ -545,6 +598,29 @@ static void feedback_values(void **state) {
     tally_event_free(&ev);
 }
 
+/* user.erased: two ids; the subject is not compared (as for entities), and
+ * unknown data members are ignored. */
+static void user_erased_values(void **state) {
+    (void)state;
+    tally_event ev;
+    decode_valid("user.erased.minimal", &ev);
+    assert_int_equal(ev.type, TALLY_EV_USER_ERASED);
+    assert_string_equal(ev.u.erased.tenant_id, "ixc-distribuidor-42");
+    assert_string_equal(ev.u.erased.user_id, "u-1001");
+    assert_string_equal(tally_event_key(&ev), "_global"); /* no subject: publish with one */
+    tally_event_free(&ev);
+    decode_valid("user.erased.full", &ev);
+    assert_string_equal(ev.u.erased.user_id, "+55 11 98765-4321");
+    assert_string_equal(tally_event_key(&ev), "ixc-distribuidor-42");
+    tally_event_free(&ev);
+    const char *bad = "{\"specversion\":\"1.0\",\"id\":\"e\",\"type\":\"user.erased\","
+                      "\"time\":\"2026-03-14T12:00:00Z\",\"subject\":\"t\","
+                      "\"data\":{\"tenant_id\":\"t\",\"user_id\":7}}";
+    tally_err err;
+    assert_int_equal(tally_event_decode(bad, strlen(bad), &ev, &err), TALLY_EINVAL);
+    assert_non_null(strstr(err.msg, "data.user_id"));
+}
+
 /* ---- single rules ------------------------------------------------------- */
 
 static void size_limit_is_checked_before_parsing(void **state) {
@@ -628,9 +704,9 @@ static void event_key(void **state) {
 static void type_names_round_trip(void **state) {
     (void)state;
     const char *names[] = {
-        "tenant.upserted",  "user.upserted", "plan.upserted", "subscription.upserted",
-        "model.priced",     "fx.rate_set",   "budget.set",    "interaction.recorded",
-        "feedback.recorded"};
+        "tenant.upserted",   "user.upserted", "plan.upserted", "subscription.upserted",
+        "model.priced",      "fx.rate_set",   "budget.set",    "interaction.recorded",
+        "feedback.recorded", "user.erased"};
     assert_int_equal(sizeof names / sizeof names[0], TALLY_EV__COUNT);
     for (int i = 0; i < TALLY_EV__COUNT; i++) {
         assert_string_equal(tally_event_type_name((tally_event_type)i), names[i]);
@@ -827,6 +903,7 @@ int main(void) {
         cmocka_unit_test(every_type_has_minimal_and_full_fixture),
         cmocka_unit_test(every_invalid_fixture_is_rejected_with_its_message),
         cmocka_unit_test(tenant_defaults_and_values),
+        cmocka_unit_test(tenant_retention_bounds),
         cmocka_unit_test(user_defaults_and_values),
         cmocka_unit_test(plan_defaults_and_values),
         cmocka_unit_test(subscription_defaults_and_values),
@@ -837,6 +914,7 @@ int main(void) {
         cmocka_unit_test(interaction_defaults),
         cmocka_unit_test(interaction_values),
         cmocka_unit_test(feedback_values),
+        cmocka_unit_test(user_erased_values),
         cmocka_unit_test(size_limit_is_checked_before_parsing),
         cmocka_unit_test(buffer_need_not_be_nul_terminated),
         cmocka_unit_test(borrowed_strings_live_in_the_tree),

@@ -169,6 +169,30 @@ static void group_columns_from_the_rows(void **state) {
     free(text);
 }
 
+/* Rows with period_end get a period_end column; days show midnights as
+ * dates and a period clipped to the window in full; hours always in full. */
+static void period_end_column(void **state) {
+    (void)state;
+    char *text = render(
+        "{\"granularity\": \"day\", \"group_by\": [],"
+        " \"rows\": [{\"period_start\": \"2026-03-01T07:15:00-03:00\","
+        "  \"period_end\": \"2026-03-02T00:00:00-03:00\", \"group\": {}, \"requests\": 1},"
+        " {\"period_start\": \"2026-03-02T00:00:00-03:00\","
+        "  \"period_end\": \"2026-03-02T13:00:00-03:00\", \"group\": {}, \"requests\": 2}]}");
+    assert_non_null(strstr(text, "period_start               period_end                 requests"));
+    assert_non_null(
+        strstr(text, "\n2026-03-01T07:15:00-03:00  2026-03-02                        1"));
+    assert_non_null(
+        strstr(text, "\n2026-03-02                 2026-03-02T13:00:00-03:00         2"));
+    free(text);
+    text = render("{\"granularity\": \"hour\", \"group_by\": [],"
+                  " \"rows\": [{\"period_start\": \"2026-03-10T00:00:00+05:30\","
+                  "  \"period_end\": \"2026-03-10T01:00:00+05:30\", \"group\": {},"
+                  "  \"requests\": 3}]}");
+    assert_non_null(strstr(text, "\n2026-03-10T00:00:00+05:30  2026-03-10T01:00:00+05:30"));
+    free(text);
+}
+
 static void rejects_what_is_not_a_report(void **state) {
     (void)state;
     const char *bad[] = {"{\"error\": \"tenant not found\"}", "[1, 2]",
@@ -193,6 +217,7 @@ int main(void) {
         cmocka_unit_test(empty_window),
         cmocka_unit_test(control_characters_are_neutralised),
         cmocka_unit_test(group_columns_from_the_rows),
+        cmocka_unit_test(period_end_column),
         cmocka_unit_test(rejects_what_is_not_a_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

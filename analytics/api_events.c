@@ -108,6 +108,15 @@ static bool tenant_may_publish(const tally_event *ev, const char *tenant, char *
     char mine[160], theirs[160]; /* quoted ids, cut when longer */
     tally_text_quote(tenant, strlen(tenant), mine, sizeof mine, true);
     const char *type = tally_event_type_name(ev->type);
+    if (ev->type == TALLY_EV_USER_ERASED) {
+        /* its time bounds what is erased (everything of the user before it,
+         * and every replayed event before it, for good): the erasure route
+         * sets it on the server, a tenant key does not choose it */
+        snprintf(why, why_len,
+                 "type: a tenant key requests an erasure with POST "
+                 "/v1/tenants/{tenant_id}/users/{user_id}/erasure, not as an event");
+        return false;
+    }
     if (!ev->subject) {
         snprintf(why, why_len,
                  "subject: is required with a tenant key (an event without one is global, for "

@@ -14,8 +14,6 @@
 
 #include "api_internal.h"
 
-#define GZIP_MIN_BYTES 1024
-
 /* The q-value of one Accept-Encoding element "coding;q=0.5" (1 when none). */
 static double element_q(const char *params, size_t len) {
     const char *q = NULL;
@@ -51,7 +49,7 @@ bool tally__api_accepts_gzip(const char *accept_encoding) {
 }
 
 bool tally__api_gzip(const char *in, size_t len, char **out, size_t *out_len) {
-    if (len < GZIP_MIN_BYTES) return false;
+    if (len < API_GZIP_MIN_BYTES) return false;
     z_stream z = {0};
     /* 15 + 16: a gzip wrapper rather than zlib's; level 6 is zlib's default */
     if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;

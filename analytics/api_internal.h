@@ -111,6 +111,7 @@ struct api_request {
     int64_t start_us;   /* monotonic */
     bool headers_seen;  /* the first call of the access handler happened */
     tally_buf body;
+    size_t body_max; /* of this route (api_server.c) */
     bool body_too_large;
     const api_route *route;                 /* NULL: no route matched */
     char tenant_id[TALLY_ID_MAX_BYTES + 1]; /* decoded {tenant_id} of the path */
@@ -151,6 +152,9 @@ void tally__api_reply_failure(api_request *r, const tally_err *err);
 
 /* ---- api_gzip.c, api_cors.c: what every response may get ------------------ */
 
+/* Bodies smaller than this go out as they are: below a kilobyte the gzip
+ * header and the CPU cost more than they save. */
+#define API_GZIP_MIN_BYTES 1024
 /* Whether an Accept-Encoding value accepts gzip (q-values read). */
 bool tally__api_accepts_gzip(const char *accept_encoding);
 /* gzip in[0..len) into *out (malloc'd): false (nothing allocated) when the

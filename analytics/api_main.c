@@ -43,7 +43,8 @@ static void usage(FILE *out) {
             "                              whose lag /metrics shows\n"
             "      --ingest-group NAME     tally-ingest's group (default tally-ingest)\n"
             "      --aggregate-group NAME  tally-aggregate's group (default tally-aggregate)\n"
-            "      --threads N             worker threads = PostgreSQL connections (default 4)\n"
+            "      --threads N             PostgreSQL connections shared by the requests\n"
+            "                              (default 4; one thread per HTTP connection)\n"
             "      --drain-timeout MS      on SIGTERM, how long to let requests in flight\n"
             "                              finish (default 10000)\n"
             "      --kafka-timeout MS      per Kafka call while scraping (default 1000)\n"
@@ -176,7 +177,7 @@ int main(int argc, char **argv) {
         free(mongo);
         return 1;
     }
-    tally_info("listening", "addr=%s port=%d threads=%d admin=%s", opt.http_addr,
+    tally_info("listening", "addr=%s port=%d pg_connections=%d admin=%s", opt.http_addr,
                tally_api_port(api), opt.threads, opt.admin_key && *opt.admin_key ? "on" : "off");
     int sig = 0;
     sigwait(&stop, &sig);

@@ -32,6 +32,7 @@ void tally__api_reply(api_request *r, int status, const char *content_type, char
                                                  MHD_HTTP_HEADER_ACCEPT_ENCODING);
     char *packed;
     size_t packed_len;
+    bool varies = body && len >= API_GZIP_MIN_BYTES; /* compressed for some clients */
     bool gzipped = body && tally__api_accepts_gzip(ae) &&
                    tally__api_gzip(body, len, &packed, &packed_len);
     if (gzipped) {
@@ -50,7 +51,7 @@ void tally__api_reply(api_request *r, int status, const char *content_type, char
     }
     MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     if (gzipped) MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-    if (body && len >= 1024) MHD_add_response_header(res, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    if (varies) MHD_add_response_header(res, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     MHD_add_response_header(res, "X-Request-Id", r->request_id);
     tally__api_cors_headers(r, res);
     MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");

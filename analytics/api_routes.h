@@ -31,6 +31,7 @@ typedef struct {
     api_auth_kind auth;
     const char *const *params; /* query parameters taken, NULL-terminated */
     api_handler handler;
+    size_t body_max; /* bytes of a request body; 0: the server's default (16 KiB) */
 } api_route;
 
 extern const api_route tally_api_routes[];

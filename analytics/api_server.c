@@ -30,9 +30,10 @@
 #include "api_internal.h"
 #include "tally_common.h"
 
-/* Bytes of a request body: a batch of POST /v1/events may take up to 1 MiB
- * (the other bodies are a few hundred bytes). */
-#define BODY_MAX (1024 * 1024)
+/* Bytes of a request body, unless the route says otherwise (a batch of
+ * POST /v1/events: 1 MiB). Bodies are held in memory before the key is
+ * checked, so the bound stays small where nothing bigger is needed. */
+#define BODY_MAX_DEFAULT (16 * 1024)
 #define LABEL_UNMATCHED "unmatched"
 
 /* ---- one request ---------------------------------------------------------- */
@@ -142,16 +143,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!r) {
         if (!(r = request_new(api, conn, method, url))) return MHD_NO;
         *con_cls = r;
+        const api_route *route;
+        api_path_vars vars;
+        r->body_max = tally__api_route_match(method, url, &route, &vars, NULL, 0) == API_MATCH_OK &&
+                              route->body_max
+                          ? route->body_max
+                          : BODY_MAX_DEFAULT;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > BODY_MAX) { /* refuse before reading it */
-            tally__api_reply_error(r, 413, "body: too large (at most %d bytes)", BODY_MAX);
+        if (cl && strtoull(cl, NULL, 10) > r->body_max) { /* refuse before reading it */
+            tally__api_reply_error(r, 413, "body: too large (at most %zu bytes)", r->body_max);
             return r->mhd;
         }
         return MHD_YES; /* the next call brings the body, or its end */
     }
     if (*upload_data_size) {
-        if (r->body.len + *upload_data_size > BODY_MAX)
+        if (r->body.len + *upload_data_size > r->body_max)
             r->body_too_large = true;
         else
             tally_buf_append(&r->body, upload_data, *upload_data_size);
@@ -277,13 +284,17 @@ tally_api *tally_api_start(const tally_api_options *opt, tally_err *err) {
         api_free(api);
         return NULL;
     }
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* A thread per connection: a request that waits (for Kafka's answer to
+     * POST /v1/events, for a store) holds up its own connection only, never
+     * /livez or another client's report. PostgreSQL handles stay `threads`
+     * (api_pool.c): a request beyond waits for one. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     api->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)api->opt.threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        api, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512, MHD_OPTION_END);
     if (!api->daemon) {
         tally_err_set(err, TALLY_EIO, "cannot listen on %s (address in use or not ours?)",

@@ -92,11 +92,13 @@ static tally_code parse_filters(const tally_usage_request *req, char **lists, ta
         const tally_usage_filter *f = &req->filters[i];
         const char *name = f->name ? f->name : "";
         int g = tally_group_find(name, strlen(name));
-        if (g < 0)
+        if (g < 0) {
+            free_filters(lists); /* the lists of the filters before this one */
             return tally_err_set(err, TALLY_EINVAL,
                                  "filter[%.40s]: unknown dimension (use model, user, agent, kind,"
                                  " channel)",
                                  name);
+        }
         const char *p = f->values ? f->values : "";
         for (;;) {
             const char *end = strchr(p, ',');

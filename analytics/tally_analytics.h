@@ -101,11 +101,11 @@ void tally_aggregator_close(tally_aggregator *a);
  * library: start it on an address, stop it gracefully. api_main.c is the
  * daemon around it; the tests link the same code.
  *
- * Threads: libmicrohttpd runs `threads` worker threads (a thread pool, each
- * with its own event loop). A request is served start to end on one worker;
- * workers share one MongoDB handle (itself a pool) and take a PostgreSQL
- * handle from a small pool of `threads` connections for the request's
- * duration (tally_pg handles are not thread-safe).
+ * Threads: libmicrohttpd serves each connection on a thread of its own, so
+ * a request that waits (Kafka's answer to POST /v1/events, a slow store)
+ * holds up no other. Requests share one MongoDB handle (itself a pool) and
+ * take a PostgreSQL handle from a small pool of `threads` connections for
+ * the request's duration (tally_pg handles are not thread-safe).
  */
 
 
@@ -116,7 +116,7 @@ typedef struct {
     const char *admin_key;       /* TALLY_ADMIN_KEY; NULL or "": admin routes refuse */
     const char *ingest_group;    /* Kafka group of tally-ingest (Kafka-committed offsets) */
     const char *aggregate_group; /* group of tally-aggregate (offsets in PostgreSQL) */
-    int threads;                 /* worker threads = PostgreSQL connections */
+    int threads;                 /* PostgreSQL connections shared by the requests */
     int drain_timeout_ms;        /* on stop, how long to wait for requests in flight */
     int kafka_timeout_ms;        /* per Kafka call made while scraping /metrics */
     const char *cors_origins;    /* origins allowed by CORS ("a,b" or "*"); NULL: none */

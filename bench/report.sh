@@ -111,7 +111,7 @@ export TALLY_ADMIN_KEY=bench
 TALLY_PG_URL="$PG_REPORT" TALLY_MONGO_URL="$MONGO_NAIVE" bench_start_api
 API="http://127.0.0.1:$BENCH_API_PORT"
 echo "api:      TALLY_ADMIN_KEY=bench TALLY_PG_URL=$PG_REPORT $BUILD/analytics/tally-api" \
-  "--http-addr 127.0.0.1:0  ->  $API ($(sed -n 's/.*msg="listening".* \(threads=[0-9]*\).*/\1/p' "$BENCH_TMP/api.log"))"
+  "--http-addr 127.0.0.1:0  ->  $API ($(sed -n 's/.*msg="listening".* \(pg_connections=[0-9]*\).*/\1/p' "$BENCH_TMP/api.log"))"
 echo "request:  GET /v1/tenants/{id}/usage?$WINDOW"
 echo
 

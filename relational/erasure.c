@@ -311,8 +311,9 @@ static tally_code erase_entities(tally_pg *pg, const char *const *p, tally_buf *
  * A rollup row moves when its bucket starts before the erasure. */
 static tally_code erase_rollups(tally_pg *pg, const char *const *p, tally_buf *touched,
                                 tally_err *err) {
-    static tally_buf rollup_sql;
-    if (!rollup_sql.len) {
+    /* built per call (erasures are rare): no shared state between threads */
+    tally_buf rollup_sql = {0};
+    {
         tally_buf cols = {0}, merge = {0};
         tally_buf_puts(&cols, "tenant_id, bucket, model_id, agent_id, kind, channel");
         for (size_t i = 0; i < TALLY_ROLLUP__COUNT; i++) {
@@ -327,6 +328,7 @@ static tally_code erase_rollups(tally_pg *pg, const char *const *p, tally_buf *t
     }
     long long rows = 0, ids = 0, ratings = 0, days = 0;
     tally_code rc = scalar(pg, "erase usage_rollup", rollup_sql.data, 4, p, &rows, err);
+    tally_buf_free(&rollup_sql);
     if (rc == TALLY_OK)
         rc = scalar(pg, "erase agg_interactions",
                     "WITH s AS (UPDATE agg_interactions SET user_id = $3 WHERE tenant_id = $1"

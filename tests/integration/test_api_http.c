@@ -5,10 +5,12 @@
  * gzip when accepted, /livez and /readyz, /openapi.yaml as built, --version,
  * and no 503 for the first requests after PostgreSQL restarted.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <zlib.h>
 
 #include "api_itest.h"
+#include "tally_common.h"
 
 #define ADMIN_KEY "itest-admin-key-api-http"
 #define ORIGIN "https://dash.example"
@@ -84,6 +87,16 @@ static void errors_are_problems(void **state) {
         api_expect_problem(&r, cases[i].status, cases[i].needle, cases[i].param);
         api_http_free(&r);
     }
+    /* bodies are held before the key is checked: 16 KiB unless the route
+     * takes more (POST /v1/events: 1 MiB, test_api_events) */
+    size_t big = 16 * 1024 + 1;
+    char *body = malloc(big + 1);
+    memset(body, ' ', big);
+    body[big] = '\0';
+    api_http r = api_http_do(base, "POST", "/v1/admin/keys", NULL, body, NULL);
+    api_expect_problem(&r, 413, "at most 16384 bytes", "body");
+    api_http_free(&r);
+    free(body);
 }
 
 /* X-Request-Id: the client's when it is sane, else one made here; the
@@ -233,6 +246,19 @@ static void openapi_served(void **state) {
     api_http_free(&r);
 }
 
+/* POST one valid event to the server at arg (a base URL); the status. */
+static void *post_event_to(void *arg) {
+    static const char ev[] =
+        "{\"specversion\":\"1.0\",\"id\":\"wait-1\",\"source\":\"t\",\"type\":"
+        "\"fx.rate_set\",\"time\":\"2026-01-01T00:00:00Z\",\"data\":{\"currency\":\"BRL\","
+        "\"per_usd\":5.4,\"effective_from\":\"2026-01-01T00:00:00Z\"}}";
+    const char *headers[] = {"Content-Type: application/cloudevents+json", NULL};
+    api_http r = api_http_do_h(arg, "POST", "/v1/events", ADMIN_KEY, ev, strlen(ev), headers);
+    long status = r.status;
+    api_http_free(&r);
+    return (void *)(intptr_t)status;
+}
+
 static void live_and_ready(void **state) {
     (void)state;
     json_t *j = api_get_json(base, "/livez", NULL);
@@ -259,6 +285,24 @@ static void live_and_ready(void **state) {
     assert_string_equal(json_string_value(json_object_get(j, "kafka")), "unavailable");
     json_decref(j);
     api_http_free(&r);
+
+    /* Eight event requests waiting for the absent Kafka (several seconds
+     * each) hold up only their own connections: /livez answers at once. */
+    pthread_t waiting[8];
+    for (int i = 0; i < 8; i++) pthread_create(&waiting[i], NULL, post_event_to, base2);
+    api_sleep_ms(500); /* all of them in the server, waiting */
+    int64_t t0 = tally_time_monotonic_us();
+    r = api_http_do(base2, "GET", "/livez", NULL, NULL, NULL);
+    int64_t took_ms = (tally_time_monotonic_us() - t0) / 1000;
+    assert_int_equal(r.status, 200);
+    api_http_free(&r);
+    if (took_ms > 1000)
+        fail_msg("/livez took %lld ms while events waited for Kafka", (long long)took_ms);
+    for (int i = 0; i < 8; i++) {
+        void *status;
+        pthread_join(waiting[i], &status);
+        assert_int_equal((long)(intptr_t)status, 503);
+    }
     itest_stop(other, SIGTERM, 10000);
 }
 

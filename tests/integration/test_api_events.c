@@ -522,6 +522,15 @@ static void tenant_keys_publish_only_their_tenant(void **state) {
     j = post_expect(key, ONE, forged, 403);
     expect_error(j, "data.tenant_id: ");
     json_decref(j);
+    /* an erasure's time bounds what it erases, for good: a tenant key asks
+     * through the erasure route (which sets the time), never as an event */
+    j = post_expect(key, ONE,
+                    "{\"specversion\":\"1.0\",\"id\":\"own-erase\",\"source\":\"t\",\"type\":"
+                    "\"user.erased\",\"time\":\"9999-01-01T00:00:00Z\",\"subject\":\"ev-own\","
+                    "\"data\":{\"tenant_id\":\"ev-own\",\"user_id\":\"u1\"}}",
+                    403);
+    expect_error(j, "type: ");
+    json_decref(j);
     /* a key without the ingest scope publishes nothing */
     post_result r = post(read_key, ONE, own);
     assert_int_equal(r.status, 403);
@@ -559,6 +568,7 @@ static void tenant_keys_publish_only_their_tenant(void **state) {
         own_t += !strcmp(t.ids[i], "own-t");
         assert_string_not_equal(t.ids[i], "other-1");
         assert_string_not_equal(t.ids[i], "forged-t");
+        assert_string_not_equal(t.ids[i], "own-erase");
     }
     assert_int_equal(own_1, 2);
     assert_int_equal(own_t, 1);

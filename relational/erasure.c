@@ -175,7 +175,7 @@ tally_code tally_erasures_refresh(tally_erasures *e, tally_pg *pg, tally_err *er
             atoll(PQgetvalue(res, i, 4)));
     }
     PQclear(res);
-    qsort(e->recs, e->n, sizeof *e->recs, cmp_rec);
+    if (e->n > 1) qsort(e->recs, e->n, sizeof *e->recs, cmp_rec); /* recs NULL when none */
     e->n_sorted = e->n;
     e->db_count = count;
     e->db_max_seq = max;

@@ -143,11 +143,6 @@ static int parse_flags(int argc, char **argv, options *o) {
     return tally_flags_no_operands("tally-alerts", argc, argv, optind) ? -1 : 2;
 }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static void log_failure(const char *msg, const tally_err *err) {
     char why[600];
     tally_text_quote(err->msg, strlen(err->msg), why, sizeof why, true);
@@ -253,7 +248,7 @@ static void *retention_thread(void *arg) {
             if (wait_s <= 0) break;
             next_us = tally_time_monotonic_us() + (int64_t)wait_s * 1000000;
         }
-        sleep_ms(IDLE_MS);
+        tally_sleep_ms(IDLE_MS);
     }
     tally_docs_close(docs);
     tally_pg_close(pg);
@@ -316,7 +311,7 @@ static int publish_loop(const options *o, tally_pg *pg, tally_alerts_sender *s) 
         }
         if (n < o->batch_size) { /* the outbox is drained: look again in a while */
             if (o->once && all_done(pg)) break;
-            sleep_ms(IDLE_MS);
+            tally_sleep_ms(IDLE_MS);
         }
     }
     return 0;

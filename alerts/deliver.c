@@ -26,17 +26,6 @@
 #define LEASE_EXTRA_S 60
 #define IDLE_MS 200
 
-static tally_usec wall_now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tally_usec)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 tally_code tally_alerts_deliver_batch(tally_pg *pg, const tally_alerts_deliver_options *opt,
                                       tally_alerts_deliver_stats *st, size_t *n, tally_err *err) {
     *n = 0;
@@ -69,7 +58,7 @@ tally_code tally_alerts_deliver_batch(tally_pg *pg, const tally_alerts_deliver_o
         };
         which[k++] = i;
     }
-    tally_usec started = wall_now_us();
+    tally_usec started = tally_time_now_us();
     if (k) tally__webhook_post_many(reqs, k, opt->allow_private, started / 1000000, results);
 
     for (size_t i = 0; i < count; i++) /* the contract: no secret, no try, marked so */
@@ -132,7 +121,7 @@ void tally_alerts_deliver_run(const char *pg_url, const tally_alerts_deliver_opt
             last = *st;
             next_stats = tally_time_monotonic_us() + (int64_t)stats_interval_s * 1000000;
         }
-        if (n == 0) sleep_ms(IDLE_MS);
+        if (n == 0) tally_sleep_ms(IDLE_MS);
     }
     tally_pg_close(pg);
 }

@@ -39,17 +39,6 @@ typedef struct {
     int64_t next_record_us;
 } pass;
 
-static tally_usec wall_clock_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tally_usec)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static bool stopping(const pass *p) { return p->o->stop && *p->o->stop; }
 
 /* Rewrite the run's touched counts (and its end when finished). */
@@ -80,7 +69,7 @@ static tally_code between_batches(pass *p, const tally_alerts_retention_tenant *
         tally_code rc = record(p, false, err);
         if (rc != TALLY_OK) return rc;
     }
-    if (p->o->pause_ms > 0) sleep_ms(p->o->pause_ms);
+    if (p->o->pause_ms > 0) tally_sleep_ms(p->o->pause_ms);
     return TALLY_OK;
 }
 
@@ -195,7 +184,7 @@ tally_code tally_alerts_retention_run(tally_pg *pg, tally_docs *docs,
         .pg = pg, .o = o, .r = r, .touched = json_pack("{s:{}, s:{}}", "interactions", "users")};
     if (rc == TALLY_OK && !p.touched)
         rc = tally_err_set(err, TALLY_ENOMEM, "retention: out of memory");
-    if (rc == TALLY_OK && o->dry_run) r->started_at = wall_clock_us();
+    if (rc == TALLY_OK && o->dry_run) r->started_at = tally_time_now_us();
     if (rc == TALLY_OK && !o->dry_run)
         rc = tally_pg_lifecycle_start(pg, TALLY_LIFECYCLE_RETENTION, o->requested_by,
                                       o->only_tenant, NULL, &r->run_id, &r->started_at, err);

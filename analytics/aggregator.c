@@ -33,13 +33,8 @@ tally_aggregator *tally_aggregator_open(const char *pg_url, const tally_consumer
     a->items = calloc((size_t)opt->batch_size, sizeof *a->items);
     a->ratings = calloc((size_t)opt->batch_size, sizeof *a->ratings);
     a->erasures = calloc((size_t)opt->batch_size, sizeof *a->erasures);
-    tally_config env;
-    tally_config_from_env(&env);
-    a->erased = tally_erasures_new(env.pseudonym_secret, env.pseudonym_secret_previous);
-    if (!tally_erasures_configured(a->erased))
-        tally_warn("TALLY_PSEUDONYM_SECRET is not set", "%s",
-                   "effect=\"a user.erased event will wait until it is set\"");
-    if (!a->items || !a->ratings || !a->erasures) {
+    a->erased = tally_erasures_from_env();
+    if (!a->items || !a->ratings || !a->erasures || !a->erased) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory for a batch of %d", opt->batch_size);
         goto fail;
     }

@@ -44,10 +44,8 @@ static tally_code pseudonym_of(api_request *r, char out[TALLY_PSEUDONYM_SIZE], t
 
 /* The user.erased event of the request, as JSON text (malloc'd). */
 static char *erasure_event(const api_request *r, const char *event_id) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     char at[40];
-    tally_time_format_utc((tally_usec)now.tv_sec * 1000000 + now.tv_nsec / 1000, at, sizeof at);
+    tally_time_format_utc(tally_time_now_us(), at, sizeof at);
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}}", "specversion",
                            "1.0", "id", event_id, "source", "tally-api", "type", "user.erased",
                            "time", at, "subject", r->tenant_id, "datacontenttype",

@@ -58,12 +58,6 @@ static bool refuse_unknown_fields(api_request *r, json_t *doc) {
     return true;
 }
 
-static tally_usec now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tally_usec)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* The body's members into k (strings borrowed from doc); false when a 400
  * or 413 was queued. null is the same as a member left out. */
 static bool read_body(api_request *r, json_t **doc, tally_pg_api_key_new *k) {
@@ -112,7 +106,7 @@ static bool read_body(api_request *r, json_t **doc, tally_pg_api_key_new *k) {
                                    "expires_at: must be an RFC 3339 time (2026-12-31T23:59:59Z)");
             return false;
         }
-        if (k->expires_at <= now_us()) {
+        if (k->expires_at <= tally_time_now_us()) {
             tally__api_reply_error(r, 400, "expires_at: must be in the future");
             return false;
         }

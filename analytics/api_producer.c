@@ -146,11 +146,6 @@ _Static_assert(RETRY_AFTER_S * 1000 >= PUBLISH_TIMEOUT_MS, "retry no sooner than
 
 const char *tally__api_producer_retry_after(void) { return TALLY_STR(RETRY_AFTER_S); }
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 /* Queue one message for w; false (w's failure recorded) when librdkafka
  * refused it, its local queue staying full until the deadline included. */
 static bool enqueue(api_producer *p, const char *topic, const api_message *m, waiter *w,
@@ -165,7 +160,7 @@ static bool enqueue(api_producer *p, const char *topic, const api_message *m, wa
             RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
         if (!e) return true;
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && tally_time_monotonic_us() < deadline_us) {
-            sleep_ms(QUEUE_FULL_RETRY_MS); /* the poll thread drains it */
+            tally_sleep_ms(QUEUE_FULL_RETRY_MS); /* the poll thread drains it */
             continue;
         }
         pthread_mutex_lock(&w->mu);

@@ -78,19 +78,13 @@ static void add_limit(const tally_limit_row *row, void *arg) {
                                        row->paused ? "paused" : "reached", used, limit, unit));
 }
 
-static tally_usec now_usec(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tally_usec)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 tally_code tally_limits_report(tally_pg *pg, const tally_limits_request *req, int64_t pending,
                                json_t **out, tally_err *err) {
     *out = NULL;
     if (!valid_id(req->tenant_id)) return tally_err_set(err, TALLY_ENOTFOUND, "tenant not found");
     if (req->user_id && !valid_id(req->user_id))
         return tally_err_set(err, TALLY_EINVAL, "user_id: must be an id of 1-128 characters");
-    tally_usec at = now_usec();
+    tally_usec at = tally_time_now_us();
     if (req->at && !tally_time_parse_rfc3339(req->at, &at))
         return tally_err_set(err, TALLY_EINVAL,
                              "at: must be an RFC 3339 time like 2026-03-18T14:02:11-04:00");

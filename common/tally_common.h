@@ -68,6 +68,12 @@ bool tally_time_parse_rfc3339(const char *s, tally_usec *out);
 /* Write "2026-03-14T15:00:00.123000Z" into buf (at least 32 bytes). */
 void tally_time_format_utc(tally_usec t, char *buf, size_t len);
 
+/* The wall clock in microseconds since the epoch. */
+tally_usec tally_time_now_us(void);
+
+/* Sleep ms milliseconds (an interrupted sleep ends early). */
+void tally_sleep_ms(int ms);
+
 /* Monotonic clock in microseconds, for durations and timeouts. */
 int64_t tally_time_monotonic_us(void);
 

@@ -91,6 +91,17 @@ void tally_time_format_utc(tally_usec t, char *buf, size_t len) {
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)us);
 }
 
+tally_usec tally_time_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (tally_usec)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void tally_sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
 int64_t tally_time_monotonic_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

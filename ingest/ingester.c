@@ -39,13 +39,8 @@ tally_ingester *tally_ingester_open(const tally_ingest_config *cfg,
     ing->docs_items = calloc((size_t)opt->batch_size, sizeof *ing->docs_items);
     ing->docs_item = calloc((size_t)opt->batch_size, sizeof *ing->docs_item);
     ing->erased = calloc((size_t)opt->batch_size, sizeof *ing->erased);
-    tally_config env;
-    tally_config_from_env(&env);
-    ing->erasures = tally_erasures_new(env.pseudonym_secret, env.pseudonym_secret_previous);
-    if (!tally_erasures_configured(ing->erasures))
-        tally_warn("TALLY_PSEUDONYM_SECRET is not set", "%s",
-                   "effect=\"a user.erased event will wait until it is set\"");
-    if (!ing->docs_items || !ing->docs_item || !ing->erased) {
+    ing->erasures = tally_erasures_from_env();
+    if (!ing->docs_items || !ing->docs_item || !ing->erased || !ing->erasures) {
         tally_err_set(err, TALLY_ENOMEM, "out of memory for a batch of %d", opt->batch_size);
         goto fail;
     }

@@ -87,6 +87,16 @@ static void key_id(const char *secret, char out[KEY_ID_LEN + 1]) {
     out[KEY_ID_LEN] = '\0';
 }
 
+tally_erasures *tally_erasures_from_env(void) {
+    tally_config env;
+    tally_config_from_env(&env);
+    tally_erasures *e = tally_erasures_new(env.pseudonym_secret, env.pseudonym_secret_previous);
+    if (e && !tally_erasures_configured(e))
+        tally_warn("TALLY_PSEUDONYM_SECRET is not set", "%s",
+                   "effect=\"a user.erased event will wait until it is set\"");
+    return e;
+}
+
 tally_erasures *tally_erasures_new(const char *secret, const char *previous) {
     tally_erasures *e = calloc(1, sizeof *e);
     if (!e) tally_oom("erasures");

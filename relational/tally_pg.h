@@ -213,6 +213,9 @@ void tally_pg_pseudonym(const char *secret, const char *tenant_id, const char *u
  * before rotations, used only to recognise the records they made. Both are
  * borrowed and must outlive the cache. */
 tally_erasures *tally_erasures_new(const char *secret, const char *previous);
+/* The same with the secrets of the environment (TALLY_PSEUDONYM_SECRET and
+ * _PREVIOUS), as the consumers open it; says in the log when none is set. */
+tally_erasures *tally_erasures_from_env(void);
 void tally_erasures_free(tally_erasures *e);
 bool tally_erasures_configured(const tally_erasures *e);
 

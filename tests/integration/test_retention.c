@@ -309,6 +309,13 @@ static bool has_reason(const dlq_seen *s, const char *reason) {
     return false;
 }
 
+/* Every interaction stored in the history (the ingester's part; the
+ * rollups are the aggregator's, which may finish first). */
+static bool history_whole(const itest_ctx *ctx, void *arg) {
+    (void)arg;
+    return itest_mongo_count_try(ctx, NULL) >= N_OLD + N_YOUNG + N_OTHER;
+}
+
 static void ingest_and_count(const itest_ctx *ctx, long long tenants_sql_want, const char *sql) {
     const char *args[] = {"--batch-ms", "50", "--stats-interval", "0", NULL};
     pid_t ing = itest_spawn(ctx, "ingest/tally-ingest", args);
@@ -317,6 +324,7 @@ static void ingest_and_count(const itest_ctx *ctx, long long tenants_sql_want, c
     pg_goal g2 = {"SELECT coalesce(sum(requests), 0) FROM usage_rollup", N_OLD + N_YOUNG + N_OTHER};
     assert_true(itest_wait_until(pg_reached, ctx, &g1, 120000));
     assert_true(itest_wait_until(pg_reached, ctx, &g2, 120000));
+    assert_true(itest_wait_until(history_whole, ctx, NULL, 120000));
     assert_int_equal(itest_stop(ing, SIGTERM, 30000), 0);
     assert_int_equal(itest_stop(agg, SIGTERM, 30000), 0);
 }

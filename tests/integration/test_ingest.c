@@ -103,8 +103,12 @@ static void entities_round_trip_and_newest_wins(void **state) {
     size_t n = sizeof events / sizeof events[0];
     produce_events(&ctx, events, n);
     pid_t pid = start_ingest(&ctx);
+    /* the last event of t1's partition, and the last of the global one
+     * (plan, price and rate are keyed "_global": another partition) */
     pg_goal g = {"SELECT count(*) FROM feedback", 1};
     assert_true(itest_wait_until(pg_reached, &ctx, &g, 60000));
+    pg_goal global = {"SELECT count(*) FROM fx_rates", 1};
+    assert_true(itest_wait_until(pg_reached, &ctx, &global, 60000));
     assert_int_equal(itest_stop(pid, SIGTERM, 20000), 0);
 
     assert_int_equal(itest_pg_scalar(&ctx, "SELECT count(*) FROM tenants WHERE name = 'Newer name'"

@@ -7,10 +7,12 @@
  * run and alternating so that both see the same machine:
  *   (a) json_loadb + json_decref of every line (a bare parse, flags 0);
  *   (b) json_loadb with the decoder's flags (DECODE_ANY|REJECT_DUPLICATES);
- *   (c) tally_event_decode + tally_event_free of every line.
+ *   (c) tally_event_decode + tally_event_free of every line;
+ *   (d) tally_json_parse + tally_json_free (the reader under the decoder).
  * Each pass is repeated REPEATS times (default 5) and the best is kept. It
- * prints events/s for each and the overhead of (c) over (a). The budget in
- * the design is +50% at most.
+ * prints events/s for each, the overhead of (c) over (d) — the budget in the
+ * design is +50% at most — and how many times faster (c) is than (b), the
+ * jansson parse the decoder used before.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -82,6 +84,18 @@ static int64_t pass_parse(const line *lines, size_t n, size_t flags, size_t *bad
     return tally_time_monotonic_us() - t0;
 }
 
+static int64_t pass_tally_json(const line *lines, size_t n, size_t *bad) {
+    int64_t t0 = tally_time_monotonic_us();
+    for (size_t i = 0; i < n; i++) {
+        tally_json_doc *d = tally_json_parse(lines[i].p, lines[i].len, NULL);
+        if (d)
+            tally_json_free(d);
+        else
+            (*bad)++;
+    }
+    return tally_time_monotonic_us() - t0;
+}
+
 static int64_t pass_decode(const line *lines, size_t n, size_t *bad, tally_err *first) {
     int64_t t0 = tally_time_monotonic_us();
     tally_event ev;
@@ -118,18 +132,20 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    int64_t best_a = INT64_MAX, best_b = INT64_MAX, best_c = INT64_MAX;
-    size_t bad_a = 0, bad_b = 0, bad_c = 0;
+    int64_t best_a = INT64_MAX, best_b = INT64_MAX, best_c = INT64_MAX, best_d = INT64_MAX;
+    size_t bad_a = 0, bad_b = 0, bad_c = 0, bad_d = 0;
     tally_err first = {0};
     for (int r = 0; r < repeats; r++) {
-        size_t ba = 0, bb = 0, bc = 0;
+        size_t ba = 0, bb = 0, bc = 0, bd = 0;
         int64_t a = pass_parse(lines, n, 0, &ba);
         int64_t b = pass_parse(lines, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &bb);
         int64_t c = pass_decode(lines, n, &bc, &first);
+        int64_t d = pass_tally_json(lines, n, &bd);
+        if (d < best_d) best_d = d;
         if (a < best_a) best_a = a;
         if (b < best_b) best_b = b;
         if (c < best_c) best_c = c;
-        bad_a = ba, bad_b = bb, bad_c = bc;
+        bad_a = ba, bad_b = bb, bad_c = bc, bad_d = bd;
     }
 
     printf("events: %zu lines, %zu bytes (%.0f bytes/event), best of %d passes\n", n, len,
@@ -141,8 +157,11 @@ int main(int argc, char **argv) {
     printf("(c) tally_event_decode+free            %12.0f events/s  %8.1f ms  %zu rejected\n",
            per_sec(n, best_c), best_c / 1e3, bad_c);
     if (bad_c) printf("    first rejection: %s\n", first.msg);
-    printf("overhead of (c) over (a): %+.1f%% (budget: +50%%)\n",
-           100.0 * ((double)best_c / (double)best_a - 1.0));
+    printf("(d) tally_json_parse+free              %12.0f events/s  %8.1f ms  %zu unparsable\n",
+           per_sec(n, best_d), best_d / 1e3, bad_d);
+    printf("overhead of (c) over (d): %+.1f%% (budget: +50%%)\n",
+           100.0 * ((double)best_c / (double)best_d - 1.0));
+    printf("(c) is %.1f x as fast as (b)\n", (double)best_b / (double)best_c);
     free(lines);
     free(buf);
     return 0;

@@ -7,12 +7,7 @@
  * lives in slot seq % nslots; the reader may run at most nslots chunks ahead
  * of the caller. One mutex guards the counters; it is taken a few times per
  * chunk (~1 MiB, ~1200 events), never per line.
- *
- * jansson's allocations go to a per-worker arena while the pipeline runs: a
- * decoded event is a few dozen small objects freed all together right after,
- * so a bump pointer that rewinds when the last one is freed replaces as many
- * malloc/free pairs (about a tenth of the decode's time). Allocations made
- * outside a worker, or too large for its arena, go to malloc as before.
+
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -20,7 +15,6 @@
 #include "produce_pipeline.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +24,6 @@
 #include "tally_stream.h"
 
 #define CHUNK_BYTES (1u << 20)
-#define ARENA_BYTES (4u << 20)
 
 struct produce_pipeline {
     int fd;
@@ -44,39 +37,7 @@ struct produce_pipeline {
     pthread_cond_t work, done, room;
     long long next_read, next_work, next_pub; /* chunk sequence numbers */
     bool reader_done, stopping, read_error;
-    json_malloc_t prev_malloc;
-    json_free_t prev_free;
 };
-
-/* -- jansson's allocator: a per-thread arena --------------------------------- */
-
-typedef struct {
-    char *base;
-    size_t used, live;
-} json_arena;
-
-static __thread json_arena arena;
-
-static void *arena_malloc(size_t n) {
-    json_arena *a = &arena;
-    n = (n + 15) & ~(size_t)15;
-    if (a->base && ARENA_BYTES - a->used >= n) {
-        void *p = a->base + a->used;
-        a->used += n;
-        a->live++;
-        return p;
-    }
-    return malloc(n);
-}
-
-static void arena_free(void *p) {
-    json_arena *a = &arena;
-    if (a->base && (char *)p >= a->base && (char *)p < a->base + ARENA_BYTES) {
-        if (--a->live == 0) a->used = 0;
-        return;
-    }
-    free(p);
-}
 
 /* -- growing buffers --------------------------------------------------------- */
 
@@ -143,7 +104,6 @@ static void decode_chunk(produce_chunk *c) {
 
 static void *worker_main(void *arg) {
     produce_pipeline *p = arg;
-    arena.base = malloc(ARENA_BYTES);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stopping && p->next_work == p->next_read && !p->reader_done)
@@ -157,8 +117,6 @@ static void *worker_main(void *arg) {
         pthread_cond_broadcast(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
-    free(arena.base);
-    arena.base = NULL;
     return NULL;
 }
 
@@ -258,12 +216,10 @@ produce_pipeline *tally__produce_pipeline_start(FILE *in, int threads,
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
     pthread_cond_init(&p->room, NULL);
-    json_get_alloc_funcs(&p->prev_malloc, &p->prev_free);
     if (!p->slots || !p->workers) {
         tally__produce_pipeline_finish(p);
         return NULL;
     }
-    json_set_alloc_funcs(arena_malloc, arena_free);
     /* SIGINT and SIGTERM go to the caller's thread, which watches *stop. */
     sigset_t block, old;
     sigemptyset(&block);
@@ -324,7 +280,6 @@ bool tally__produce_pipeline_finish(produce_pipeline *p) {
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->started; i++) pthread_join(p->workers[i], NULL);
     if (p->reader_started) pthread_join(p->reader, NULL);
-    json_set_alloc_funcs(p->prev_malloc, p->prev_free);
     bool ok = !p->read_error;
     for (int i = 0; p->slots && i < p->nslots; i++) {
         free(p->slots[i].buf);

@@ -2,10 +2,7 @@
 
 #include <string.h>
 
-/* Bytes of the valid UTF-8 sequence at p (avail bytes left) and its code
- * point, or 0 when it is not one (bad lead or continuation, cut short,
- * overlong forms, surrogates, above U+10FFFF). */
-static size_t utf8_next(const unsigned char *p, size_t avail, unsigned *cp) {
+size_t tally_utf8_next(const unsigned char *p, size_t avail, unsigned *cp) {
     unsigned c = p[0];
     size_t len;
     unsigned min;
@@ -40,7 +37,7 @@ static long text_chars(const char *s, size_t len, const char **why) {
     long chars = 0;
     for (size_t i = 0; i < len; chars++) {
         unsigned cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
+        size_t n = tally_utf8_next(p + i, len - i, &cp);
         if (n == 0) {
             *why = "must be valid UTF-8";
             return -1;
@@ -78,7 +75,7 @@ void tally_text_quote(const char *s, size_t len, char *out, size_t out_len, bool
     }
     for (size_t i = 0; i < len;) {
         unsigned cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
+        size_t n = tally_utf8_next(p + i, len - i, &cp);
         bool bad = n == 0 || is_control(cp);
         size_t need = bad ? 1 : (escape && (cp == '"' || cp == '\\') ? 2 : n);
         if (bad) n = 1;

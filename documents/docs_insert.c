@@ -2,10 +2,11 @@
  * docs_insert — the ingester's hot path: a batch of interaction events into
  * the history as one unordered bulk insert.
  *
- * Each document is built straight from the event's jansson tree into one
+ * Each document is built straight from the event's parsed JSON into one
  * reused bson_t, which the bulk operation copies into its wire buffer; the
  * driver's own per-document validation is switched off because the builder
- * already guarantees what it would check (UTF-8 from jansson, encoded keys).
+ * already guarantees what it would check (UTF-8 checked by the parser,
+ * encoded keys).
  *
  * A duplicate key (11000) is a redelivered event: success, counted apart.
  */
@@ -19,14 +20,15 @@
 #define DUPLICATE_KEY 11000
 
 /* A string member of data, or NULL. */
-static const char *data_str(const json_t *data, const char *key) {
-    return json_string_value(json_object_get(data, key));
+static const char *data_str(const tally_json *data, const char *key) {
+    return tally_json_string(tally_json_get(data, key));
 }
 
 /* The stored document of one event (see tally_docs.h). */
 static tally_code build_doc(bson_t *doc, const tally_docs_interaction *it, tally_err *err) {
     if (!it->id || !*it->id) return tally_err_set(err, TALLY_EINVAL, "id: missing");
-    if (!json_is_object(it->data)) return tally_err_set(err, TALLY_EINVAL, "data: not an object");
+    if (!tally_json_is_object(it->data))
+        return tally_err_set(err, TALLY_EINVAL, "data: not an object");
     const char *tenant = data_str(it->data, "tenant_id");
     if (!tenant) tenant = it->subject;
     if (!tenant || !*tenant) return tally_err_set(err, TALLY_EINVAL, "data.tenant_id: missing");
@@ -49,14 +51,8 @@ static tally_code build_doc(bson_t *doc, const tally_docs_interaction *it, tally
     if (!ok) return tally_err_set(err, TALLY_EINVAL, "document too large");
     if (!it->pseudonym) return tally_json_bson_append(doc, "data", it->data, err);
     /* an erased user's event (a replay): anonymous from the start */
-    json_t *anon = json_copy((json_t *)it->data);
-    if (!anon) return tally_err_set(err, TALLY_ENOMEM, "out of memory");
-    for (int i = 0; tally__docs_content_fields[i]; i++)
-        json_object_del(anon, tally__docs_content_fields[i]);
-    json_object_set_new(anon, "user_id", json_string(it->pseudonym));
-    tally_code rc = tally_json_bson_append(doc, "data", anon, err);
-    json_decref(anon);
-    return rc;
+    return tally_json_bson_append_redacted(doc, "data", it->data, tally__docs_content_fields,
+                                           it->pseudonym, err);
 }
 
 tally_code tally_docs_check_interaction(const tally_docs_interaction *it, tally_err *err) {

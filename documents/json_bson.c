@@ -1,6 +1,6 @@
 /*
  * json_bson — the conversions of json_bson.h. JSON → BSON is on the
- * ingester's hot path: it walks the jansson tree once, appends straight into
+ * ingester's hot path: it walks the parsed event (tally_json) once, appends straight into
  * the caller's bson_t, and touches keys only when they need the storage
  * encoding. Error paths are built only on failure, while the recursion
  * unwinds.
@@ -61,46 +61,44 @@ static size_t encode_key(const char *key, size_t keylen, char *out) {
     return o;
 }
 
-static tally_code append_value(bson_t *doc, const char *key, size_t keylen, const json_t *v,
+static tally_code append_value(bson_t *doc, const char *key, size_t keylen, const tally_json *v,
                                int depth, bool in_array, tally_err *err);
 
-static tally_code append_members(bson_t *doc, const json_t *obj, int depth, tally_err *err) {
-    const char *key;
-    size_t keylen;
-    json_t *v;
-    char small[192];
-    json_object_keylen_foreach((json_t *)obj, key, keylen, v) {
-        if (memchr(key, '\0', keylen)) {
-            fail(err, "key contains a NUL character");
-            prefix_path(err, key, strlen(key), false);
-            return TALLY_EINVAL;
-        }
-        const char *k = key;
-        size_t klen = keylen;
-        char *heap = NULL;
-        if (key_needs_encoding(key)) {
-            char *buf = keylen * 3 + 1 <= sizeof small ? small : (heap = malloc(keylen * 3 + 1));
-            if (!buf) return tally_err_set(err, TALLY_ENOMEM, "out of memory");
-            klen = encode_key(key, keylen, buf);
-            k = buf;
-        }
-        tally_code rc = append_value(doc, k, klen, v, depth, false, err);
-        free(heap);
-        if (rc != TALLY_OK) {
-            prefix_path(err, key, keylen, false);
-            return rc;
-        }
+/* One member under its (encoded) key; a failure gets the key as its path. */
+static tally_code append_member(bson_t *doc, const tally_json *m, const tally_json *value,
+                                int depth, tally_err *err) {
+    const char *key = tally_json_key(m);
+    size_t keylen = tally_json_key_length(m);
+    const char *k = key;
+    size_t klen = keylen;
+    char small[192], *heap = NULL;
+    if (key_needs_encoding(key)) {
+        char *buf = keylen * 3 + 1 <= sizeof small ? small : (heap = malloc(keylen * 3 + 1));
+        if (!buf) return tally_err_set(err, TALLY_ENOMEM, "out of memory");
+        klen = encode_key(key, keylen, buf);
+        k = buf;
+    }
+    tally_code rc = append_value(doc, k, klen, value, depth, false, err);
+    free(heap);
+    if (rc != TALLY_OK) prefix_path(err, key, keylen, false);
+    return rc;
+}
+
+static tally_code append_members(bson_t *doc, const tally_json *obj, int depth, tally_err *err) {
+    for (const tally_json *m = tally_json_first(obj); m; m = tally_json_next(obj, m)) {
+        tally_code rc = append_member(doc, m, m, depth, err);
+        if (rc != TALLY_OK) return rc;
     }
     return TALLY_OK;
 }
 
-static tally_code append_elements(bson_t *arr, const json_t *a, int depth, tally_err *err) {
-    size_t n = json_array_size(a);
-    for (size_t i = 0; i < n; i++) {
+static tally_code append_elements(bson_t *arr, const tally_json *a, int depth, tally_err *err) {
+    size_t i = 0;
+    for (const tally_json *e = tally_json_first(a); e; e = tally_json_next(a, e), i++) {
         char ibuf[16];
         const char *ikey;
         size_t ilen = bson_uint32_to_string((uint32_t)i, &ikey, ibuf, sizeof ibuf);
-        tally_code rc = append_value(arr, ikey, ilen, json_array_get(a, i), depth, true, err);
+        tally_code rc = append_value(arr, ikey, ilen, e, depth, true, err);
         if (rc != TALLY_OK) {
             char seg[24];
             int sl = snprintf(seg, sizeof seg, "[%zu]", i);
@@ -111,7 +109,7 @@ static tally_code append_elements(bson_t *arr, const json_t *a, int depth, tally
     return TALLY_OK;
 }
 
-static tally_code append_array(bson_t *doc, const char *key, size_t keylen, const json_t *v,
+static tally_code append_array(bson_t *doc, const char *key, size_t keylen, const tally_json *v,
                                int depth, bool in_array, tally_err *err) {
     bson_t wrap, child;
     bson_t *parent = doc;
@@ -132,12 +130,14 @@ too_big:
     return fail(err, "document too large");
 }
 
-static tally_code append_value(bson_t *doc, const char *key, size_t keylen, const json_t *v,
+/* Strings and keys hold no NUL: the parser refuses "\u0000" and raw control
+ * characters (PostgreSQL's jsonb under FerretDB could not store one). */
+static tally_code append_value(bson_t *doc, const char *key, size_t keylen, const tally_json *v,
                                int depth, bool in_array, tally_err *err) {
     int kl = (int)keylen;
     bool ok;
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
+    switch (tally_json_typeof(v)) {
+    case TALLY_JSON_OBJECT: {
         if (++depth > TALLY_JSON_BSON_MAX_DEPTH) return fail(err, "nested too deeply");
         bson_t child;
         if (!bson_append_document_begin(doc, key, kl, &child))
@@ -147,36 +147,32 @@ static tally_code append_value(bson_t *doc, const char *key, size_t keylen, cons
         ok = bson_append_document_end(doc, &child);
         break;
     }
-    case JSON_ARRAY:
+    case TALLY_JSON_ARRAY:
         if (++depth > TALLY_JSON_BSON_MAX_DEPTH) return fail(err, "nested too deeply");
         return append_array(doc, key, keylen, v, depth, in_array, err);
-    case JSON_STRING: {
-        const char *s = json_string_value(v);
-        size_t n = json_string_length(v);
-        if (memchr(s, '\0', n)) return fail(err, "string contains a NUL character");
-        ok = bson_append_utf8(doc, key, kl, s, (int)n);
+    case TALLY_JSON_STRING:
+        ok = bson_append_utf8(doc, key, kl, tally_json_string(v), (int)tally_json_string_length(v));
         break;
-    }
-    case JSON_INTEGER: {
-        json_int_t i = json_integer_value(v);
+    case TALLY_JSON_INTEGER: {
+        long long i = tally_json_integer(v);
         ok = i >= INT32_MIN && i <= INT32_MAX ? bson_append_int32(doc, key, kl, (int32_t)i)
                                               : bson_append_int64(doc, key, kl, (int64_t)i);
         break;
     }
-    case JSON_REAL: {
-        double r = json_real_value(v);
+    case TALLY_JSON_REAL: {
+        double r = tally_json_real(v);
         if (!isfinite(r)) return fail(err, "number is not finite");
         ok = bson_append_double(doc, key, kl, r);
         break;
     }
-    case JSON_TRUE: ok = bson_append_bool(doc, key, kl, true); break;
-    case JSON_FALSE: ok = bson_append_bool(doc, key, kl, false); break;
+    case TALLY_JSON_TRUE: ok = bson_append_bool(doc, key, kl, true); break;
+    case TALLY_JSON_FALSE: ok = bson_append_bool(doc, key, kl, false); break;
     default: ok = bson_append_null(doc, key, kl); break;
     }
     return ok ? TALLY_OK : fail(err, "document too large");
 }
 
-tally_code tally_json_bson_append(bson_t *doc, const char *key, const json_t *value,
+tally_code tally_json_bson_append(bson_t *doc, const char *key, const tally_json *value,
                                   tally_err *err) {
     size_t keylen = strlen(key);
     tally_code rc = append_value(doc, key, keylen, value, 0, false, err);
@@ -184,9 +180,51 @@ tally_code tally_json_bson_append(bson_t *doc, const char *key, const json_t *va
     return rc;
 }
 
-tally_code tally_json_bson_append_members(bson_t *doc, const json_t *obj, tally_err *err) {
-    if (!json_is_object(obj)) return tally_err_set(err, TALLY_EINVAL, "not a JSON object");
+tally_code tally_json_bson_append_members(bson_t *doc, const tally_json *obj, tally_err *err) {
+    if (!tally_json_is_object(obj)) return tally_err_set(err, TALLY_EINVAL, "not a JSON object");
     return append_members(doc, obj, 0, err);
+}
+
+static bool listed(const char *key, size_t keylen, const char *const *names) {
+    for (; *names; names++)
+        if (strlen(*names) == keylen && memcmp(*names, key, keylen) == 0) return true;
+    return false;
+}
+
+tally_code tally_json_bson_append_redacted(bson_t *doc, const char *key, const tally_json *obj,
+                                           const char *const *drop, const char *user_id,
+                                           tally_err *err) {
+    if (!tally_json_is_object(obj)) return tally_err_set(err, TALLY_EINVAL, "not a JSON object");
+    size_t keylen = strlen(key);
+    bson_t child;
+    if (!bson_append_document_begin(doc, key, (int)keylen, &child))
+        return tally_err_set(err, TALLY_EINVAL, "%s: document too large", key);
+    tally_code rc = TALLY_OK;
+    bool has_user = false;
+    for (const tally_json *m = tally_json_first(obj); m && rc == TALLY_OK;
+         m = tally_json_next(obj, m)) {
+        const char *k = tally_json_key(m);
+        size_t kl = tally_json_key_length(m);
+        if (listed(k, kl, drop)) continue;
+        if (kl == 7 && memcmp(k, "user_id", 7) == 0) {
+            has_user = true;
+            rc = bson_append_utf8(&child, "user_id", 7, user_id, -1)
+                     ? TALLY_OK
+                     : fail(err, "document too large");
+            if (rc != TALLY_OK) prefix_path(err, "user_id", 7, false);
+            continue;
+        }
+        rc = append_member(&child, m, m, 1, err);
+    }
+    if (rc == TALLY_OK && !has_user && !BSON_APPEND_UTF8(&child, "user_id", user_id))
+        rc = fail(err, "document too large");
+    if (rc != TALLY_OK) {
+        prefix_path(err, key, keylen, false);
+        return rc;
+    }
+    return bson_append_document_end(doc, &child)
+               ? TALLY_OK
+               : tally_err_set(err, TALLY_EINVAL, "%s: document too large", key);
 }
 
 /* ---- BSON → JSON --------------------------------------------------------- */

@@ -1,8 +1,9 @@
 /*
- * json_bson — jansson trees to BSON and back, for the `data` of stored
+ * json_bson — parsed JSON to BSON and back, for the `data` of stored
  * interactions. Internal to the documents layer (and its unit test).
  *
- * JSON → BSON builds the BSON directly from the jansson tree, in key order,
+ * JSON → BSON builds the BSON directly from the parsed event (tally_json,
+ * the decoder's own tree), in key order,
  * with no intermediate text: integers become int32 when they fit, else
  * int64; reals double; strings, booleans, null, arrays and objects stay what
  * they are.
@@ -15,9 +16,13 @@
  * The keys an index or a report reads (tenant_id, model_id, …) contain none
  * of these characters and are stored as they are.
  * What no encoding can store is refused with TALLY_EINVAL and the path of
- * the value ("data.metadata.notes[2]: string contains a NUL character"): a
- * NUL in a string or key (PostgreSQL's jsonb under FerretDB cannot hold it),
- * a non-finite real, nesting deeper than TALLY_JSON_BSON_MAX_DEPTH.
+ * the value ("data.metadata.d.d…: nested too deeply"): nesting deeper than
+ * TALLY_JSON_BSON_MAX_DEPTH. A NUL in a string or key (PostgreSQL's jsonb
+ * under FerretDB cannot hold it) and non-finite reals never get this far:
+ * the parser refuses them.
+ *
+ * BSON → JSON (for the API's history route) gives jansson trees, which the
+ * API serialises.
  */
 #ifndef TALLY_JSON_BSON_H
 #define TALLY_JSON_BSON_H
@@ -34,12 +39,19 @@
 /* Append `value` to `doc` under `key` (the key itself is not encoded: it is
  * the caller's own field name). On failure doc is left partly written
  * (discard it) and err names the path, starting with `key`. */
-tally_code tally_json_bson_append(bson_t *doc, const char *key, const json_t *value,
+tally_code tally_json_bson_append(bson_t *doc, const char *key, const tally_json *value,
                                   tally_err *err);
 
 /* Append every member of the JSON object `obj` to `doc`, keys encoded.
  * TALLY_EINVAL when obj is not an object. */
-tally_code tally_json_bson_append_members(bson_t *doc, const json_t *obj, tally_err *err);
+tally_code tally_json_bson_append_members(bson_t *doc, const tally_json *obj, tally_err *err);
+
+/* Append the object `obj` under `key` without its members named in `drop`
+ * (NULL-terminated) and with "user_id" set to `user_id` (in its place, or
+ * last when obj had none): an erased user's event, stored anonymous. */
+tally_code tally_json_bson_append_redacted(bson_t *doc, const char *key, const tally_json *obj,
+                                           const char *const *drop, const char *user_id,
+                                           tally_err *err);
 
 /* The BSON value under `iter` as JSON, storage encoding undone: a new
  * reference, NULL on allocation failure. Dates become RFC 3339 UTC strings

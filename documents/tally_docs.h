@@ -75,12 +75,12 @@ const char *tally_docs_builtin_indexes_json(void);
 /* One interaction event to store. Everything is borrowed from the caller for
  * the duration of the call. */
 typedef struct {
-    const char *id;        /* event id, becomes _id; required */
-    int64_t time_us;       /* event time, µs since the epoch (UTC); stored to the ms */
-    const char *time_text; /* the event's time as sent; NULL: time_us printed in UTC */
-    const char *source;    /* CloudEvents source; NULL: not stored */
-    const char *subject;   /* tenant id; used only when data has no tenant_id */
-    const json_t *data;    /* the event's data object; required */
+    const char *id;         /* event id, becomes _id; required */
+    int64_t time_us;        /* event time, µs since the epoch (UTC); stored to the ms */
+    const char *time_text;  /* the event's time as sent; NULL: time_us printed in UTC */
+    const char *source;     /* CloudEvents source; NULL: not stored */
+    const char *subject;    /* tenant id; used only when data has no tenant_id */
+    const tally_json *data; /* the event's data object; required */
     /* Not NULL: the user was erased after this event (user.erased): it is
      * stored with this pseudonym as user id and without its content
      * (question, answer, attachments, params, metadata). */

@@ -1,7 +1,7 @@
 /*
  * event_fields — the rules of CONTRACT.md §1 for one field at a time (see
  * event_fields.h). Only the error paths format text; the success paths do a
- * json_object_get and a few comparisons, so decoding stays close to the cost
+ * tally_json_get and a few comparisons, so decoding stays close to the cost
  * of parsing.
  */
 #include "event_fields.h"
@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_SAFE_INTEGER ((json_int_t)1 << 53)
+#define MAX_SAFE_INTEGER ((long long)1 << 53)
 
-const json_t *tally__tf_get(const tally_fields *f, const char *key) {
-    const json_t *v = json_object_get(f->obj, key);
-    return json_is_null(v) ? NULL : v;
+const tally_json *tally__tf_get(const tally_fields *f, const char *key) {
+    const tally_json *v = tally_json_get(f->obj, key);
+    return tally_json_is_null(v) ? NULL : v;
 }
 
 bool tally__tf_fail(const tally_fields *f, const char *key, const char *fmt, ...) {
@@ -34,40 +34,40 @@ bool tally__tf_missing(const tally_fields *f, const char *key) {
 
 
 bool tally__tf_id(const tally_fields *f, const char *key, bool required, const char **out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     if (!v) {
         *out = NULL;
         return required ? tally__tf_missing(f, key) : true;
     }
-    if (!json_is_string(v))
+    if (!tally_json_is_string(v))
         return tally__tf_fail(
             f, key, "must be a string of 1-" TALLY_STR(TALLY_ID_MAX_LEN) " printable characters");
-    const char *problem = tally_text_id_problem(json_string_value(v), json_string_length(v));
+    const char *problem = tally_text_id_problem(tally_json_string(v), tally_json_string_length(v));
     if (problem) return tally__tf_fail(f, key, "%s", problem);
-    *out = json_string_value(v);
+    *out = tally_json_string(v);
     return true;
 }
 
 bool tally__tf_string(const tally_fields *f, const char *key, bool required, const char **out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     if (!v) {
         *out = NULL;
         return required ? tally__tf_missing(f, key) : true;
     }
-    if (!json_is_string(v)) return tally__tf_fail(f, key, "must be a string");
-    *out = json_string_value(v);
+    if (!tally_json_is_string(v)) return tally__tf_fail(f, key, "must be a string");
+    *out = tally_json_string(v);
     return true;
 }
 
 bool tally__tf_enum(const tally_fields *f, const char *key, const char *const *values,
                     const char *def, const char **out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     if (!v) {
         *out = def;
         return def ? true : tally__tf_missing(f, key);
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
+    if (tally_json_is_string(v)) {
+        const char *s = tally_json_string(v);
         for (const char *const *e = values; *e; e++) {
             if (strcmp(s, *e) == 0) {
                 *out = *e;
@@ -80,17 +80,17 @@ bool tally__tf_enum(const tally_fields *f, const char *key, const char *const *v
     list[0] = '\0';
     for (const char *const *e = values; *e && n < sizeof list; e++)
         n += (size_t)snprintf(list + n, sizeof list - n, "%s\"%s\"", e == values ? "" : ", ", *e);
-    if (!json_is_string(v)) return tally__tf_fail(f, key, "must be one of %s", list);
-    tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
+    if (!tally_json_is_string(v)) return tally__tf_fail(f, key, "must be one of %s", list);
+    tally_text_quote(tally_json_string(v), tally_json_string_length(v), got, sizeof got, true);
     return tally__tf_fail(f, key, "must be one of %s (got \"%s\")", list, got);
 }
 
 bool tally__tf_count(const tally_fields *f, const char *key, bool required, tally_opt_i64 *out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     out->set = false;
     out->v = 0;
     if (!v) return required ? tally__tf_missing(f, key) : true;
-    json_int_t i = json_is_integer(v) ? json_integer_value(v) : -1;
+    long long i = tally_json_is_integer(v) ? tally_json_integer(v) : -1;
     if (i < 0 || i >= MAX_SAFE_INTEGER)
         return tally__tf_fail(f, key, "must be a non-negative integer below 2^53");
     out->set = true;
@@ -99,11 +99,11 @@ bool tally__tf_count(const tally_fields *f, const char *key, bool required, tall
 }
 
 bool tally__tf_days(const tally_fields *f, const char *key, tally_opt_i64 *out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     out->set = false;
     out->v = 0;
     if (!v) return true;
-    json_int_t i = json_is_integer(v) ? json_integer_value(v) : 0;
+    long long i = tally_json_is_integer(v) ? tally_json_integer(v) : 0;
     if (i < 1) return tally__tf_fail(f, key, "must be an integer >= 1 or null");
     if (i > TALLY_RETENTION_DAYS_MAX)
         return tally__tf_fail(f, key, "must be at most " TALLY_STR(TALLY_RETENTION_DAYS_MAX));
@@ -184,19 +184,20 @@ static bool decimal_string(const tally_fields *f, const char *key, const char *s
 
 bool tally__tf_decimal(const tally_fields *f, const char *key, bool required, bool positive,
                        tally_decimal *out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     out->set = false;
     out->text[0] = '\0';
     if (!v) return required ? tally__tf_missing(f, key) : true;
-    if (json_is_string(v))
-        return decimal_string(f, key, json_string_value(v), json_string_length(v), positive, out);
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
+    if (tally_json_is_string(v))
+        return decimal_string(f, key, tally_json_string(v), tally_json_string_length(v), positive,
+                              out);
+    if (tally_json_is_integer(v)) {
+        long long i = tally_json_integer(v);
         if (i < 0) return tally__tf_fail(f, key, "must not be negative");
         if (positive && i == 0) return tally__tf_fail(f, key, "must be greater than 0");
         snprintf(out->text, sizeof out->text, "%lld", (long long)i);
-    } else if (json_is_real(v)) {
-        double d = json_real_value(v);
+    } else if (tally_json_is_real(v)) {
+        double d = tally_json_real(v);
         if (d < 0) return tally__tf_fail(f, key, "must not be negative");
         if (positive && !(d > 0)) return tally__tf_fail(f, key, "must be greater than 0");
         if (!format_plain(d, out->text))
@@ -213,26 +214,27 @@ bool tally__tf_decimal(const tally_fields *f, const char *key, bool required, bo
 
 bool tally__tf_time(const tally_fields *f, const char *key, bool required, bool *has,
                     tally_usec *out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     if (has) *has = v != NULL;
     if (!v) return required ? tally__tf_missing(f, key) : true;
-    if (json_is_string(v) && tally_time_parse_rfc3339(json_string_value(v), out)) return true;
-    if (!json_is_string(v)) return tally__tf_fail(f, key, "must be an RFC 3339 time (a string)");
+    if (tally_json_is_string(v) && tally_time_parse_rfc3339(tally_json_string(v), out)) return true;
+    if (!tally_json_is_string(v))
+        return tally__tf_fail(f, key, "must be an RFC 3339 time (a string)");
     char got[64];
-    tally_text_quote(json_string_value(v), json_string_length(v), got, sizeof got, true);
+    tally_text_quote(tally_json_string(v), tally_json_string_length(v), got, sizeof got, true);
     return tally__tf_fail(
         f, key, "must be an RFC 3339 time like \"2026-03-14T12:00:00Z\" (got \"%s\")", got);
 }
 
 bool tally__tf_bool(const tally_fields *f, const char *key, int *out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     if (!v) return true;
-    if (!json_is_boolean(v)) return tally__tf_fail(f, key, "must be true or false");
-    *out = json_is_true(v);
+    if (!tally_json_is_bool(v)) return tally__tf_fail(f, key, "must be true or false");
+    *out = tally_json_bool(v);
     return true;
 }
 
 bool tally__tf_object(const tally_fields *f, const char *key) {
-    const json_t *v = tally__tf_get(f, key);
-    return !v || json_is_object(v) || tally__tf_fail(f, key, "must be an object");
+    const tally_json *v = tally__tf_get(f, key);
+    return !v || tally_json_is_object(v) || tally__tf_fail(f, key, "must be an object");
 }

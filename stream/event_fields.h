@@ -11,7 +11,6 @@
 #ifndef TALLY_EVENT_FIELDS_H
 #define TALLY_EVENT_FIELDS_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -20,15 +19,15 @@
 
 /* Where fields are read from, and where their errors go. */
 typedef struct {
-    const json_t *obj;  /* the object holding the fields */
-    const char *prefix; /* its path, ready to prepend: "" (envelope), "data." */
-    tally_err *err;     /* may be NULL */
+    const tally_json *obj; /* the object holding the fields */
+    const char *prefix;    /* its path, ready to prepend: "" (envelope), "data." */
+    tally_err *err;        /* may be NULL */
 } tally_fields;
 
 enum { TF_OPTIONAL = 0, TF_REQUIRED = 1 };
 
 /* The value at key, or NULL when absent or JSON null. */
-const json_t *tally__tf_get(const tally_fields *f, const char *key);
+const tally_json *tally__tf_get(const tally_fields *f, const char *key);
 
 /* Write "<prefix><key>: <message>" into f->err; always returns false. */
 bool tally__tf_fail(const tally_fields *f, const char *key, const char *fmt, ...)

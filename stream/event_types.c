@@ -29,11 +29,11 @@ static const char *const RATINGS[] = {"like", "dislike", NULL};
 /* An IANA zone name, by syntax only (PostgreSQL owns the zone database and
  * the relational layer checks that it knows the name). */
 static bool read_timezone(const tally_fields *f, const char *key, const char **out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     *out = DEFAULT_TIMEZONE;
     if (!v) return true;
-    const char *s = json_is_string(v) ? json_string_value(v) : "";
-    size_t n = json_is_string(v) ? json_string_length(v) : 0;
+    const char *s = tally_json_is_string(v) ? tally_json_string(v) : "";
+    size_t n = tally_json_is_string(v) ? tally_json_string_length(v) : 0;
     bool ok = n >= 1 && n <= TIMEZONE_MAX_LEN;
     for (size_t i = 0; ok && i < n; i++) {
         char c = s[i];
@@ -47,10 +47,10 @@ static bool read_timezone(const tally_fields *f, const char *key, const char **o
 }
 
 static bool read_currency(const tally_fields *f, const char *key, const char **out) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     if (!v) return tally__tf_missing(f, key);
-    const char *s = json_is_string(v) ? json_string_value(v) : "";
-    bool ok = json_is_string(v) && json_string_length(v) == 3;
+    const char *s = tally_json_is_string(v) ? tally_json_string(v) : "";
+    bool ok = tally_json_is_string(v) && tally_json_string_length(v) == 3;
     for (size_t i = 0; ok && i < 3; i++) ok = s[i] >= 'A' && s[i] <= 'Z';
     if (!ok)
         return tally__tf_fail(f, key,
@@ -73,7 +73,7 @@ static bool read_url(const tally_fields *f, const char *key, const char **out) {
 }
 
 static bool read_thresholds(const tally_fields *f, const char *key, tally_budget *b) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     if (!v) {
         b->thresholds[0] = 80;
         b->thresholds[1] = 90;
@@ -81,12 +81,12 @@ static bool read_thresholds(const tally_fields *f, const char *key, tally_budget
         b->n_thresholds = 3;
         return true;
     }
-    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    size_t n = tally_json_is_array(v) ? tally_json_size(v) : 0;
     if (n < 1 || n > TALLY_MAX_THRESHOLDS)
         return tally__tf_fail(f, key, "must be an array of 1-%d percents", TALLY_MAX_THRESHOLDS);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *e = json_array_get(v, i);
-        json_int_t p = json_is_integer(e) ? json_integer_value(e) : 0;
+    const tally_json *e = tally_json_first(v);
+    for (size_t i = 0; i < n; i++, e = tally_json_next(v, e)) {
+        long long p = tally_json_is_integer(e) ? tally_json_integer(e) : 0;
         if (p < 1 || p > 1000) {
             char path[32];
             snprintf(path, sizeof path, "%s[%zu]", key, i);
@@ -100,15 +100,15 @@ static bool read_thresholds(const tally_fields *f, const char *key, tally_budget
 
 /* attachments: an array of {filename, file_type}, both optional strings. */
 static bool read_attachments(const tally_fields *f, const char *key) {
-    const json_t *v = tally__tf_get(f, key);
+    const tally_json *v = tally__tf_get(f, key);
     if (!v) return true;
-    if (!json_is_array(v))
+    if (!tally_json_is_array(v))
         return tally__tf_fail(f, key, "must be an array of {filename, file_type}");
-    for (size_t i = 0; i < json_array_size(v); i++) {
-        const json_t *a = json_array_get(v, i);
+    const tally_json *a = tally_json_first(v);
+    for (size_t i = 0; i < tally_json_size(v); i++, a = tally_json_next(v, a)) {
         char path[48], prefix[64];
         snprintf(path, sizeof path, "%s[%zu]", key, i);
-        if (!json_is_object(a))
+        if (!tally_json_is_object(a))
             return tally__tf_fail(f, path, "must be an object {filename, file_type}");
         snprintf(prefix, sizeof prefix, "%s%s.", f->prefix, path);
         const tally_fields af = {a, prefix, f->err};

@@ -19,14 +19,15 @@
 /*
  * event — one CloudEvents 1.0 event of CONTRACT.md §1, decoded and validated.
  *
- * tally_event_decode() parses one JSON text with jansson, checks every rule
+ * tally_event_decode() parses one JSON text (tally_json), checks every rule
  * of the contract (envelope, required fields, types, enums, id shapes,
  * decimals, times) and fills a typed view. On a violation it returns
  * TALLY_EINVAL and an error message that names the field and the rule:
  *     "data.input_tokens: must be a non-negative integer below 2^53"
  *
- * Ownership: the event owns `root` (the parsed JSON); every `const char *`
- * and `data` below is borrowed from it and lives until tally_event_free().
+ * Ownership: the event owns `doc` (the parsed JSON); `root`, `data` and
+ * every `const char *` below are borrowed from it and live until
+ * tally_event_free().
  * Optional strings are NULL when absent (or JSON null). Enum values
  * (status, role, kind...) and defaults (e.g. the timezone) point at static
  * strings instead, which live forever.
@@ -36,7 +37,7 @@
  * are one line of printable text: quoted input is cut and sanitised.
  *
  * Decimals (tally_decimal.text): a JSON integer is written exactly; a JSON
- * number with a fraction or exponent is read by jansson as a double and
+ * number with a fraction or exponent is read as a double (strtod) and
  * written with 15 significant digits ("%.15g") spelled out without an
  * exponent (1.5e-07 becomes "0.00000015"); a JSON string must match
  * -?digits[.digits] and is kept as sent (a negative zero loses its sign).

@@ -45,7 +45,7 @@ static void check_decimal(const tally_decimal *d) {
 }
 
 static void check_event(const tally_event *ev) {
-    CHECK(ev->root && json_is_object(ev->root) && json_is_object(ev->data));
+    CHECK(ev->doc && tally_json_is_object(ev->root) && tally_json_is_object(ev->data));
     CHECK(tally_event_type_name(ev->type) != NULL);
     check_id(ev->id, true);
     check_id(ev->subject, false);

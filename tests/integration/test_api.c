@@ -105,23 +105,31 @@ static void store_history(const itest_ctx *ctx) {
                                  1773144240000000, 1773144240000000, 1773196200000000};
     tally_docs_interaction items[N_A];
     json_t *data[N_A];
+    tally_json_doc *parsed[N_A];
     for (int i = 0; i < N_A; i++) {
         data[i] = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "tenant_id", TENANT_A, "user_id",
                             i == 5 ? "u2" : "u1", "conversation_id", i < 3 ? "c1" : "c2",
                             "model_id", "openai/gpt-4o-mini", "input_tokens", 100 + i,
                             "output_tokens", 50, "question", "Qual é o prazo?");
+        char *text = json_dumps(data[i], JSON_COMPACT);
+        parsed[i] = tally_json_parse(text, strlen(text), NULL);
+        free(text);
+        assert_non_null(parsed[i]);
         items[i] = (tally_docs_interaction){.id = A_IDS[i],
                                             .time_us = us[i],
                                             .time_text = times[i],
                                             .source = "itest",
                                             .subject = TENANT_A,
-                                            .data = data[i]};
+                                            .data = tally_json_root(parsed[i])};
     }
     size_t inserted = 0;
     assert_int_equal(tally_docs_insert_interactions(d, items, N_A, &inserted, NULL, &err),
                      TALLY_OK);
     assert_int_equal(inserted, N_A);
-    for (int i = 0; i < N_A; i++) json_decref(data[i]);
+    for (int i = 0; i < N_A; i++) {
+        json_decref(data[i]);
+        tally_json_free(parsed[i]);
+    }
     tally_docs_close(d);
 }
 

@@ -107,9 +107,22 @@ static json_t *make_data(const char *tenant, int user, int conv, const char *mod
     return d;
 }
 
+/* The interactions' data as the ingester hands it over: parsed by tally_json
+ * (from the jansson tree's text, so that the test can keep building and
+ * reading data with jansson). */
+static tally_json_doc *as_parsed(const json_t *data) {
+    char *text = json_dumps(data, JSON_COMPACT);
+    tally_json_error je;
+    tally_json_doc *doc = tally_json_parse(text, strlen(text), &je);
+    if (!doc) fail_msg("tally_json refused %s: %s", text, je.text);
+    free(text);
+    return doc;
+}
+
 typedef struct {
     tally_docs_interaction *items;
     json_t **datas;
+    tally_json_doc **docs;
     char (*ids)[48];
     size_t n;
 } batch;
@@ -117,14 +130,19 @@ typedef struct {
 static void batch_init(batch *b, size_t n) {
     b->items = calloc(n, sizeof *b->items);
     b->datas = calloc(n, sizeof *b->datas);
+    b->docs = calloc(n, sizeof *b->docs);
     b->ids = calloc(n, sizeof *b->ids);
     b->n = n;
 }
 
 static void batch_free(batch *b) {
-    for (size_t i = 0; i < b->n; i++) json_decref(b->datas[i]);
+    for (size_t i = 0; i < b->n; i++) {
+        json_decref(b->datas[i]);
+        tally_json_free(b->docs[i]);
+    }
     free(b->items);
     free(b->datas);
+    free(b->docs);
     free(b->ids);
 }
 
@@ -135,11 +153,12 @@ static void batch_fill(batch *b, size_t from, size_t n, const char *prefix, cons
         snprintf(b->ids[i], sizeof b->ids[i], "%s-%05zu", prefix, i);
         b->datas[i] = make_data(tenant, (int)(i % 3), (int)(i % 2),
                                 i % 5 ? "openai/gpt-4o-mini" : "anthropic/claude", (int)i);
+        b->docs[i] = as_parsed(b->datas[i]);
         b->items[i] = (tally_docs_interaction){.id = b->ids[i],
                                                .time_us = T0 + (int64_t)(i / (size_t)same) * SEC,
                                                .source = "gateway-sp-1",
                                                .subject = tenant,
-                                               .data = b->datas[i]};
+                                               .data = tally_json_root(b->docs[i])};
     }
 }
 
@@ -233,13 +252,23 @@ static void a_bad_item_sends_nothing(void **state) {
     batch b;
     batch_init(&b, 5);
     batch_fill(&b, 0, 5, "bad", "tenant-a", 1);
-    json_object_set_new(json_object_get(b.datas[3], "metadata"), "blob", json_stringn("x\0y", 3));
+    /* nested deeper than a stored document may be */
+    json_t *deep = json_object();
+    for (int i = 0; i < 100; i++) {
+        json_t *outer = json_object();
+        json_object_set_new(outer, "d", deep);
+        deep = outer;
+    }
+    json_object_set_new(json_object_get(b.datas[3], "metadata"), "blob", deep);
+    tally_json_free(b.docs[3]);
+    b.docs[3] = as_parsed(b.datas[3]);
+    b.items[3].data = tally_json_root(b.docs[3]);
     tally_err err = {0};
     size_t ins, dup;
     assert_int_equal(tally_docs_insert_interactions(d, b.items, b.n, &ins, &dup, &err),
                      TALLY_EINVAL);
-    assert_string_equal(err.msg, "items[3] (id bad-00003): data.metadata.blob: string contains a "
-                                 "NUL character");
+    assert_true(strncmp(err.msg, "items[3] (id bad-00003): data.metadata.blob.d.d", 47) == 0);
+    assert_non_null(strstr(err.msg, ": nested too deeply"));
     assert_int_equal(tally_docs_check_interaction(&b.items[3], &err), TALLY_EINVAL);
     assert_int_equal(tally_docs_check_interaction(&b.items[2], &err), TALLY_OK);
     assert_int_equal(count(d, NULL), 0);
@@ -261,12 +290,13 @@ static void data_round_trips(void **state) {
     assert_non_null(extra);
     json_object_update(data, extra);
     json_decref(extra);
+    tally_json_doc *parsed = as_parsed(data);
     tally_docs_interaction it = {.id = "evt-round-trip",
                                  .time_us = T0 + 123456, /* .123456 s: stored to the ms */
                                  .time_text = "2026-03-14T09:00:00.123456-03:00",
                                  .source = "gateway-sp-1",
                                  .subject = "tenant-rt",
-                                 .data = data};
+                                 .data = tally_json_root(parsed)};
     tally_err err = {0};
     size_t ins, dup;
     if (tally_docs_insert_interactions(d, &it, 1, &ins, &dup, &err) != TALLY_OK)
@@ -316,6 +346,7 @@ static void data_round_trips(void **state) {
     mongoc_collection_destroy(coll);
     mongoc_client_destroy(c);
     json_decref(data);
+    tally_json_free(parsed);
 }
 
 /* Read every page of q; ids in order into out (n_out of them). */

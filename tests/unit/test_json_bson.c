@@ -1,6 +1,8 @@
-/* Unit tests of documents/json_bson: jansson → BSON (types, order, storage
- * encoding, refusals) and back, plus the checks of an interaction that need
- * no server and the built-in copy of the index definitions. */
+/* Unit tests of documents/json_bson: parsed JSON (tally_json) → BSON (types,
+ * order, storage encoding, refusals) and back to jansson, plus the checks of
+ * an interaction that need no server and the built-in copy of the index
+ * definitions. (A NUL in a string or key cannot reach json_bson: the parser
+ * refuses it, tests/unit/test_json.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,11 +22,21 @@ static json_t *parse(const char *text) {
     return v;
 }
 
-/* data → BSON under "data" → JSON again must be the same tree. */
-static void assert_round_trip(const json_t *data, bson_t *out) {
+static tally_json_doc *parse_doc(const char *text) {
+    tally_json_error je;
+    tally_json_doc *d = tally_json_parse(text, strlen(text), &je);
+    if (!d) fail_msg("bad test JSON: %s (%s)", je.text, text);
+    return d;
+}
+
+/* text → tally_json → BSON under "data" → jansson must be the tree jansson
+ * reads from the text itself. */
+static void assert_round_trip(const char *text, bson_t *out) {
     tally_err err = {0};
+    tally_json_doc *doc = parse_doc(text);
+    json_t *data = parse(text);
     bson_init(out);
-    assert_int_equal(tally_json_bson_append(out, "data", data, &err), TALLY_OK);
+    assert_int_equal(tally_json_bson_append(out, "data", tally_json_root(doc), &err), TALLY_OK);
     bson_iter_t it;
     assert_true(bson_iter_init_find(&it, out, "data"));
     json_t *back = tally_bson_json_value(&it);
@@ -34,6 +46,8 @@ static void assert_round_trip(const json_t *data, bson_t *out) {
         fail_msg("round trip changed\n  %s\nto\n  %s", a, b);
     }
     json_decref(back);
+    json_decref(data);
+    tally_json_free(doc);
 }
 
 static bson_type_t type_at(const bson_t *doc, const char *dotted) {
@@ -45,11 +59,11 @@ static bson_type_t type_at(const bson_t *doc, const char *dotted) {
 
 static void every_json_type(void **state) {
     (void)state;
-    json_t *data = parse("{\"s\": \"text\", \"small\": 42, \"neg\": -7, \"i32max\": 2147483647,"
-                         " \"over32\": 2147483648, \"safe\": 9007199254740991,"
-                         " \"i64max\": 9223372036854775807, \"i64min\": -9223372036854775808,"
-                         " \"r\": 0.25, \"big_r\": 1.5e300, \"t\": true, \"f\": false, \"n\": null,"
-                         " \"a\": [1, \"two\", 3.5, null, {\"k\": \"v\"}], \"o\": {}, \"e\": []}");
+    const char *data = ("{\"s\": \"text\", \"small\": 42, \"neg\": -7, \"i32max\": 2147483647,"
+                        " \"over32\": 2147483648, \"safe\": 9007199254740991,"
+                        " \"i64max\": 9223372036854775807, \"i64min\": -9223372036854775808,"
+                        " \"r\": 0.25, \"big_r\": 1.5e300, \"t\": true, \"f\": false, \"n\": null,"
+                        " \"a\": [1, \"two\", 3.5, null, {\"k\": \"v\"}], \"o\": {}, \"e\": []}");
     bson_t b;
     assert_round_trip(data, &b);
     assert_int_equal(type_at(&b, "data.s"), BSON_TYPE_UTF8);
@@ -71,15 +85,14 @@ static void every_json_type(void **state) {
     assert_true(bson_iter_init(&it, &b) && bson_iter_find_descendant(&it, "data.i64min", &v));
     assert_true(bson_iter_int64(&v) == INT64_MIN);
     bson_destroy(&b);
-    json_decref(data);
 }
 
 static void keeps_key_order_and_nesting(void **state) {
     (void)state;
-    json_t *data = parse("{\"z\": 1, \"a\": 2, \"m\": {\"y\": [{\"b\": 1, \"a\": 2}], \"x\": "
-                         "{\"p\": {\"q\": {\"r\": [true]}}}}, \"params\": {\"temperature\": 0.7,"
-                         " \"max_tokens\": 512}, \"attachments\": [{\"filename\": \"a.pdf\","
-                         " \"file_type\": \"pdf\"}]}");
+    const char *data = ("{\"z\": 1, \"a\": 2, \"m\": {\"y\": [{\"b\": 1, \"a\": 2}], \"x\": "
+                        "{\"p\": {\"q\": {\"r\": [true]}}}}, \"params\": {\"temperature\": 0.7,"
+                        " \"max_tokens\": 512}, \"attachments\": [{\"filename\": \"a.pdf\","
+                        " \"file_type\": \"pdf\"}]}");
     bson_t b;
     assert_round_trip(data, &b);
     bson_iter_t it, child;
@@ -93,20 +106,21 @@ static void keeps_key_order_and_nesting(void **state) {
     /* key order survives the way back too: dump both, compare text */
     json_t *back = tally_bson_json_doc(&b);
     char *s1 = json_dumps(json_object_get(back, "data"), JSON_COMPACT);
-    char *s2 = json_dumps(data, JSON_COMPACT);
+    json_t *expect = parse(data);
+    char *s2 = json_dumps(expect, JSON_COMPACT);
+    json_decref(expect);
     assert_string_equal(s1, s2);
     free(s1);
     free(s2);
     json_decref(back);
     bson_destroy(&b);
-    json_decref(data);
 }
 
 static void unicode(void **state) {
     (void)state;
-    json_t *data = parse("{\"question\": \"Qual é a previsão? \\u00e7\\u00e3o \\ud83d\\ude00 "
-                         "中文\","
-                         " \"chave_ção\": \"✓\", \"esc\": \"tab\\t nl\\n quote\\\" bs\\\\\"}");
+    const char *data = ("{\"question\": \"Qual é a previsão? \\u00e7\\u00e3o \\ud83d\\ude00 "
+                        "中文\","
+                        " \"chave_ção\": \"✓\", \"esc\": \"tab\\t nl\\n quote\\\" bs\\\\\"}");
     bson_t b;
     assert_round_trip(data, &b);
     bson_iter_t it, v;
@@ -117,14 +131,13 @@ static void unicode(void **state) {
     assert_non_null(strstr(s, "\xf0\x9f\x98\x80")); /* U+1F600 as 4 UTF-8 bytes */
     assert_true(bson_iter_init(&it, &b) && bson_iter_find_descendant(&it, "data.chave_ção", &v));
     bson_destroy(&b);
-    json_decref(data);
 }
 
 static void encodes_keys_ferretdb_refuses(void **state) {
     (void)state;
-    json_t *data = parse("{\"utm.source\": \"ads\", \"$where\": 1, \"100%\": true, \"x$y\": 2,"
-                         " \"\": \"empty\", \"%25\": \"literal\", \"%a\": [1], \"m\": {\"a.b.c\": {"
-                         "\"$in\": [\"q\"]}}}");
+    const char *data = ("{\"utm.source\": \"ads\", \"$where\": 1, \"100%\": true, \"x$y\": 2,"
+                        " \"\": \"empty\", \"%25\": \"literal\", \"%a\": [1], \"m\": {\"a.b.c\": {"
+                        "\"$in\": [\"q\"]}}}");
     bson_t b;
     assert_round_trip(data, &b);
     bson_iter_t it, child;
@@ -136,12 +149,11 @@ static void encodes_keys_ferretdb_refuses(void **state) {
     }
     assert_int_equal(type_at(&b, "data.m.a%2Eb%2Ec.%24in"), BSON_TYPE_ARRAY);
     bson_destroy(&b);
-    json_decref(data);
 }
 
 static void wraps_arrays_in_arrays(void **state) {
     (void)state;
-    json_t *data = parse("{\"matrix\": [[1, 2], [[3]], [], 4], \"wrapped_look\": [{\"%a\": [5]}]}");
+    const char *data = ("{\"matrix\": [[1, 2], [[3]], [], 4], \"wrapped_look\": [{\"%a\": [5]}]}");
     bson_t b;
     assert_round_trip(data, &b);
     assert_int_equal(type_at(&b, "data.matrix.0"), BSON_TYPE_DOCUMENT);
@@ -152,73 +164,84 @@ static void wraps_arrays_in_arrays(void **state) {
     /* a user's own {"%a": …} is an object with an encoded key, never unwrapped */
     assert_int_equal(type_at(&b, "data.wrapped_look.0.%25a"), BSON_TYPE_ARRAY);
     bson_destroy(&b);
-    json_decref(data);
 }
 
-static void refuses_nul_with_its_path(void **state) {
-    (void)state;
-    json_t *data = parse("{\"metadata\": {\"notes\": [\"ok\", \"fine\"]}}");
-    json_array_append_new(json_object_get(json_object_get(data, "metadata"), "notes"),
-                          json_stringn("a\0b", 3));
-    tally_err err = {0};
-    bson_t b = BSON_INITIALIZER;
-    assert_int_equal(tally_json_bson_append(&b, "data", data, &err), TALLY_EINVAL);
-    assert_string_equal(err.msg, "data.metadata.notes[2]: string contains a NUL character");
-    bson_destroy(&b);
-    json_decref(data);
-
-    data = json_object();
-    json_object_setn_new(data, "k\0ey", 4, json_true());
-    bson_init(&b);
-    assert_int_equal(tally_json_bson_append(&b, "data", data, &err), TALLY_EINVAL);
-    assert_string_equal(err.msg, "data.k: key contains a NUL character");
-    bson_destroy(&b);
-    json_decref(data);
+/* {"d": {"d": … {} … }} with `levels` objects, as text. */
+static char *nested_objects(int levels) {
+    char *t = malloc((size_t)levels * 7 + 1), *o = t;
+    for (int i = 0; i < levels - 1; i++) o += sprintf(o, "{\"d\": ");
+    o += sprintf(o, "{}");
+    for (int i = 0; i < levels - 1; i++) *o++ = '}';
+    *o = '\0';
+    return t;
 }
 
 static void refuses_deep_nesting(void **state) {
     (void)state;
-    json_t *data = json_object(), *at = data;
-    for (int i = 0; i < TALLY_JSON_BSON_MAX_DEPTH + 5; i++) {
-        json_t *next = json_object();
-        json_object_set_new(at, "d", next);
-        at = next;
-    }
+    char *text = nested_objects(TALLY_JSON_BSON_MAX_DEPTH + 6);
+    tally_json_doc *doc = parse_doc(text);
     tally_err err = {0};
     bson_t b = BSON_INITIALIZER;
-    assert_int_equal(tally_json_bson_append(&b, "data", data, &err), TALLY_EINVAL);
+    assert_int_equal(tally_json_bson_append(&b, "data", tally_json_root(doc), &err), TALLY_EINVAL);
     assert_non_null(strstr(err.msg, "nested too deeply"));
     assert_true(strncmp(err.msg, "data.d.d.d", 10) == 0);
     bson_destroy(&b);
-    json_decref(data);
+    tally_json_free(doc);
+    free(text);
 
     /* the limit itself is fine */
-    data = json_object();
-    at = data;
-    for (int i = 0; i < TALLY_JSON_BSON_MAX_DEPTH - 1; i++) {
-        json_t *next = json_object();
-        json_object_set_new(at, "d", next);
-        at = next;
-    }
+    text = nested_objects(TALLY_JSON_BSON_MAX_DEPTH);
     bson_t ok;
-    assert_round_trip(data, &ok);
+    assert_round_trip(text, &ok);
     bson_destroy(&ok);
-    json_decref(data);
+    free(text);
 }
 
 static void members_need_an_object(void **state) {
     (void)state;
     tally_err err = {0};
     bson_t b = BSON_INITIALIZER;
-    json_t *arr = json_array();
-    assert_int_equal(tally_json_bson_append_members(&b, arr, &err), TALLY_EINVAL);
-    json_decref(arr);
-    json_t *obj = parse("{\"a.b\": 1}");
-    assert_int_equal(tally_json_bson_append_members(&b, obj, &err), TALLY_OK);
+    tally_json_doc *arr = parse_doc("[]");
+    assert_int_equal(tally_json_bson_append_members(&b, tally_json_root(arr), &err), TALLY_EINVAL);
+    tally_json_free(arr);
+    tally_json_doc *obj = parse_doc("{\"a.b\": 1}");
+    assert_int_equal(tally_json_bson_append_members(&b, tally_json_root(obj), &err), TALLY_OK);
     bson_iter_t it;
     assert_true(bson_iter_init_find(&it, &b, "a%2Eb"));
-    json_decref(obj);
+    tally_json_free(obj);
     bson_destroy(&b);
+}
+
+/* An erased user's event: content fields left out, user_id replaced in place
+ * (or added last), every other member as it was. */
+static void redacted_data(void **state) {
+    (void)state;
+    static const char *const drop[] = {"question", "answer", NULL};
+    tally_json_doc *doc = parse_doc(
+        "{\"tenant_id\": \"t\", \"question\": \"q?\", \"user_id\": "
+        "\"5511999\", \"answer\": \"a\", \"n\": 3, \"m.x\": {\"k\": 1}}");
+    tally_err err = {0};
+    bson_t b = BSON_INITIALIZER;
+    assert_int_equal(tally_json_bson_append_redacted(&b, "data", tally_json_root(doc), drop,
+                                                     "erased-0123456789abcdef", &err),
+                     TALLY_OK);
+    json_t *back = tally_bson_json_doc(&b);
+    char *text = json_dumps(json_object_get(back, "data"), JSON_COMPACT);
+    assert_string_equal(text, "{\"tenant_id\":\"t\",\"user_id\":\"erased-0123456789abcdef\","
+                              "\"n\":3,\"m.x\":{\"k\":1}}");
+    free(text);
+    json_decref(back);
+    bson_destroy(&b);
+    tally_json_free(doc);
+
+    doc = parse_doc("{\"tenant_id\": \"t\"}");
+    bson_init(&b);
+    assert_int_equal(
+        tally_json_bson_append_redacted(&b, "data", tally_json_root(doc), drop, "erased-x", &err),
+        TALLY_OK);
+    assert_int_equal(type_at(&b, "data.user_id"), BSON_TYPE_UTF8);
+    bson_destroy(&b);
+    tally_json_free(doc);
 }
 
 static void bson_only_types_to_json(void **state) {
@@ -243,27 +266,28 @@ static void bson_only_types_to_json(void **state) {
 
 static void interaction_checks(void **state) {
     (void)state;
-    json_t *data = parse("{\"tenant_id\": \"t1\", \"user_id\": \"u1\", \"model_id\": \"m\"}");
-    json_t *no_tenant = parse("{\"user_id\": \"u1\"}");
+    tally_json_doc *data = parse_doc(
+        "{\"tenant_id\": \"t1\", \"user_id\": \"u1\", \"model_id\": \"m\"}");
+    tally_json_doc *no_tenant = parse_doc("{\"user_id\": \"u1\"}");
     tally_err err = {0};
-    tally_docs_interaction it = {.id = "evt-1", .time_us = 1, .data = data};
+    tally_docs_interaction it = {.id = "evt-1", .time_us = 1, .data = tally_json_root(data)};
     assert_int_equal(tally_docs_check_interaction(&it, &err), TALLY_OK);
     it.id = "";
     assert_int_equal(tally_docs_check_interaction(&it, &err), TALLY_EINVAL);
     assert_string_equal(err.msg, "id: missing");
     it.id = "evt-1";
-    it.data = no_tenant;
+    it.data = tally_json_root(no_tenant);
     assert_int_equal(tally_docs_check_interaction(&it, &err), TALLY_EINVAL);
     assert_string_equal(err.msg, "data.tenant_id: missing");
     it.subject = "t1"; /* the subject stands in for a missing data.tenant_id */
     assert_int_equal(tally_docs_check_interaction(&it, &err), TALLY_OK);
-    json_t *arr = json_array();
-    it.data = arr;
+    tally_json_doc *arr = parse_doc("[]");
+    it.data = tally_json_root(arr);
     assert_int_equal(tally_docs_check_interaction(&it, &err), TALLY_EINVAL);
     assert_string_equal(err.msg, "data: not an object");
-    json_decref(arr);
-    json_decref(no_tenant);
-    json_decref(data);
+    tally_json_free(arr);
+    tally_json_free(no_tenant);
+    tally_json_free(data);
 }
 
 /* The compiled-in index definitions are the schema file, byte for byte. */
@@ -291,9 +315,9 @@ int main(void) {
         cmocka_unit_test(unicode),
         cmocka_unit_test(encodes_keys_ferretdb_refuses),
         cmocka_unit_test(wraps_arrays_in_arrays),
-        cmocka_unit_test(refuses_nul_with_its_path),
         cmocka_unit_test(refuses_deep_nesting),
         cmocka_unit_test(members_need_an_object),
+        cmocka_unit_test(redacted_data),
         cmocka_unit_test(bson_only_types_to_json),
         cmocka_unit_test(interaction_checks),
         cmocka_unit_test(builtin_indexes_are_the_schema_file),

@@ -1,0 +1,613 @@
+/*
+ * tally_json — one JSON text into a flat array of nodes (tally_common.h says
+ * what it accepts and why it exists).
+ *
+ * Layout. Nodes are stored in document order; a container is followed by its
+ * whole subtree, and `span` counts the nodes of a subtree (itself included),
+ * so the sibling after a node is node + span. Members carry their key. Every
+ * string and key is unescaped into one block sized by the input: a string's
+ * text plus its NUL never takes more bytes than the string took quoted, so
+ * the block cannot overflow and nothing is moved once written.
+ *
+ * The grammar, the limits and the refusals follow jansson's load.c rule by
+ * rule (tests/unit/test_json.c checks them against it), so that switching
+ * the decoder to this reader changed no event's fate.
+ */
+#include "tally_common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tally_json {
+    uint8_t type;
+    uint32_t span;    /* nodes in this subtree, itself included */
+    uint32_t count;   /* members or elements of a container */
+    uint32_t key_len; /* of a member's key */
+    const char *key;  /* a member's key, else NULL */
+    union {
+        long long i;
+        double d;
+        struct {
+            const char *s;
+            size_t len;
+        } str;
+    } v;
+};
+
+struct tally_json_doc {
+    tally_json *nodes;
+    size_t n, cap;
+    char *strings; /* len + 1 bytes: every unescaped string and key */
+    size_t used;
+};
+
+typedef struct {
+    const unsigned char *start, *p, *end;
+    tally_json_doc *doc;
+    tally_json_error *err;
+    int depth;
+} parser;
+
+/* ---- errors ---------------------------------------------------------------- */
+
+static bool fail_at(parser *ps, const unsigned char *at, bool utf8, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool fail_at(parser *ps, const unsigned char *at, bool utf8, const char *fmt, ...) {
+    tally_json_error *e = ps->err;
+    if (!e) return false;
+    if (at > ps->end) at = ps->end;
+    e->position = (size_t)(at - ps->start);
+    e->line = 1;
+    e->column = 1;
+    for (const unsigned char *q = ps->start; q < at; q++) {
+        if (*q == '\n') {
+            e->line++;
+            e->column = 1;
+        } else if ((*q & 0xC0) != 0x80) { /* count characters, not bytes */
+            e->column++;
+        }
+    }
+    e->invalid_utf8 = utf8;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->text, sizeof e->text, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* What the text holds at p, for messages: "end of input" or the byte. */
+static bool unexpected(parser *ps, const char *expected) {
+    if (ps->p >= ps->end) return fail_at(ps, ps->p, false, "%s near end of input", expected);
+    unsigned c = *ps->p;
+    if (c >= 0x80) {
+        unsigned cp;
+        if (!tally_utf8_next(ps->p, (size_t)(ps->end - ps->p), &cp))
+            return fail_at(ps, ps->p, true, "unable to decode byte 0x%x", c);
+    }
+    if (c > 0x20 && c < 0x7F) return fail_at(ps, ps->p, false, "%s near '%c'", expected, c);
+    return fail_at(ps, ps->p, false, "%s near byte 0x%02x", expected, c);
+}
+
+/* ---- nodes ----------------------------------------------------------------- */
+
+/* A new node's index, or -1 when memory ran out. */
+static long new_node(parser *ps, tally_json_type type, const char *key, size_t key_len) {
+    tally_json_doc *d = ps->doc;
+    if (d->n == d->cap) {
+        size_t cap = d->cap * 2;
+        if (cap > UINT32_MAX) return -1;
+        tally_json *bigger = realloc(d->nodes, cap * sizeof *bigger);
+        if (!bigger) return -1;
+        d->nodes = bigger;
+        d->cap = cap;
+    }
+    tally_json *v = &d->nodes[d->n];
+    v->type = (uint8_t)type;
+    v->span = 1;
+    v->count = 0;
+    v->key = key;
+    v->key_len = (uint32_t)key_len;
+    return (long)d->n++;
+}
+
+static bool out_of_memory(parser *ps) {
+    return fail_at(ps, ps->p, false, "out of memory");
+}
+
+/* ---- lexing ---------------------------------------------------------------- */
+
+static void skip_space(parser *ps) {
+    while (ps->p < ps->end &&
+           (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
+        ps->p++;
+}
+
+/* Bytes that end a plain run inside a string: the quote, the backslash,
+ * control characters and the lead of every multi-byte sequence. */
+static const unsigned char string_special[256] = {
+    [0x00 ... 0x1F] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xFF] = 1,
+};
+
+static int hex_value(unsigned c) {
+    if (c >= '0' && c <= '9') return (int)(c - '0');
+    if (c >= 'a' && c <= 'f') return (int)(c - 'a' + 10);
+    if (c >= 'A' && c <= 'F') return (int)(c - 'A' + 10);
+    return -1;
+}
+
+/* The four hex digits after "\u" at p, or -1. */
+static long read_hex4(parser *ps, const unsigned char *p) {
+    if (ps->end - p < 4) return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hex_value(p[i]);
+        if (h < 0) return -1;
+        v = v << 4 | h;
+    }
+    return v;
+}
+
+static char *put_utf8(char *o, unsigned cp) {
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xC0 | cp >> 6);
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xE0 | cp >> 12);
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | cp >> 18);
+        *o++ = (char)(0x80 | (cp >> 12 & 0x3F));
+        *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    }
+    return o;
+}
+
+/* One escape after the backslash at ps->p; advances past it. */
+static bool read_escape(parser *ps, char **out) {
+    const unsigned char *at = ps->p;
+    if (ps->end - at < 2) return fail_at(ps, ps->end, false, "premature end of input");
+    unsigned c = at[1];
+    static const char simple[256] = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
+                                     ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
+    if (simple[c]) {
+        *(*out)++ = simple[c];
+        ps->p = at + 2;
+        return true;
+    }
+    if (c != 'u') return fail_at(ps, at, false, "invalid escape");
+    long cp = read_hex4(ps, at + 2);
+    if (cp < 0) return fail_at(ps, at, false, "invalid escape");
+    const unsigned char *next = at + 6;
+    if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate: its low half must follow */
+        long lo = -1;
+        if (ps->end - next >= 2 && next[0] == '\\' && next[1] == 'u') {
+            lo = read_hex4(ps, next + 2);
+            if (lo < 0) return fail_at(ps, next, false, "invalid escape");
+        }
+        if (lo < 0xDC00 || lo > 0xDFFF) {
+            if (lo < 0) return fail_at(ps, at, false, "invalid Unicode '\\u%04lX'", cp);
+            return fail_at(ps, at, false, "invalid Unicode '\\u%04lX\\u%04lX'", cp, lo);
+        }
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        next += 6;
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        return fail_at(ps, at, false, "invalid Unicode '\\u%04lX'", cp);
+    } else if (cp == 0) {
+        return fail_at(ps, at, false, "\\u0000 is not allowed");
+    }
+    *out = put_utf8(*out, (unsigned)cp);
+    ps->p = next;
+    return true;
+}
+
+/* The string whose opening quote is at ps->p, unescaped into the block. */
+static bool read_string(parser *ps, const char **s, size_t *len) {
+    tally_json_doc *d = ps->doc;
+    char *const begin = d->strings + d->used;
+    char *o = begin;
+    const unsigned char *p = ++ps->p;
+    for (;;) {
+        const unsigned char *run = p;
+        while (p < ps->end && !string_special[*p]) p++;
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+        if (p >= ps->end) return fail_at(ps, p, false, "premature end of input");
+        unsigned c = *p;
+        if (c == '"') {
+            ps->p = p + 1;
+            break;
+        }
+        if (c == '\\') {
+            ps->p = p;
+            if (!read_escape(ps, &o)) return false;
+            p = ps->p;
+        } else if (c < 0x20) {
+            return fail_at(ps, p, false, "control character 0x%x", c);
+        } else {
+            unsigned cp;
+            size_t n = tally_utf8_next(p, (size_t)(ps->end - p), &cp);
+            if (!n) return fail_at(ps, p, true, "unable to decode byte 0x%x", c);
+            memcpy(o, p, n);
+            o += n;
+            p += n;
+        }
+    }
+    *o++ = '\0';
+    *s = begin;
+    *len = (size_t)(o - begin - 1);
+    d->used += (size_t)(o - begin);
+    return true;
+}
+
+static bool is_digit(const unsigned char *p, const unsigned char *end) {
+    return p < end && *p >= '0' && *p <= '9';
+}
+
+/* A number at ps->p (a digit or '-'), as jansson's lexer reads it. */
+static bool read_number(parser *ps, long at_node) {
+    const unsigned char *start = ps->p, *p = start, *end = ps->end;
+    bool negative = false;
+    if (*p == '-') {
+        negative = true;
+        p++;
+    }
+    if (!is_digit(p, end)) return unexpected(ps, "invalid token");
+    if (*p == '0') {
+        p++;
+        if (is_digit(p, end)) {
+            ps->p = p;
+            return fail_at(ps, start, false, "invalid token (leading zero)");
+        }
+    } else {
+        while (is_digit(p, end)) p++;
+    }
+    tally_json *v = &ps->doc->nodes[at_node];
+    if (p >= end || (*p != '.' && *p != 'e' && *p != 'E')) {
+        size_t digits = (size_t)(p - start) - negative;
+        v->type = TALLY_JSON_INTEGER;
+        if (digits <= 18) { /* fits in long long whatever the digits */
+            long long x = 0;
+            for (const unsigned char *q = start + negative; q < p; q++) x = x * 10 + (*q - '0');
+            v->v.i = negative ? -x : x;
+        } else {
+            char text[24];
+            if (digits > 19) goto too_big;
+            memcpy(text, start, (size_t)(p - start));
+            text[p - start] = '\0';
+            errno = 0;
+            v->v.i = strtoll(text, NULL, 10);
+            if (errno == ERANGE) goto too_big;
+        }
+        ps->p = p;
+        return true;
+    too_big:
+        return fail_at(ps, start, false, negative ? "too big negative integer" : "too big integer");
+    }
+    if (*p == '.') {
+        p++;
+        if (!is_digit(p, end)) return fail_at(ps, start, false, "invalid token");
+        while (is_digit(p, end)) p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (!is_digit(p, end)) return fail_at(ps, start, false, "invalid token");
+        while (is_digit(p, end)) p++;
+    }
+    /* strtod needs a terminated copy; the text was checked above, so it reads
+     * it all. Only overflow is refused (as jansson does); underflow gives 0
+     * or a subnormal. */
+    size_t n = (size_t)(p - start);
+    char small[64], *text = n < sizeof small ? small : malloc(n + 1);
+    if (!text) return out_of_memory(ps);
+    memcpy(text, start, n);
+    text[n] = '\0';
+    errno = 0;
+    double d = strtod(text, NULL);
+    bool overflow = errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL);
+    if (text != small) free(text);
+    if (overflow) return fail_at(ps, start, false, "real number overflow");
+    v = &ps->doc->nodes[at_node];
+    v->type = TALLY_JSON_REAL;
+    v->v.d = d;
+    ps->p = p;
+    return true;
+}
+
+/* ---- duplicate keys ---------------------------------------------------------- */
+
+static uint64_t key_hash(const char *k, size_t n) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    return h;
+}
+
+static bool same_key(const tally_json *a, const tally_json *b) {
+    return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/* Whether the object at index obj has two members with one key. Small
+ * objects compare pairwise; larger ones go through a hash set, so a hostile
+ * object with 100 000 members costs linear time. -1: out of memory. */
+static int has_duplicate_key(parser *ps, size_t obj) {
+    const tally_json *nodes = ps->doc->nodes;
+    uint32_t count = nodes[obj].count;
+    if (count < 2) return 0;
+    if (count <= 8) {
+        const tally_json *m[8];
+        size_t at = obj + 1;
+        for (uint32_t i = 0; i < count; i++, at += nodes[at].span) {
+            m[i] = &nodes[at];
+            for (uint32_t j = 0; j < i; j++)
+                if (same_key(m[i], m[j])) return 1;
+        }
+        return 0;
+    }
+    size_t slots = 16;
+    while (slots < 2 * (size_t)count) slots *= 2;
+    uint32_t stack_table[128], *table = slots <= 128 ? stack_table : calloc(slots, sizeof *table);
+    if (!table) return -1;
+    if (table == stack_table) memset(table, 0, slots * sizeof *table);
+    int found = 0;
+    size_t at = obj + 1;
+    for (uint32_t i = 0; i < count && !found; i++, at += nodes[at].span) {
+        size_t s = key_hash(nodes[at].key, nodes[at].key_len) & (slots - 1);
+        for (; table[s]; s = (s + 1) & (slots - 1)) /* slots hold index + 1 */
+            if (same_key(&nodes[table[s] - 1], &nodes[at])) {
+                found = 1;
+                break;
+            }
+        table[s] = (uint32_t)at + 1;
+    }
+    if (table != stack_table) free(table);
+    return found;
+}
+
+/* ---- values ---------------------------------------------------------------- */
+
+static bool read_value(parser *ps, const char *key, size_t key_len);
+
+static bool read_literal(parser *ps, long at, const char *word, size_t n, tally_json_type type) {
+    const unsigned char *p = ps->p;
+    size_t alpha = 0; /* jansson reads the whole run of letters, then compares */
+    while (p + alpha < ps->end && ((p[alpha] | 0x20) >= 'a' && (p[alpha] | 0x20) <= 'z')) alpha++;
+    if (alpha != n || memcmp(p, word, n) != 0) return fail_at(ps, p, false, "invalid token");
+    ps->doc->nodes[at].type = (uint8_t)type;
+    ps->p += n;
+    return true;
+}
+
+static bool read_array(parser *ps, long at) {
+    ps->p++; /* '[' */
+    skip_space(ps);
+    if (ps->p < ps->end && *ps->p == ']') {
+        ps->p++;
+        return true;
+    }
+    for (;;) {
+        if (!read_value(ps, NULL, 0)) return false;
+        ps->doc->nodes[at].count++;
+        skip_space(ps);
+        if (ps->p < ps->end && *ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (ps->p < ps->end && *ps->p == ']') {
+            ps->p++;
+            return true;
+        }
+        return unexpected(ps, "']' expected");
+    }
+}
+
+static bool read_object(parser *ps, long at) {
+    ps->p++; /* '{' */
+    skip_space(ps);
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+        return true;
+    }
+    for (;;) {
+        skip_space(ps);
+        if (ps->p >= ps->end || *ps->p != '"') return unexpected(ps, "string or '}' expected");
+        const char *key;
+        size_t key_len;
+        if (!read_string(ps, &key, &key_len)) return false;
+        skip_space(ps);
+        if (ps->p >= ps->end || *ps->p != ':') return unexpected(ps, "':' expected");
+        ps->p++;
+        if (!read_value(ps, key, key_len)) return false;
+        ps->doc->nodes[at].count++;
+        skip_space(ps);
+        if (ps->p < ps->end && *ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (ps->p < ps->end && *ps->p == '}') {
+            ps->p++;
+            break;
+        }
+        return unexpected(ps, "'}' expected");
+    }
+    int dup = has_duplicate_key(ps, (size_t)at);
+    if (dup < 0) return out_of_memory(ps);
+    if (dup) return fail_at(ps, ps->p, false, "duplicate object key");
+    return true;
+}
+
+static bool read_value(parser *ps, const char *key, size_t key_len) {
+    skip_space(ps);
+    if (++ps->depth > TALLY_JSON_MAX_DEPTH)
+        return fail_at(ps, ps->p, false, "maximum parsing depth reached");
+    long at = new_node(ps, TALLY_JSON_NULL, key, key_len);
+    if (at < 0) return out_of_memory(ps);
+    bool ok;
+    if (ps->p >= ps->end) return unexpected(ps, "unexpected token");
+    switch (*ps->p) {
+    case '{':
+        ps->doc->nodes[at].type = TALLY_JSON_OBJECT;
+        ok = read_object(ps, at);
+        break;
+    case '[':
+        ps->doc->nodes[at].type = TALLY_JSON_ARRAY;
+        ok = read_array(ps, at);
+        break;
+    case '"': {
+        const char *s;
+        size_t len;
+        ok = read_string(ps, &s, &len);
+        if (ok) {
+            tally_json *v = &ps->doc->nodes[at];
+            v->type = TALLY_JSON_STRING;
+            v->v.str.s = s;
+            v->v.str.len = len;
+        }
+        break;
+    }
+    case 't':
+        ok = read_literal(ps, at, "true", 4, TALLY_JSON_TRUE);
+        break;
+    case 'f':
+        ok = read_literal(ps, at, "false", 5, TALLY_JSON_FALSE);
+        break;
+    case 'n':
+        ok = read_literal(ps, at, "null", 4, TALLY_JSON_NULL);
+        break;
+    default:
+        if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9'))
+            ok = read_number(ps, at);
+        else
+            ok = unexpected(ps, "unexpected token");
+    }
+    if (!ok) return false;
+    ps->doc->nodes[at].span = (uint32_t)(ps->doc->n - (size_t)at);
+    ps->depth--;
+    return true;
+}
+
+/* ---- the public face ---------------------------------------------------------- */
+
+tally_json_doc *tally_json_parse(const char *buf, size_t len, tally_json_error *err) {
+    static const char empty[1] = "";
+    if (!buf) buf = empty, len = 0;
+    tally_json_error scratch;
+    if (err) memset(err, 0, sizeof *err);
+    tally_json_doc *d = calloc(1, sizeof *d);
+    if (d) {
+        /* about one node per 16 bytes of an event; grown when needed */
+        d->cap = len / 16 + 16;
+        d->nodes = malloc(d->cap * sizeof *d->nodes);
+        d->strings = malloc(len + 1);
+    }
+    parser ps = {(const unsigned char *)buf, (const unsigned char *)buf,
+                 (const unsigned char *)buf + len, d, err ? err : &scratch, 0};
+    if (!d || !d->nodes || !d->strings) {
+        out_of_memory(&ps);
+        tally_json_free(d);
+        return NULL;
+    }
+    bool ok = read_value(&ps, NULL, 0);
+    if (ok) {
+        skip_space(&ps);
+        if (ps.p < ps.end) ok = unexpected(&ps, "end of file expected");
+    }
+    if (!ok) {
+        tally_json_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void tally_json_free(tally_json_doc *doc) {
+    if (!doc) return;
+    free(doc->nodes);
+    free(doc->strings);
+    free(doc);
+}
+
+const tally_json *tally_json_root(const tally_json_doc *doc) {
+    return doc && doc->n ? &doc->nodes[0] : NULL;
+}
+
+tally_json_type tally_json_typeof(const tally_json *v) {
+    return v ? (tally_json_type)v->type : TALLY_JSON_NULL;
+}
+
+bool tally_json_is_null(const tally_json *v) {
+    return v && v->type == TALLY_JSON_NULL;
+}
+bool tally_json_is_bool(const tally_json *v) {
+    return v && (v->type == TALLY_JSON_TRUE || v->type == TALLY_JSON_FALSE);
+}
+bool tally_json_is_integer(const tally_json *v) {
+    return v && v->type == TALLY_JSON_INTEGER;
+}
+bool tally_json_is_real(const tally_json *v) {
+    return v && v->type == TALLY_JSON_REAL;
+}
+bool tally_json_is_string(const tally_json *v) {
+    return v && v->type == TALLY_JSON_STRING;
+}
+bool tally_json_is_array(const tally_json *v) {
+    return v && v->type == TALLY_JSON_ARRAY;
+}
+bool tally_json_is_object(const tally_json *v) {
+    return v && v->type == TALLY_JSON_OBJECT;
+}
+
+bool tally_json_bool(const tally_json *v) {
+    return v && v->type == TALLY_JSON_TRUE;
+}
+long long tally_json_integer(const tally_json *v) {
+    return tally_json_is_integer(v) ? v->v.i : 0;
+}
+double tally_json_real(const tally_json *v) {
+    return tally_json_is_real(v) ? v->v.d : 0.0;
+}
+const char *tally_json_string(const tally_json *v) {
+    return tally_json_is_string(v) ? v->v.str.s : NULL;
+}
+size_t tally_json_string_length(const tally_json *v) {
+    return tally_json_is_string(v) ? v->v.str.len : 0;
+}
+
+size_t tally_json_size(const tally_json *c) {
+    return tally_json_is_array(c) || tally_json_is_object(c) ? c->count : 0;
+}
+
+const tally_json *tally_json_first(const tally_json *c) {
+    return tally_json_size(c) ? c + 1 : NULL;
+}
+
+const tally_json *tally_json_next(const tally_json *c, const tally_json *child) {
+    if (!c || !child) return NULL;
+    const tally_json *next = child + child->span;
+    return next < c + c->span ? next : NULL;
+}
+
+const tally_json *tally_json_get(const tally_json *obj, const char *key) {
+    if (!tally_json_is_object(obj) || !key) return NULL;
+    size_t n = strlen(key);
+    const tally_json *end = obj + obj->span;
+    for (const tally_json *m = obj + 1; m < end; m += m->span)
+        if (m->key_len == n && memcmp(m->key, key, n) == 0) return m;
+    return NULL;
+}
+
+const char *tally_json_key(const tally_json *member) {
+    return member ? member->key : NULL;
+}
+
+size_t tally_json_key_length(const tally_json *member) {
+    return member ? member->key_len : 0;
+}

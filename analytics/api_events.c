@@ -46,7 +46,7 @@ bool tally__api_events_open(tally_api *api, tally_err *err) {
     api->producer = NULL;
     if (!api->opt.brokers || !*api->opt.brokers || !api->opt.topic || !*api->opt.topic)
         return true; /* nowhere to publish: the route answers 503 */
-    api->producer = tally__api_producer_new(api->opt.brokers, err);
+    api->producer = tally__api_producer_new(api->opt.brokers, api->opt.topic, err);
     return api->producer != NULL;
 }
 
@@ -195,7 +195,7 @@ bool tally__api_events_publish(api_request *r, const api_message *m, size_t n) {
         return false;
     }
     tally_err err = {0};
-    if (tally__api_producer_send(r->api->producer, r->api->opt.topic, m, n, &err) != TALLY_OK) {
+    if (tally__api_producer_send(r->api->producer, m, n, &err) != TALLY_OK) {
         reply_unavailable(r, err.msg, n);
         return false;
     }
@@ -232,6 +232,21 @@ static size_t skip_space(const char *s, size_t len, size_t i) {
     return i;
 }
 
+/* The closing quote of the string opening at s[open], or len. memchr finds
+ * each candidate quote (most of a body is the text of strings); a quote
+ * after an odd run of backslashes is escaped, and the search goes on. */
+static size_t string_end(const char *s, size_t len, size_t open) {
+    size_t i = open + 1;
+    for (;;) {
+        const char *q = i < len ? memchr(s + i, '"', len - i) : NULL;
+        if (!q) return len;
+        size_t at = (size_t)(q - s), slashes = 0;
+        while (at - slashes > open + 1 && s[at - slashes - 1] == '\\') slashes++;
+        if (slashes % 2 == 0) return at;
+        i = at + 1;
+    }
+}
+
 /* The end (one past) of the JSON value starting at s[i], judged only as far
  * as finding where it ends: strings with their escapes, brackets balanced
  * outside strings. Whether the value itself is valid JSON is the decoder's
@@ -241,8 +256,7 @@ static size_t value_end(const char *s, size_t len, size_t i) {
     for (; i < len; i++) {
         char c = s[i];
         if (c == '"') {
-            for (i++; i < len && s[i] != '"'; i++)
-                if (s[i] == '\\') i++;
+            i = string_end(s, len, i);
             if (i >= len) return 0;
         } else if (c == '{' || c == '[') {
             depth++;
@@ -298,42 +312,63 @@ static bool split_batch(const char *s, size_t len, span *out, size_t cap, size_t
     return true;
 }
 
-/* One event of a batch: its verdict, and its decoded form while accepted. */
+/* One event of a batch: its verdict, and where its id and key (accepted) or
+ * its reason (rejected) are kept in the batch's `names`. Each event is freed
+ * as soon as it is judged, so the decoder reuses one document's memory for
+ * the whole batch. */
 typedef struct {
     bool valid;
-    tally_event ev;
-    char why[REASON_MAX];
+    size_t id, key, why; /* offsets into names */
 } batch_item;
+
+static size_t keep_name(tally_buf *names, const char *s) {
+    size_t at = names->len;
+    tally_buf_append(names, s, strlen(s) + 1); /* the NUL too */
+    return at;
+}
 
 /* The result entry of item i: index, id (the decoded one, else a string
  * "id" member of the element if it parses as an object with one, else
- * null), status, error. */
-static json_t *result_of(size_t i, const batch_item *it, const char *elem, size_t elem_len) {
+ * null), status, error. Accepted entries — nearly all of them — are written
+ * straight as text; a rejected one goes through jansson, which escapes
+ * whatever the element held. */
+static void put_result(tally_buf *out, size_t i, const batch_item *it, const char *names,
+                       const char *elem, size_t elem_len) {
+    if (it->valid) { /* an id has no control characters (the decoder's rule) */
+        tally_buf_printf(out, "{\"index\":%zu,\"id\":\"", i);
+        for (const char *c = names + it->id; *c; c++) {
+            if (*c == '"' || *c == '\\') tally_buf_putc(out, '\\');
+            tally_buf_putc(out, *c);
+        }
+        tally_buf_puts(out, "\",\"status\":\"accepted\"}");
+        return;
+    }
     json_t *res = json_object();
     json_object_set_new(res, "index", json_integer((json_int_t)i));
     json_t *id = json_null();
-    if (it->valid) {
-        id = json_string(it->ev.id);
-    } else {
-        json_t *parsed = json_loadb(elem, elem_len, JSON_DECODE_ANY, NULL);
-        json_t *raw_id = json_object_get(parsed, "id"); /* NULL unless an object */
-        if (json_is_string(raw_id)) id = json_incref(raw_id);
-        json_decref(parsed);
-    }
+    json_t *parsed = json_loadb(elem, elem_len, JSON_DECODE_ANY, NULL);
+    json_t *raw_id = json_object_get(parsed, "id"); /* NULL unless an object */
+    if (json_is_string(raw_id)) id = json_incref(raw_id);
+    json_decref(parsed);
     json_object_set_new(res, "id", id);
-    json_object_set_new(res, "status", json_string(it->valid ? "accepted" : "rejected"));
-    if (!it->valid) json_object_set_new(res, "error", json_string(it->why));
-    return res;
+    json_object_set_new(res, "status", json_string("rejected"));
+    json_object_set_new(res, "error", json_string(names + it->why));
+    char *text = json_dumps(res, JSON_COMPACT);
+    json_decref(res);
+    if (!text) tally_oom("a batch result");
+    tally_buf_puts(out, text);
+    free(text);
 }
 
 static void publish_batch(api_request *r) {
     const char *body = r->body.data ? r->body.data : "";
     span *spans = calloc(BATCH_MAX, sizeof *spans);
-    batch_item *items = calloc(BATCH_MAX, sizeof *items);
-    api_message *msgs = calloc(BATCH_MAX, sizeof *msgs);
+    batch_item *items = NULL;
+    api_message *msgs = NULL;
+    tally_buf names = {0};
     size_t n = 0;
-    char why[200];
-    if (!spans || !items || !msgs) {
+    char why[REASON_MAX];
+    if (!spans) {
         tally__api_reply_error(r, 500, "out of memory");
         goto done;
     }
@@ -344,35 +379,43 @@ static void publish_batch(api_request *r) {
     else if (n > BATCH_MAX)
         tally__api_reply_error(r, 400, "body: a batch holds at most %d events (this one has %zu)",
                                BATCH_MAX, n);
-    if (r->status) {
-        n = 0; /* nothing decoded to free */
-        goto done;
-    }
+    else if (!(items = calloc(n, sizeof *items)) || !(msgs = calloc(n, sizeof *msgs)))
+        tally__api_reply_error(r, 500, "out of memory");
+    if (r->status) goto done;
     size_t accepted = 0;
     for (size_t i = 0; i < n; i++) {
         bool forbidden;
+        tally_event ev;
         batch_item *it = &items[i];
-        it->valid = check_event(r, body + spans[i].off, spans[i].len, &it->ev, it->why,
-                                sizeof it->why, &forbidden);
-        if (it->valid)
-            msgs[accepted++] = (api_message){tally_event_key(&it->ev), body + spans[i].off,
-                                             spans[i].len};
+        it->valid = check_event(r, body + spans[i].off, spans[i].len, &ev, why, sizeof why,
+                                &forbidden);
+        if (it->valid) {
+            it->id = keep_name(&names, ev.id);
+            it->key = keep_name(&names, tally_event_key(&ev));
+            tally_event_free(&ev);
+            accepted++;
+        } else {
+            it->why = keep_name(&names, why);
+        }
     }
+    /* names no longer grows: its strings can be pointed at */
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (items[i].valid)
+            msgs[k++] = (api_message){names.data + items[i].key, body + spans[i].off, spans[i].len};
     tally_debug("events published", "mode=batch events=%zu accepted=%zu rejected=%zu who=%s", n,
                 accepted, n - accepted, r->who == API_WHO_ADMIN ? "admin" : "tenant");
     if (!tally__api_events_publish(r, msgs, accepted)) goto done;
-    json_t *results = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(results, result_of(i, &items[i], body + spans[i].off, spans[i].len));
-    json_t *doc = json_object();
-    json_object_set_new(doc, "accepted", json_integer((json_int_t)accepted));
-    json_object_set_new(doc, "rejected", json_integer((json_int_t)(n - accepted)));
-    json_object_set_new(doc, "results", results);
-    tally__api_reply_json(r, 202, doc);
+    tally_buf out = {0};
+    tally_buf_printf(&out, "{\"accepted\":%zu,\"rejected\":%zu,\"results\":[", accepted,
+                     n - accepted);
+    for (size_t i = 0; i < n; i++) {
+        if (i) tally_buf_putc(&out, ',');
+        put_result(&out, i, &items[i], names.data, body + spans[i].off, spans[i].len);
+    }
+    tally_buf_puts(&out, "]}");
+    tally__api_reply_json_text(r, 202, out.data);
 done:
-    if (items)
-        for (size_t i = 0; i < n; i++)
-            if (items[i].valid) tally_event_free(&items[i].ev);
+    tally_buf_free(&names);
     free(msgs);
     free(items);
     free(spans);

@@ -235,8 +235,8 @@ bool tally__api_key_wellformed(const char *key, size_t len);
 
 typedef struct api_producer api_producer;
 
-/* An idempotent producer on `brokers` with its poll thread. */
-api_producer *tally__api_producer_new(const char *brokers, tally_err *err);
+/* An idempotent producer to `topic` on `brokers`, with its poll thread. */
+api_producer *tally__api_producer_new(const char *brokers, const char *topic, tally_err *err);
 /* Deliver what is still queued (bounded), stop the thread, free. */
 void tally__api_producer_free(api_producer *p);
 
@@ -246,11 +246,12 @@ typedef struct {
     size_t len;
 } api_message;
 
-/* Publish n messages to topic and wait for Kafka's answer on each of them
- * (not on anyone else's), at most a few seconds: TALLY_OK once every one
- * was acknowledged; TALLY_ESTORE when any was not (some may have been). */
-tally_code tally__api_producer_send(api_producer *p, const char *topic, const api_message *m,
-                                    size_t n, tally_err *err);
+/* Publish n messages to the producer's topic and wait for Kafka's answer on
+ * each of them (not on anyone else's), at most a few seconds: TALLY_OK once
+ * every one was acknowledged; TALLY_ESTORE when any was not (some may have
+ * been). */
+tally_code tally__api_producer_send(api_producer *p, const api_message *m, size_t n,
+                                    tally_err *err);
 /* Seconds after which a failed publish is worth retrying, as the value of
  * a Retry-After header (a static string). */
 const char *tally__api_producer_retry_after(void);

@@ -39,6 +39,7 @@
 
 struct api_producer {
     rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt; /* created once: no lookup by name per message */
     pthread_t poller;
     bool poller_started;
     atomic_bool stop;
@@ -90,10 +91,10 @@ static void *poll_loop(void *arg) {
     return NULL;
 }
 
-api_producer *tally__api_producer_new(const char *brokers, tally_err *err) {
+api_producer *tally__api_producer_new(const char *brokers, const char *topic, tally_err *err) {
     const tally_kafka_setting settings[] = {
         {"bootstrap.servers", brokers},   {"client.id", "tally-api"},
-        {"enable.idempotence", "true"},   {"linger.ms", "5"},
+        {"enable.idempotence", "true"},   {"linger.ms", "1"},
         {"message.max.bytes", "8388608"}, {"message.timeout.ms", TALLY_STR(PUBLISH_TIMEOUT_MS)},
     };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -118,7 +119,16 @@ api_producer *tally__api_producer_new(const char *brokers, tally_err *err) {
         tally_err_set(err, TALLY_EINVAL, "kafka producer: %s", errstr);
         return NULL;
     }
+    p->rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    if (!p->rkt) {
+        tally_err_set(err, TALLY_EINVAL, "kafka producer: topic %s: %s", topic,
+                      rd_kafka_err2str(rd_kafka_last_error()));
+        rd_kafka_destroy(p->rk);
+        free(p);
+        return NULL;
+    }
     if (pthread_create(&p->poller, NULL, poll_loop, p)) {
+        rd_kafka_topic_destroy(p->rkt);
         rd_kafka_destroy(p->rk);
         free(p);
         tally_err_set(err, TALLY_ENOMEM, "cannot start the producer's poll thread");
@@ -136,6 +146,7 @@ void tally__api_producer_free(api_producer *p) {
     if (rd_kafka_flush(p->rk, PUBLISH_TIMEOUT_MS + WAIT_SLACK_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
         tally_warn("kafka producer", "detail=\"%d messages not delivered at stop\"",
                    rd_kafka_outq_len(p->rk));
+    rd_kafka_topic_destroy(p->rkt);
     rd_kafka_destroy(p->rk);
     free(p);
 }
@@ -146,16 +157,13 @@ _Static_assert(RETRY_AFTER_S * 1000 >= PUBLISH_TIMEOUT_MS, "retry no sooner than
 
 const char *tally__api_producer_retry_after(void) { return TALLY_STR(RETRY_AFTER_S); }
 
-/* Queue one message for w; false (w's failure recorded) when librdkafka
- * refused it, its local queue staying full until the deadline included. */
-static bool enqueue(api_producer *p, const char *topic, const api_message *m, waiter *w,
-                    int64_t deadline_us) {
-    pthread_mutex_lock(&w->mu);
-    w->refs++, w->pending++;
-    pthread_mutex_unlock(&w->mu);
+/* Queue one message for w, which already counts it as pending; false (w's
+ * failure recorded, the message no longer counted) when librdkafka refused
+ * it, its local queue staying full until the deadline included. */
+static bool enqueue(api_producer *p, const api_message *m, waiter *w, int64_t deadline_us) {
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(m->key, strlen(m->key)),
+            p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_KEY(m->key, strlen(m->key)),
             RD_KAFKA_V_VALUE((void *)m->value, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
         if (!e) return true;
@@ -171,8 +179,8 @@ static bool enqueue(api_producer *p, const char *topic, const api_message *m, wa
     }
 }
 
-tally_code tally__api_producer_send(api_producer *p, const char *topic, const api_message *m,
-                                    size_t n, tally_err *err) {
+tally_code tally__api_producer_send(api_producer *p, const api_message *m, size_t n,
+                                    tally_err *err) {
     waiter *w = calloc(1, sizeof *w);
     pthread_condattr_t ca;
     if (!w || pthread_condattr_init(&ca)) {
@@ -183,11 +191,18 @@ tally_code tally__api_producer_send(api_producer *p, const char *topic, const ap
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, &ca);
     pthread_condattr_destroy(&ca);
-    w->refs = 1;
+    w->refs = 1 + (int)n, w->pending = n; /* the request, and every message */
     int64_t deadline_us = tally_time_monotonic_us() +
                           (int64_t)(PUBLISH_TIMEOUT_MS + WAIT_SLACK_MS) * 1000;
-    /* After a refusal the rest is not queued: the answer is a failure anyway. */
-    for (size_t i = 0; i < n && enqueue(p, topic, &m[i], w, deadline_us); i++) continue;
+    /* After a refusal the rest is not queued: the answer is a failure anyway,
+     * and no report will come for them. */
+    size_t queued = 0;
+    while (queued < n && enqueue(p, &m[queued], w, deadline_us)) queued++;
+    if (queued < n) {
+        pthread_mutex_lock(&w->mu);
+        w->refs -= (int)(n - queued - 1), w->pending -= n - queued - 1; /* enqueue took one */
+        pthread_mutex_unlock(&w->mu);
+    }
 
     /* tally_time_monotonic_us() is CLOCK_MONOTONIC, the condition's clock. */
     struct timespec until = {(time_t)(deadline_us / 1000000), (long)(deadline_us % 1000000) * 1000};

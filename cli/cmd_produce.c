@@ -102,12 +102,27 @@ static rd_kafka_t *make_producer(const char *brokers, const char *timeout_ms, pr
     return rk;
 }
 
+/* The topic's handle, its partitions asked for before the first event.
+ * Without that the first events wait in librdkafka's queue for partitions
+ * unknown yet, and the metadata that tells them arrives only after the
+ * producer's own timers (about a second here, measured): the whole file
+ * could be decoded and queued before one message leaves. A failure to ask
+ * is not an error here: the deliveries say what is wrong. One handle also
+ * spares librdkafka a lookup of the topic by name per message. */
+static rd_kafka_topic_t *topic_ready(rd_kafka_t *rk, const char *topic) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    return rkt;
+}
+
 /* Publish one value, waiting for room in the local queue when it is full. */
-static bool publish(rd_kafka_t *rk, const char *topic, const char *key, size_t key_len,
+static bool publish(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const char *key, size_t key_len,
                     const char *val, size_t len, produce_stats *st) {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+            rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, key_len),
             RD_KAFKA_V_VALUE((void *)val, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_END);
         if (!err) return true;
@@ -131,7 +146,7 @@ static void progress(const produce_stats *st, int64_t started_us, bool final) {
 
 typedef struct {
     rd_kafka_t *rk;
-    const char *topic;
+    rd_kafka_topic_t *rkt;
     bool strict, validate, show_progress;
     int64_t started, last_progress;
 } produce_run;
@@ -151,7 +166,7 @@ static bool publish_chunk(produce_run *r, const produce_chunk *c, produce_stats 
             continue;
         }
         st->valid += valid;
-        publish(r->rk, r->topic, valid ? c->text + l->text : "_global", valid ? l->text_len : 7,
+        publish(r->rk, r->rkt, valid ? c->text + l->text : "_global", valid ? l->text_len : 7,
                 c->buf + l->off, l->len, st);
     }
     /* Delivery reports once a chunk (~1200 events), not once an event. */
@@ -225,10 +240,18 @@ int tally_cmd_produce(int argc, char **argv) {
         if (in != stdin) fclose(in);
         return 1;
     }
+    rd_kafka_topic_t *rkt = topic_ready(rk, topic);
+    if (!rkt) {
+        fprintf(stderr, "tally produce: topic %s: %s\n", topic,
+                rd_kafka_err2str(rd_kafka_last_error()));
+        rd_kafka_destroy(rk);
+        if (in != stdin) fclose(in);
+        return 1;
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     produce_run run = {.rk = rk,
-                       .topic = topic,
+                       .rkt = rkt,
                        .strict = strict,
                        .validate = validate,
                        .show_progress = !quiet && isatty(STDERR_FILENO)};
@@ -237,6 +260,7 @@ int tally_cmd_produce(int argc, char **argv) {
     produce_pipeline *pipe = tally__produce_pipeline_start(in, threads, &interrupted);
     if (!pipe) {
         fprintf(stderr, "tally produce: cannot start %d decoding threads\n", threads);
+        rd_kafka_topic_destroy(rkt);
         rd_kafka_destroy(rk);
         if (in != stdin) fclose(in);
         return 1;
@@ -257,6 +281,7 @@ int tally_cmd_produce(int argc, char **argv) {
     }
     int left = rd_kafka_outq_len(rk);
     if (left > 0) st.failed += left;
+    rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
 
     if (!quiet) {

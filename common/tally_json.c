@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,15 +37,28 @@ struct tally_json {
             const char *s;
             size_t len;
         } str;
+        struct { /* an object of more than SMALL_OBJECT members: its members by key */
+            const uint32_t *slots; /* offset of the member from the object, 0 = empty */
+            uint32_t mask;         /* slots - 1 (a power of two) */
+            uint32_t at;           /* where slots start in the doc's index, while parsing */
+        } index;
     } v;
 };
 
 struct tally_json_doc {
     tally_json *nodes;
     size_t n, cap;
-    char *strings; /* len + 1 bytes: every unescaped string and key */
-    size_t used;
+    char *strings; /* >= len + 1 bytes: every unescaped string and key */
+    size_t used, strings_cap;
+    uint32_t *index; /* the member tables of large objects, one after another */
+    size_t index_used, index_cap;
+    size_t indexed; /* objects with a table */
 };
+
+/* Objects up to this many members are searched member by member; larger
+ * ones (an event's `data`) get a hash table of their keys, built while the
+ * duplicate keys are looked for, and used by tally_json_get. */
+#define SMALL_OBJECT 8
 
 typedef struct {
     const unsigned char *start, *p, *end;
@@ -116,22 +130,22 @@ static long new_node(parser *ps, tally_json_type type, const char *key, size_t k
     return (long)d->n++;
 }
 
-static bool out_of_memory(parser *ps) {
-    return fail_at(ps, ps->p, false, "out of memory");
-}
+static bool out_of_memory(parser *ps) { return fail_at(ps, ps->p, false, "out of memory"); }
 
 /* ---- lexing ---------------------------------------------------------------- */
 
 static void skip_space(parser *ps) {
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
         ps->p++;
 }
 
 /* Bytes that end a plain run inside a string: the quote, the backslash,
  * control characters and the lead of every multi-byte sequence. */
 static const unsigned char string_special[256] = {
-    [0x00 ... 0x1F] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xFF] = 1,
+    [0x00 ... 0x1F] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80 ... 0xFF] = 1,
 };
 
 static int hex_value(unsigned c) {
@@ -177,7 +191,7 @@ static bool read_escape(parser *ps, char **out) {
     const unsigned char *at = ps->p;
     if (ps->end - at < 2) return fail_at(ps, ps->end, false, "premature end of input");
     unsigned c = at[1];
-    static const char simple[256] = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
+    static const char simple[256] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
                                      ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
     if (simple[c]) {
         *(*out)++ = simple[c];
@@ -210,7 +224,21 @@ static bool read_escape(parser *ps, char **out) {
     return true;
 }
 
-/* The string whose opening quote is at ps->p, unescaped into the block. */
+/* Whether one of the 8 bytes in v is special (see string_special): a quote,
+ * a backslash, a control character or a byte >= 0x80. The classic bit
+ * tricks: each test sets a byte's top bit only when some byte matches, and
+ * never misses one (a false alarm only sends the block to the byte loop). */
+static inline bool any_special8(uint64_t v) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = v ^ (ones * '"'), slash = v ^ (ones * '\\');
+    uint64_t zero_quote = (quote - ones) & ~quote;
+    uint64_t zero_slash = (slash - ones) & ~slash;
+    uint64_t below_space = (v - ones * 0x20) & ~v;
+    return ((zero_quote | zero_slash | below_space) & highs) | (v & highs);
+}
+
+/* The string whose opening quote is at ps->p, unescaped into the block.
+ * Plain runs go 8 bytes at a time. */
 static bool read_string(parser *ps, const char **s, size_t *len) {
     tally_json_doc *d = ps->doc;
     char *const begin = d->strings + d->used;
@@ -218,6 +246,10 @@ static bool read_string(parser *ps, const char **s, size_t *len) {
     const unsigned char *p = ++ps->p;
     for (;;) {
         const unsigned char *run = p;
+        for (uint64_t v; ps->end - p >= 8; p += 8) {
+            memcpy(&v, p, 8);
+            if (any_special8(v)) break;
+        }
         while (p < ps->end && !string_special[*p]) p++;
         memcpy(o, run, (size_t)(p - run));
         o += p - run;
@@ -233,6 +265,10 @@ static bool read_string(parser *ps, const char **s, size_t *len) {
             p = ps->p;
         } else if (c < 0x20) {
             return fail_at(ps, p, false, "control character 0x%x", c);
+        } else if (c >= 0xC2 && c <= 0xDF && ps->end - p >= 2 && (p[1] & 0xC0) == 0x80) {
+            o[0] = (char)c, o[1] = (char)p[1]; /* two bytes (é, ç, ã): the common case */
+            o += 2;
+            p += 2;
         } else {
             unsigned cp;
             size_t n = tally_utf8_next(p, (size_t)(ps->end - p), &cp);
@@ -337,14 +373,15 @@ static bool same_key(const tally_json *a, const tally_json *b) {
 }
 
 /* Whether the object at index obj has two members with one key. Small
- * objects compare pairwise; larger ones go through a hash set, so a hostile
- * object with 100 000 members costs linear time. -1: out of memory. */
+ * objects compare pairwise; larger ones get their table of keys (kept for
+ * tally_json_get), so a hostile object with 100 000 members costs linear
+ * time. -1: out of memory. */
 static int has_duplicate_key(parser *ps, size_t obj) {
-    const tally_json *nodes = ps->doc->nodes;
-    uint32_t count = nodes[obj].count;
+    tally_json_doc *d = ps->doc;
+    uint32_t count = d->nodes[obj].count;
     if (count < 2) return 0;
-    if (count <= 8) {
-        const tally_json *m[8];
+    if (count <= SMALL_OBJECT) {
+        const tally_json *nodes = d->nodes, *m[SMALL_OBJECT];
         size_t at = obj + 1;
         for (uint32_t i = 0; i < count; i++, at += nodes[at].span) {
             m[i] = &nodes[at];
@@ -355,22 +392,40 @@ static int has_duplicate_key(parser *ps, size_t obj) {
     }
     size_t slots = 16;
     while (slots < 2 * (size_t)count) slots *= 2;
-    uint32_t stack_table[128], *table = slots <= 128 ? stack_table : calloc(slots, sizeof *table);
-    if (!table) return -1;
-    if (table == stack_table) memset(table, 0, slots * sizeof *table);
-    int found = 0;
-    size_t at = obj + 1;
-    for (uint32_t i = 0; i < count && !found; i++, at += nodes[at].span) {
-        size_t s = key_hash(nodes[at].key, nodes[at].key_len) & (slots - 1);
-        for (; table[s]; s = (s + 1) & (slots - 1)) /* slots hold index + 1 */
-            if (same_key(&nodes[table[s] - 1], &nodes[at])) {
-                found = 1;
-                break;
-            }
-        table[s] = (uint32_t)at + 1;
+    if (d->index_used + slots > d->index_cap) {
+        size_t cap = d->index_cap ? d->index_cap : 256;
+        while (cap < d->index_used + slots) cap *= 2;
+        uint32_t *bigger = realloc(d->index, cap * sizeof *bigger);
+        if (!bigger) return -1;
+        d->index = bigger;
+        d->index_cap = cap;
     }
-    if (table != stack_table) free(table);
-    return found;
+    uint32_t *table = d->index + d->index_used;
+    memset(table, 0, slots * sizeof *table);
+    const tally_json *nodes = d->nodes;
+    size_t at = obj + 1;
+    for (uint32_t i = 0; i < count; i++, at += nodes[at].span) {
+        size_t h = key_hash(nodes[at].key, nodes[at].key_len) & (slots - 1);
+        for (; table[h]; h = (h + 1) & (slots - 1))
+            if (same_key(&nodes[obj + table[h]], &nodes[at])) return 1;
+        table[h] = (uint32_t)(at - obj);
+    }
+    d->nodes[obj].v.index.at = (uint32_t)d->index_used;
+    d->nodes[obj].v.index.mask = (uint32_t)(slots - 1);
+    d->index_used += slots;
+    d->indexed++;
+    return 0;
+}
+
+/* Once parsing is over (no more realloc), point the tables at their slots. */
+static void link_indexes(tally_json_doc *d) {
+    for (size_t i = 0, seen = 0; seen < d->indexed && i < d->n; i++) {
+        tally_json *v = &d->nodes[i];
+        if (v->type == TALLY_JSON_OBJECT && v->count > SMALL_OBJECT) {
+            v->v.index.slots = d->index + v->v.index.at;
+            seen++;
+        }
+    }
 }
 
 /* ---- values ---------------------------------------------------------------- */
@@ -474,15 +529,9 @@ static bool read_value(parser *ps, const char *key, size_t key_len) {
         }
         break;
     }
-    case 't':
-        ok = read_literal(ps, at, "true", 4, TALLY_JSON_TRUE);
-        break;
-    case 'f':
-        ok = read_literal(ps, at, "false", 5, TALLY_JSON_FALSE);
-        break;
-    case 'n':
-        ok = read_literal(ps, at, "null", 4, TALLY_JSON_NULL);
-        break;
+    case 't': ok = read_literal(ps, at, "true", 4, TALLY_JSON_TRUE); break;
+    case 'f': ok = read_literal(ps, at, "false", 5, TALLY_JSON_FALSE); break;
+    case 'n': ok = read_literal(ps, at, "null", 4, TALLY_JSON_NULL); break;
     default:
         if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9'))
             ok = read_number(ps, at);
@@ -495,6 +544,57 @@ static bool read_value(parser *ps, const char *key, size_t key_len) {
     return true;
 }
 
+/* ---- one spare document per thread ------------------------------------------ */
+
+/* A decoder parses one event after another on each thread: the document of
+ * the last one, once freed, is kept (up to SPARE_MAX bytes of buffers) and
+ * its buffers serve the next parse on that thread, instead of three
+ * allocations and frees per event. The thread's exit frees it. */
+#define SPARE_MAX (256u << 10)
+
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_ok;
+
+static void release(tally_json_doc *d) {
+    free(d->nodes);
+    free(d->strings);
+    free(d->index);
+    free(d);
+}
+
+static void spare_destroy(void *d) { release(d); }
+
+static void spare_init(void) { spare_ok = pthread_key_create(&spare_key, spare_destroy) == 0; }
+
+/* A document with room for len bytes of strings and about a node per 16
+ * bytes (nodes grow when needed), or NULL. */
+static tally_json_doc *doc_for(size_t len) {
+    pthread_once(&spare_once, spare_init);
+    tally_json_doc *d = spare_ok ? pthread_getspecific(spare_key) : NULL;
+    if (d)
+        pthread_setspecific(spare_key, NULL);
+    else if (!(d = calloc(1, sizeof *d)))
+        return NULL;
+    d->n = d->used = d->index_used = d->indexed = 0;
+    size_t want_nodes = len / 16 + 16;
+    if (d->cap < want_nodes) {
+        free(d->nodes);
+        d->cap = want_nodes;
+        d->nodes = malloc(d->cap * sizeof *d->nodes);
+    }
+    if (d->strings_cap < len + 1) {
+        free(d->strings);
+        d->strings_cap = len + 1;
+        d->strings = malloc(d->strings_cap);
+    }
+    if (!d->nodes || !d->strings) {
+        release(d);
+        return NULL;
+    }
+    return d;
+}
+
 /* ---- the public face ---------------------------------------------------------- */
 
 tally_json_doc *tally_json_parse(const char *buf, size_t len, tally_json_error *err) {
@@ -502,18 +602,15 @@ tally_json_doc *tally_json_parse(const char *buf, size_t len, tally_json_error *
     if (!buf) buf = empty, len = 0;
     tally_json_error scratch;
     if (err) memset(err, 0, sizeof *err);
-    tally_json_doc *d = calloc(1, sizeof *d);
-    if (d) {
-        /* about one node per 16 bytes of an event; grown when needed */
-        d->cap = len / 16 + 16;
-        d->nodes = malloc(d->cap * sizeof *d->nodes);
-        d->strings = malloc(len + 1);
-    }
-    parser ps = {(const unsigned char *)buf, (const unsigned char *)buf,
-                 (const unsigned char *)buf + len, d, err ? err : &scratch, 0};
-    if (!d || !d->nodes || !d->strings) {
+    tally_json_doc *d = doc_for(len);
+    parser ps = {(const unsigned char *)buf,
+                 (const unsigned char *)buf,
+                 (const unsigned char *)buf + len,
+                 d,
+                 err ? err : &scratch,
+                 0};
+    if (!d) {
         out_of_memory(&ps);
-        tally_json_free(d);
         return NULL;
     }
     bool ok = read_value(&ps, NULL, 0);
@@ -525,14 +622,19 @@ tally_json_doc *tally_json_parse(const char *buf, size_t len, tally_json_error *
         tally_json_free(d);
         return NULL;
     }
+    if (d->indexed) link_indexes(d);
     return d;
 }
 
 void tally_json_free(tally_json_doc *doc) {
     if (!doc) return;
-    free(doc->nodes);
-    free(doc->strings);
-    free(doc);
+    bool small = doc->cap * sizeof *doc->nodes + doc->strings_cap +
+                     doc->index_cap * sizeof *doc->index <=
+                 SPARE_MAX;
+    if (small && spare_ok && !pthread_getspecific(spare_key) &&
+        pthread_setspecific(spare_key, doc) == 0)
+        return;
+    release(doc);
 }
 
 const tally_json *tally_json_root(const tally_json_doc *doc) {
@@ -543,37 +645,19 @@ tally_json_type tally_json_typeof(const tally_json *v) {
     return v ? (tally_json_type)v->type : TALLY_JSON_NULL;
 }
 
-bool tally_json_is_null(const tally_json *v) {
-    return v && v->type == TALLY_JSON_NULL;
-}
+bool tally_json_is_null(const tally_json *v) { return v && v->type == TALLY_JSON_NULL; }
 bool tally_json_is_bool(const tally_json *v) {
     return v && (v->type == TALLY_JSON_TRUE || v->type == TALLY_JSON_FALSE);
 }
-bool tally_json_is_integer(const tally_json *v) {
-    return v && v->type == TALLY_JSON_INTEGER;
-}
-bool tally_json_is_real(const tally_json *v) {
-    return v && v->type == TALLY_JSON_REAL;
-}
-bool tally_json_is_string(const tally_json *v) {
-    return v && v->type == TALLY_JSON_STRING;
-}
-bool tally_json_is_array(const tally_json *v) {
-    return v && v->type == TALLY_JSON_ARRAY;
-}
-bool tally_json_is_object(const tally_json *v) {
-    return v && v->type == TALLY_JSON_OBJECT;
-}
+bool tally_json_is_integer(const tally_json *v) { return v && v->type == TALLY_JSON_INTEGER; }
+bool tally_json_is_real(const tally_json *v) { return v && v->type == TALLY_JSON_REAL; }
+bool tally_json_is_string(const tally_json *v) { return v && v->type == TALLY_JSON_STRING; }
+bool tally_json_is_array(const tally_json *v) { return v && v->type == TALLY_JSON_ARRAY; }
+bool tally_json_is_object(const tally_json *v) { return v && v->type == TALLY_JSON_OBJECT; }
 
-bool tally_json_bool(const tally_json *v) {
-    return v && v->type == TALLY_JSON_TRUE;
-}
-long long tally_json_integer(const tally_json *v) {
-    return tally_json_is_integer(v) ? v->v.i : 0;
-}
-double tally_json_real(const tally_json *v) {
-    return tally_json_is_real(v) ? v->v.d : 0.0;
-}
+bool tally_json_bool(const tally_json *v) { return v && v->type == TALLY_JSON_TRUE; }
+long long tally_json_integer(const tally_json *v) { return tally_json_is_integer(v) ? v->v.i : 0; }
+double tally_json_real(const tally_json *v) { return tally_json_is_real(v) ? v->v.d : 0.0; }
 const char *tally_json_string(const tally_json *v) {
     return tally_json_is_string(v) ? v->v.str.s : NULL;
 }
@@ -598,16 +682,21 @@ const tally_json *tally_json_next(const tally_json *c, const tally_json *child) 
 const tally_json *tally_json_get(const tally_json *obj, const char *key) {
     if (!tally_json_is_object(obj) || !key) return NULL;
     size_t n = strlen(key);
+    if (obj->count > SMALL_OBJECT) {
+        const uint32_t *slots = obj->v.index.slots;
+        for (size_t h = key_hash(key, n) & obj->v.index.mask; slots[h];
+             h = (h + 1) & obj->v.index.mask) {
+            const tally_json *m = obj + slots[h];
+            if (m->key_len == n && memcmp(m->key, key, n) == 0) return m;
+        }
+        return NULL;
+    }
     const tally_json *end = obj + obj->span;
     for (const tally_json *m = obj + 1; m < end; m += m->span)
-        if (m->key_len == n && memcmp(m->key, key, n) == 0) return m;
+        if (m->key_len == n && m->key[0] == key[0] && memcmp(m->key, key, n) == 0) return m;
     return NULL;
 }
 
-const char *tally_json_key(const tally_json *member) {
-    return member ? member->key : NULL;
-}
+const char *tally_json_key(const tally_json *member) { return member ? member->key : NULL; }
 
-size_t tally_json_key_length(const tally_json *member) {
-    return member ? member->key_len : 0;
-}
+size_t tally_json_key_length(const tally_json *member) { return member ? member->key_len : 0; }

@@ -1274,6 +1274,13 @@ static void accessors_on_an_event(void **state) {
 
     const tally_json *data = tally_json_get(root, "data");
     assert_true(tally_json_is_object(data));
+    /* data is large enough to be looked up through its table of keys */
+    assert_true(tally_json_size(data) > 8);
+    assert_null(tally_json_get(data, "missing"));
+    assert_null(tally_json_get(data, "user"));
+    assert_null(tally_json_get(data, "user_id_"));
+    assert_null(tally_json_get(data, ""));
+    assert_null(tally_json_get(data, "data"));
     static const char *const members[] = {
         "tenant_id",
         "user_id",

@@ -8,7 +8,10 @@
 #   BUILD=build bench/produce.sh      use build/ as it is, without rebuilding
 #   THREADS=1 bench/produce.sh        tally produce --threads 1 (default: its own, = cores)
 #   HTTP=0 bench/produce.sh           leave out the HTTP side
-#   BATCH=500 CONNECTIONS=2 bench/produce.sh   the HTTP client's batch size and connections
+#   BATCH=500 CONNECTIONS=8 bench/produce.sh   the HTTP client's batch size and connections
+#                                     (8 by default: a gateway posts from many
+#                                     requests at once; each connection waits
+#                                     for Kafka's acknowledgement of its batch)
 #
 # Needs the local stack (scripts/stack up). Generates N events into a file under
 # $TMPDIR (or /tmp), then, for each repetition, creates fresh topics of 6
@@ -28,7 +31,7 @@
 #                  as bench_start_api does, publishing to the repetition's
 #                  topic) validates every event and answers 202 once Kafka
 #                  acknowledged the batch (its own producer: idempotent,
-#                  linger 5 ms).
+#                  linger 1 ms).
 # Each waits for every acknowledgement before exiting; the time is the
 # process's wall time (/usr/bin/time), the count is read back from the
 # topic's offsets. The HTTP side is left out (and said so) while
@@ -42,7 +45,7 @@ N=${N:-1000000}
 REPS=${REPS:-2}
 HTTP=${HTTP:-1}
 BATCH=${BATCH:-500}
-CONNECTIONS=${CONNECTIONS:-2}
+CONNECTIONS=${CONNECTIONS:-8}
 bench_command N REPS THREADS HTTP BATCH CONNECTIONS BUILD
 bench_build
 bench_stack_env

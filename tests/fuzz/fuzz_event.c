@@ -119,6 +119,8 @@ static void check_event(const tally_event *ev) {
     }
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size); /* libFuzzer calls it */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tally_event ev;
     tally_err err;

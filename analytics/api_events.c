@@ -355,8 +355,13 @@ static void put_result(tally_buf *out, size_t i, const batch_item *it, const cha
     json_object_set_new(res, "error", json_string(names + it->why));
     char *text = json_dumps(res, JSON_COMPACT);
     json_decref(res);
-    if (!text) tally_oom("a batch result");
-    tally_buf_puts(out, text);
+    if (text)
+        tally_buf_puts(out, text);
+    else /* out of memory: the entry still says what happened, without detail */
+        tally_buf_printf(out,
+                         "{\"index\":%zu,\"id\":null,\"status\":\"rejected\","
+                         "\"error\":\"out of memory while describing the error\"}",
+                         i);
     free(text);
 }
 

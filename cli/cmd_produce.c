@@ -109,10 +109,11 @@ static rd_kafka_t *make_producer(const char *brokers, const char *timeout_ms, pr
  * could be decoded and queued before one message leaves. A failure to ask
  * is not an error here: the deliveries say what is wrong. One handle also
  * spares librdkafka a lookup of the topic by name per message. */
-static rd_kafka_topic_t *topic_ready(rd_kafka_t *rk, const char *topic) {
+static rd_kafka_topic_t *topic_ready(rd_kafka_t *rk, const char *topic, int timeout_ms) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    int wait_ms = timeout_ms < 5000 ? timeout_ms : 5000; /* never longer than --timeout */
+    if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, wait_ms) == RD_KAFKA_RESP_ERR_NO_ERROR)
         rd_kafka_metadata_destroy(md);
     return rkt;
 }
@@ -240,7 +241,7 @@ int tally_cmd_produce(int argc, char **argv) {
         if (in != stdin) fclose(in);
         return 1;
     }
-    rd_kafka_topic_t *rkt = topic_ready(rk, topic);
+    rd_kafka_topic_t *rkt = topic_ready(rk, topic, atoi(timeout_ms));
     if (!rkt) {
         fprintf(stderr, "tally produce: topic %s: %s\n", topic,
                 rd_kafka_err2str(rd_kafka_last_error()));

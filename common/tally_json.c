@@ -362,9 +362,18 @@ static bool read_number(parser *ps, long at_node) {
 
 /* ---- duplicate keys ---------------------------------------------------------- */
 
+/* FNV-1a, then a 64-bit finaliser (MurmurHash3's fmix64) so that every
+ * bit of the key reaches the low bits the table uses. Keys can be chosen by
+ * whoever sends the event, so a table whose probes grow long is given up
+ * (see find_duplicate_key): the cost stays bounded whatever the keys. */
 static uint64_t key_hash(const char *k, size_t n) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
     return h;
 }
 
@@ -372,23 +381,55 @@ static bool same_key(const tally_json *a, const tally_json *b) {
     return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
 }
 
-/* Whether the object at index obj has two members with one key. Small
- * objects compare pairwise; larger ones get their table of keys (kept for
- * tally_json_get), so a hostile object with 100 000 members costs linear
- * time. -1: out of memory. */
-static int has_duplicate_key(parser *ps, size_t obj) {
+/* Probes beyond this many for one key mean the keys were chosen to collide:
+ * the table is dropped and the members are sorted instead. */
+#define MAX_PROBES 32
+
+static int key_order(const void *a, const void *b) {
+    const tally_json *x = *(const tally_json *const *)a, *y = *(const tally_json *const *)b;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
+/* The duplicate key of a large object found by sorting its members:
+ * O(n log n) whatever the keys. Sets *dup; false when memory ran out. */
+static bool sorted_duplicate(const tally_json *nodes, size_t obj, const tally_json **dup) {
+    uint32_t count = nodes[obj].count;
+    const tally_json **m = malloc(count * sizeof *m);
+    if (!m) return false;
+    size_t at = obj + 1;
+    for (uint32_t i = 0; i < count; i++, at += nodes[at].span) m[i] = &nodes[at];
+    qsort(m, count, sizeof *m, key_order);
+    *dup = NULL;
+    for (uint32_t i = 1; i < count && !*dup; i++)
+        if (same_key(m[i - 1], m[i])) *dup = m[i];
+    free(m);
+    return true;
+}
+
+/* The member of the object at index obj whose key an earlier member has, in
+ * *dup (NULL when none). Small objects compare pairwise; larger ones get
+ * their table of keys (kept for tally_json_get) — or, when the keys collide
+ * on purpose, no table (lookups go member by member) and a sort. False when
+ * memory ran out. */
+static bool find_duplicate_key(parser *ps, size_t obj, const tally_json **dup) {
     tally_json_doc *d = ps->doc;
     uint32_t count = d->nodes[obj].count;
-    if (count < 2) return 0;
+    *dup = NULL;
+    if (count < 2) return true;
     if (count <= SMALL_OBJECT) {
         const tally_json *nodes = d->nodes, *m[SMALL_OBJECT];
         size_t at = obj + 1;
         for (uint32_t i = 0; i < count; i++, at += nodes[at].span) {
             m[i] = &nodes[at];
             for (uint32_t j = 0; j < i; j++)
-                if (same_key(m[i], m[j])) return 1;
+                if (same_key(m[i], m[j])) {
+                    *dup = m[i];
+                    return true;
+                }
         }
-        return 0;
+        return true;
     }
     size_t slots = 16;
     while (slots < 2 * (size_t)count) slots *= 2;
@@ -396,7 +437,7 @@ static int has_duplicate_key(parser *ps, size_t obj) {
         size_t cap = d->index_cap ? d->index_cap : 256;
         while (cap < d->index_used + slots) cap *= 2;
         uint32_t *bigger = realloc(d->index, cap * sizeof *bigger);
-        if (!bigger) return -1;
+        if (!bigger) return false;
         d->index = bigger;
         d->index_cap = cap;
     }
@@ -405,23 +446,31 @@ static int has_duplicate_key(parser *ps, size_t obj) {
     const tally_json *nodes = d->nodes;
     size_t at = obj + 1;
     for (uint32_t i = 0; i < count; i++, at += nodes[at].span) {
-        size_t h = key_hash(nodes[at].key, nodes[at].key_len) & (slots - 1);
-        for (; table[h]; h = (h + 1) & (slots - 1))
-            if (same_key(&nodes[obj + table[h]], &nodes[at])) return 1;
+        size_t h = key_hash(nodes[at].key, nodes[at].key_len) & (slots - 1), probes = 0;
+        for (; table[h]; h = (h + 1) & (slots - 1)) {
+            if (same_key(&nodes[obj + table[h]], &nodes[at])) {
+                *dup = &nodes[at];
+                return true;
+            }
+            if (++probes > MAX_PROBES) { /* chosen to collide: no table */
+                d->nodes[obj].v.index.mask = 0;
+                return sorted_duplicate(nodes, obj, dup);
+            }
+        }
         table[h] = (uint32_t)(at - obj);
     }
     d->nodes[obj].v.index.at = (uint32_t)d->index_used;
     d->nodes[obj].v.index.mask = (uint32_t)(slots - 1);
     d->index_used += slots;
     d->indexed++;
-    return 0;
+    return true;
 }
 
 /* Once parsing is over (no more realloc), point the tables at their slots. */
 static void link_indexes(tally_json_doc *d) {
     for (size_t i = 0, seen = 0; seen < d->indexed && i < d->n; i++) {
         tally_json *v = &d->nodes[i];
-        if (v->type == TALLY_JSON_OBJECT && v->count > SMALL_OBJECT) {
+        if (v->type == TALLY_JSON_OBJECT && v->count > SMALL_OBJECT && v->v.index.mask) {
             v->v.index.slots = d->index + v->v.index.at;
             seen++;
         }
@@ -494,9 +543,13 @@ static bool read_object(parser *ps, long at) {
         }
         return unexpected(ps, "'}' expected");
     }
-    int dup = has_duplicate_key(ps, (size_t)at);
-    if (dup < 0) return out_of_memory(ps);
-    if (dup) return fail_at(ps, ps->p, false, "duplicate object key");
+    const tally_json *dup;
+    if (!find_duplicate_key(ps, (size_t)at, &dup)) return out_of_memory(ps);
+    if (dup) {
+        char key[64];
+        tally_text_quote(dup->key, dup->key_len, key, sizeof key, true);
+        return fail_at(ps, ps->p - 1, false, "duplicate object key \"%s\"", key);
+    }
     return true;
 }
 
@@ -551,6 +604,19 @@ static bool read_value(parser *ps, const char *key, size_t key_len) {
  * its buffers serve the next parse on that thread, instead of three
  * allocations and frees per event. The thread's exit frees it. */
 #define SPARE_MAX (256u << 10)
+
+/* Under AddressSanitizer no document is kept: a caller reading an event after
+ * tally_event_free must be caught, not served recycled memory. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEP_SPARE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEEP_SPARE 0
+#endif
+#endif
+#ifndef KEEP_SPARE
+#define KEEP_SPARE 1
+#endif
 
 static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
@@ -631,7 +697,7 @@ void tally_json_free(tally_json_doc *doc) {
     bool small = doc->cap * sizeof *doc->nodes + doc->strings_cap +
                      doc->index_cap * sizeof *doc->index <=
                  SPARE_MAX;
-    if (small && spare_ok && !pthread_getspecific(spare_key) &&
+    if (KEEP_SPARE && small && spare_ok && !pthread_getspecific(spare_key) &&
         pthread_setspecific(spare_key, doc) == 0)
         return;
     release(doc);
@@ -682,7 +748,7 @@ const tally_json *tally_json_next(const tally_json *c, const tally_json *child) 
 const tally_json *tally_json_get(const tally_json *obj, const char *key) {
     if (!tally_json_is_object(obj) || !key) return NULL;
     size_t n = strlen(key);
-    if (obj->count > SMALL_OBJECT) {
+    if (obj->count > SMALL_OBJECT && obj->v.index.mask) {
         const uint32_t *slots = obj->v.index.slots;
         for (size_t h = key_hash(key, n) & obj->v.index.mask; slots[h];
              h = (h + 1) & obj->v.index.mask) {

@@ -1404,6 +1404,57 @@ static void refused(const char *buf, size_t len, bool utf8, int line, size_t lin
 
 #define REFUSED(s, utf8, line, line_start) refused(s, sizeof(s) - 1, utf8, line, line_start)
 
+/* ---- keys chosen to collide ---------------------------------------------- */
+
+/* The reader's key hash (common/tally_json.c, key_hash), written again here
+ * so that the test can choose keys that land in one slot of its table. */
+static uint64_t reader_key_hash(const char *k, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* An object of 300 members whose keys all hash to one slot of a 1024-slot
+ * table (what a sender can compute offline: the hash has no secret). The
+ * reader must give up its table (probes bounded) and still refuse a
+ * duplicate — naming it — and still find every member by key. */
+static void colliding_keys(void **state) {
+    (void)state;
+    enum { N = 300 };
+    static char keys[N][16];
+    size_t found = 0;
+    for (unsigned long c = 0; found < N; c++) {
+        char k[16];
+        int n = snprintf(k, sizeof k, "k%lx", c);
+        if ((reader_key_hash(k, (size_t)n) & 1023) == 7) memcpy(keys[found++], k, (size_t)n + 1);
+    }
+    bytes text = {0};
+    adds(&text, "{");
+    for (size_t i = 0; i < N; i++) addf(&text, "%s\"%s\":%zu", i ? "," : "", keys[i], i);
+    adds(&text, "}");
+    tally_json_doc *doc = tally_json_parse(text.p, text.len, NULL);
+    assert_non_null(doc);
+    const tally_json *root = tally_json_root(doc);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(tally_json_integer(tally_json_get(root, keys[i])), (long long)i);
+    assert_null(tally_json_get(root, "k-missing"));
+    tally_json_free(doc);
+
+    text.len--; /* a duplicate of the 150th key at the end */
+    addf(&text, ",\"%s\":1}", keys[150]);
+    tally_json_error err;
+    assert_null(tally_json_parse(text.p, text.len, &err));
+    char want[64];
+    snprintf(want, sizeof want, "duplicate object key \"%s\"", keys[150]);
+    assert_string_equal(err.text, want);
+    free(text.p);
+}
+
 static void refusals_say_where_and_why(void **state) {
     (void)state;
     REFUSED("", false, 1, 0);
@@ -1439,6 +1490,7 @@ int main(void) {
         cmocka_unit_test(mutations_agree_with_jansson),
         cmocka_unit_test(accessors_on_an_event),
         cmocka_unit_test(refusals_say_where_and_why),
+        cmocka_unit_test(colliding_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
